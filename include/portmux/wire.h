@@ -1,0 +1,219 @@
+/* Wire formats: IPv4, IPv6, TCP, UDP, ICMPv4, ICMPv6.
+ *
+ * As in smoltcp's wire module, each protocol has a representation (repr)
+ * that is parsed once from bytes, validated, and emitted once back into
+ * bytes. parse never reads past len, never trusts a length field it has not
+ * checked, and returns 0 or a negative pm_err (err.h) naming what was wrong;
+ * when stats is not NULL the matching counter is bumped. emit writes the
+ * header, options and payload, fills in checksums, and returns the number
+ * of bytes written or -ENOSPC.
+ *
+ * Multi-byte fields in reprs are in host order. Payload pointers point into
+ * the parsed buffer: a repr does not own bytes. */
+#ifndef PORTMUX_WIRE_H
+#define PORTMUX_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "portmux/addr.h"
+#include "portmux/err.h"
+
+/* Counters: one per pm_err code, and the packets that parsed. */
+typedef struct pm_wire_stats {
+    uint64_t ok;
+    uint64_t err[PM_E_COUNT]; /* index: -err - PM_ERR_BASE */
+} pm_wire_stats;
+
+/* ---- IP (v4 or v6) ---------------------------------------------------- */
+
+typedef struct pm_ip_repr {
+    uint8_t version; /* 4 or 6 */
+    uint8_t proto;   /* upper-layer protocol (after IPv6 extension headers) */
+    uint8_t ttl;     /* TTL or hop limit */
+    uint8_t tos;     /* DSCP+ECN or traffic class */
+    uint32_t flow;   /* IPv6 flow label */
+    uint16_t id;     /* IPv4 identification (low 16 bits of the IPv6 one) */
+    bool df;         /* IPv4 don't-fragment */
+    bool fragment;   /* part of a fragmented datagram */
+    bool more_frags; /* MF / M flag */
+    uint16_t frag_off;   /* fragment offset in bytes */
+    pm_ip src, dst;      /* IPv4 as IPv4-mapped */
+    uint16_t header_len; /* bytes before the transport header, options and
+                            extension headers included (parse only; emit
+                            writes no options and sets it) */
+    uint16_t payload_len; /* transport bytes after header_len */
+} pm_ip_repr;
+
+/* Parses the IP header(s) of buf. A fragment parses (fragment is set) and
+ * the caller decides; pm_packet_parse reports it as -PM_E_FRAGMENT. */
+int pm_ip_parse(const uint8_t *buf, size_t len, pm_ip_repr *out, pm_wire_stats *stats);
+/* Writes a 20-byte IPv4 or 40-byte IPv6 header for payload_len bytes. */
+int pm_ip_emit(const pm_ip_repr *r, uint8_t *buf, size_t cap);
+
+/* ---- TCP -------------------------------------------------------------- */
+
+enum {
+    PM_TH_FIN = 0x01,
+    PM_TH_SYN = 0x02,
+    PM_TH_RST = 0x04,
+    PM_TH_PSH = 0x08,
+    PM_TH_ACK = 0x10,
+    PM_TH_URG = 0x20,
+    PM_TH_ECE = 0x40,
+    PM_TH_CWR = 0x80,
+    PM_TH_AE = 0x100, /* RFC 3540's NS bit, now AccECN's AE */
+};
+
+enum {
+    PM_TCPOPT_EOL = 0,
+    PM_TCPOPT_NOP = 1,
+    PM_TCPOPT_MSS = 2,
+    PM_TCPOPT_WSCALE = 3,
+    PM_TCPOPT_SACK_PERM = 4,
+    PM_TCPOPT_SACK = 5,
+    PM_TCPOPT_TS = 8,
+};
+
+#define PM_TCP_OPT_SPACE 40 /* 60-byte header max minus 20 */
+#define PM_TCP_MAX_SACK  4
+
+typedef struct pm_tcp_opts {
+    /* Bit (1u << kind) for each known kind present. */
+    uint32_t present;
+    uint16_t mss;
+    uint8_t wscale;
+    uint8_t sack_count;
+    uint32_t ts_val, ts_ecr;
+    struct {
+        uint32_t left, right;
+    } sack[PM_TCP_MAX_SACK];
+    /* The kinds in wire order, NOP and EOL included, so that a segment
+     * re-emits byte for byte and a personality picks its own layout. When
+     * order_len is 0, emit uses Linux's layout: SYN "mss,sackOK,TS,nop,
+     * wscale"; otherwise "nop,nop,TS" and "nop,nop,sack". */
+    uint8_t order_len;
+    uint8_t order[PM_TCP_OPT_SPACE];
+    /* Unknown kinds, kept opaque as kind, length, data..., in wire order;
+     * each appears in order[] by its kind. */
+    uint8_t opaque_len;
+    uint8_t opaque[PM_TCP_OPT_SPACE];
+} pm_tcp_opts;
+
+static inline bool pm_tcp_has(const pm_tcp_opts *o, int kind)
+{
+    return (o->present >> kind) & 1u;
+}
+
+typedef struct pm_tcp_repr {
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint16_t flags; /* PM_TH_* */
+    uint16_t window;
+    uint16_t urg;
+    pm_tcp_opts opts;
+    const uint8_t *payload;
+    size_t payload_len;
+} pm_tcp_repr;
+
+/* ip gives the pseudo-header for the checksum (RFC 9293 3.1; RFC 8200 8.1).
+ * verify_csum false skips it (offloaded, or a quoted header in an ICMP
+ * error, which is truncated). */
+int pm_tcp_parse(const pm_ip_repr *ip, const uint8_t *seg, size_t len, bool verify_csum,
+                 pm_tcp_repr *out, pm_wire_stats *stats);
+int pm_tcp_emit(const pm_ip_repr *ip, const pm_tcp_repr *r, uint8_t *buf, size_t cap);
+size_t pm_tcp_header_len(const pm_tcp_repr *r); /* 20 + padded options */
+
+/* ---- UDP -------------------------------------------------------------- */
+
+typedef struct pm_udp_repr {
+    uint16_t sport, dport;
+    const uint8_t *payload;
+    size_t payload_len;
+} pm_udp_repr;
+
+/* A zero UDP checksum over IPv4 means "none" (RFC 768); over IPv6 it is an
+ * error (RFC 8200 8.1). */
+int pm_udp_parse(const pm_ip_repr *ip, const uint8_t *dgram, size_t len, bool verify_csum,
+                 pm_udp_repr *out, pm_wire_stats *stats);
+int pm_udp_emit(const pm_ip_repr *ip, const pm_udp_repr *r, uint8_t *buf, size_t cap);
+
+/* ---- ICMPv4 / ICMPv6 -------------------------------------------------- */
+
+enum {
+    PM_ICMP4_ECHO_REPLY = 0,
+    PM_ICMP4_UNREACH = 3,
+    PM_ICMP4_ECHO = 8,
+    PM_ICMP4_TIME_EXCEEDED = 11,
+    PM_ICMP4_PARAMPROB = 12,
+    PM_ICMP4_UNREACH_NET = 0, /* codes of PM_ICMP4_UNREACH */
+    PM_ICMP4_UNREACH_HOST = 1,
+    PM_ICMP4_UNREACH_PROTO = 2,
+    PM_ICMP4_UNREACH_PORT = 3,
+    PM_ICMP4_UNREACH_NEEDFRAG = 4,
+    PM_ICMP4_UNREACH_ADMIN = 13,
+};
+enum {
+    PM_ICMP6_UNREACH = 1,
+    PM_ICMP6_PACKET_TOO_BIG = 2,
+    PM_ICMP6_TIME_EXCEEDED = 3,
+    PM_ICMP6_PARAMPROB = 4,
+    PM_ICMP6_ECHO = 128,
+    PM_ICMP6_ECHO_REPLY = 129,
+    PM_ICMP6_UNREACH_NOROUTE = 0, /* codes of PM_ICMP6_UNREACH */
+    PM_ICMP6_UNREACH_ADMIN = 1,
+    PM_ICMP6_UNREACH_ADDR = 3,
+    PM_ICMP6_UNREACH_PORT = 4,
+};
+
+typedef struct pm_icmp_repr {
+    uint8_t version; /* 4: ICMPv4, 6: ICMPv6 */
+    uint8_t type, code;
+    bool is_error;     /* an error that quotes a packet */
+    uint32_t rest;     /* the header's second word: echo id<<16|seq, MTU, pointer */
+    /* For errors: the quoted packet, parsed as far as it goes, so the error
+     * can be matched to a 5-tuple (RFC 1122 3.2.2, RFC 4443 2.4). */
+    pm_ip_repr inner;
+    bool inner_ports;   /* the first 8 transport bytes were quoted */
+    uint16_t inner_sport, inner_dport;
+    uint32_t inner_seq; /* TCP only */
+    /* Echo data, or for errors the quoted bytes; emit copies these. */
+    const uint8_t *data;
+    size_t data_len;
+} pm_icmp_repr;
+
+/* ip is the outer header: ICMPv6's checksum covers a pseudo-header. */
+int pm_icmp_parse(const pm_ip_repr *ip, const uint8_t *msg, size_t len, pm_icmp_repr *out,
+                  pm_wire_stats *stats);
+int pm_icmp_emit(const pm_ip_repr *ip, const pm_icmp_repr *r, uint8_t *buf, size_t cap);
+
+/* ---- Whole packets ---------------------------------------------------- */
+
+typedef struct pm_packet {
+    pm_ip_repr ip;
+    union {
+        pm_tcp_repr tcp;
+        pm_udp_repr udp;
+        pm_icmp_repr icmp;
+    };
+} pm_packet;
+
+/* IP, then TCP, UDP, ICMP or ICMPv6, checksums verified. Other protocols:
+ * -PM_E_PROTO with ip filled in. Fragments: -PM_E_FRAGMENT, ip filled in. */
+int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stats *stats);
+/* IP header plus transport, lengths and checksums computed. */
+int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap);
+
+/* ---- Checksums -------------------------------------------------------- */
+
+/* One's-complement sum of len bytes added to sum, not folded. */
+uint32_t pm_csum_add(uint32_t sum, const void *data, size_t len);
+uint16_t pm_csum_fold(uint32_t sum); /* folded and complemented */
+/* Pseudo-header sum for src, dst, proto, length (IPv4 or IPv6 by ip->version). */
+uint32_t pm_csum_pseudo(const pm_ip_repr *ip, uint8_t proto, uint32_t len);
+
+/* Printable one-line summary, tcpdump style, for tests and drill's diffs. */
+int pm_packet_format(const pm_packet *p, char *buf, size_t cap);
+
+#endif

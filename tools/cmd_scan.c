@@ -1,0 +1,12 @@
+/* portmux scan: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_scan(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "portmux scan: not implemented yet\n");
+    return PM_EXIT_FAIL;
+}

@@ -1,0 +1,12 @@
+/* portmux services: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_services(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "portmux services: not implemented yet\n");
+    return PM_EXIT_FAIL;
+}

@@ -1,0 +1,12 @@
+/* portmux sim: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_sim(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "portmux sim: not implemented yet\n");
+    return PM_EXIT_FAIL;
+}

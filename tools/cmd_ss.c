@@ -1,0 +1,12 @@
+/* portmux ss: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_ss(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "portmux ss: not implemented yet\n");
+    return PM_EXIT_FAIL;
+}
