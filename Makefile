@@ -40,7 +40,7 @@ bench: build
 	@for b in build/bench/*; do echo "== $$b --quick"; $$b --quick --json || exit 1; done
 
 format:
-	@git ls-files '*.c' '*.h' | xargs clang-format -i
+	@git ls-files -z -co --exclude-standard '*.c' '*.h' | xargs -0 clang-format -i
 
 format-check:
 	@scripts/check-format

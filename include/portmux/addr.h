@@ -43,13 +43,13 @@ typedef struct pm_tuple {
 #define PM_IP_STRLEN       46
 #define PM_SOCKADDR_STRLEN 56
 
-pm_ip pm_ip4(uint32_t host_order);         /* a.b.c.d as ::ffff:a.b.c.d */
-pm_ip pm_ip4_bytes(const uint8_t b[4]);    /* from network-order bytes */
-bool pm_ip_is_v4(const pm_ip *ip);         /* IPv4-mapped? */
-uint32_t pm_ip_v4(const pm_ip *ip);        /* the IPv4 address, host order */
-bool pm_ip_is_any(const pm_ip *ip);        /* :: or 0.0.0.0 */
-bool pm_ip_is_loopback(const pm_ip *ip);   /* ::1 or 127/8 */
-bool pm_ip_is_multicast(const pm_ip *ip);  /* ff00::/8 or 224/4 */
+pm_ip pm_ip4(uint32_t host_order);        /* a.b.c.d as ::ffff:a.b.c.d */
+pm_ip pm_ip4_bytes(const uint8_t b[4]);   /* from network-order bytes */
+bool pm_ip_is_v4(const pm_ip *ip);        /* IPv4-mapped? */
+uint32_t pm_ip_v4(const pm_ip *ip);       /* the IPv4 address, host order */
+bool pm_ip_is_any(const pm_ip *ip);       /* :: or 0.0.0.0 */
+bool pm_ip_is_loopback(const pm_ip *ip);  /* ::1 or 127/8 */
+bool pm_ip_is_multicast(const pm_ip *ip); /* ff00::/8 or 224/4 */
 bool pm_ip_eq(const pm_ip *a, const pm_ip *b);
 int pm_ip_cmp(const pm_ip *a, const pm_ip *b);
 extern const pm_ip pm_ip_any6; /* :: */

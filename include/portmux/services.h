@@ -11,10 +11,10 @@
 
 typedef struct pm_service {
     uint16_t port;
-    uint8_t proto;       /* PM_IPPROTO_TCP, _UDP, or 132 (SCTP), 33 (DCCP) */
-    const char *name;    /* as written in the file */
+    uint8_t proto;        /* PM_IPPROTO_TCP, _UDP, or 132 (SCTP), 33 (DCCP) */
+    const char *name;     /* as written in the file */
     const char **aliases; /* NULL-terminated */
-    const char *comment; /* the text after '#', trimmed; "" if none */
+    const char *comment;  /* the text after '#', trimmed; "" if none */
 } pm_service;
 
 typedef struct pm_registry pm_registry;

@@ -29,20 +29,20 @@ typedef struct pm_wire_stats {
 /* ---- IP (v4 or v6) ---------------------------------------------------- */
 
 typedef struct pm_ip_repr {
-    uint8_t version; /* 4 or 6 */
-    uint8_t proto;   /* upper-layer protocol (after IPv6 extension headers) */
-    uint8_t ttl;     /* TTL or hop limit */
-    uint8_t tos;     /* DSCP+ECN or traffic class */
-    uint32_t flow;   /* IPv6 flow label */
-    uint16_t id;     /* IPv4 identification (low 16 bits of the IPv6 one) */
-    bool df;         /* IPv4 don't-fragment */
-    bool fragment;   /* part of a fragmented datagram */
-    bool more_frags; /* MF / M flag */
-    uint16_t frag_off;   /* fragment offset in bytes */
-    pm_ip src, dst;      /* IPv4 as IPv4-mapped */
-    uint16_t header_len; /* bytes before the transport header, options and
-                            extension headers included (parse only; emit
-                            writes no options and sets it) */
+    uint8_t version;      /* 4 or 6 */
+    uint8_t proto;        /* upper-layer protocol (after IPv6 extension headers) */
+    uint8_t ttl;          /* TTL or hop limit */
+    uint8_t tos;          /* DSCP+ECN or traffic class */
+    uint32_t flow;        /* IPv6 flow label */
+    uint16_t id;          /* IPv4 identification (low 16 bits of the IPv6 one) */
+    bool df;              /* IPv4 don't-fragment */
+    bool fragment;        /* part of a fragmented datagram */
+    bool more_frags;      /* MF / M flag */
+    uint16_t frag_off;    /* fragment offset in bytes */
+    pm_ip src, dst;       /* IPv4 as IPv4-mapped */
+    uint16_t header_len;  /* bytes before the transport header, options and
+                             extension headers included (parse only; emit
+                             writes no options and sets it) */
     uint16_t payload_len; /* transport bytes after header_len */
 } pm_ip_repr;
 
@@ -170,12 +170,12 @@ enum {
 typedef struct pm_icmp_repr {
     uint8_t version; /* 4: ICMPv4, 6: ICMPv6 */
     uint8_t type, code;
-    bool is_error;     /* an error that quotes a packet */
-    uint32_t rest;     /* the header's second word: echo id<<16|seq, MTU, pointer */
+    bool is_error; /* an error that quotes a packet */
+    uint32_t rest; /* the header's second word: echo id<<16|seq, MTU, pointer */
     /* For errors: the quoted packet, parsed as far as it goes, so the error
      * can be matched to a 5-tuple (RFC 1122 3.2.2, RFC 4443 2.4). */
     pm_ip_repr inner;
-    bool inner_ports;   /* the first 8 transport bytes were quoted */
+    bool inner_ports; /* the first 8 transport bytes were quoted */
     uint16_t inner_sport, inner_dport;
     uint32_t inner_seq; /* TCP only */
     /* Echo data, or for errors the quoted bytes; emit copies these. */

@@ -28,10 +28,10 @@ int pm_port_class_parse(const char *s, pm_port_class *out)
         const char *name;
         pm_port_class c;
     } names[] = {
-        {"system", PM_PORT_SYSTEM},      {"well-known", PM_PORT_SYSTEM},
-        {"wellknown", PM_PORT_SYSTEM},   {"user", PM_PORT_USER},
-        {"registered", PM_PORT_USER},    {"dynamic", PM_PORT_DYNAMIC},
-        {"ephemeral", PM_PORT_DYNAMIC},  {"private", PM_PORT_DYNAMIC},
+        {"system", PM_PORT_SYSTEM},     {"well-known", PM_PORT_SYSTEM},
+        {"wellknown", PM_PORT_SYSTEM},  {"user", PM_PORT_USER},
+        {"registered", PM_PORT_USER},   {"dynamic", PM_PORT_DYNAMIC},
+        {"ephemeral", PM_PORT_DYNAMIC}, {"private", PM_PORT_DYNAMIC},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcasecmp(s, names[i].name) == 0) {

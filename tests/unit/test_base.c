@@ -183,10 +183,14 @@ static void test_rng(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ip_parse_format), cmocka_unit_test(test_ip_classes),
-        cmocka_unit_test(test_sockaddr_format), cmocka_unit_test(test_prefix),
-        cmocka_unit_test(test_errors),          cmocka_unit_test(test_port_classes),
-        cmocka_unit_test(test_port_ranges),     cmocka_unit_test(test_siphash_vectors),
+        cmocka_unit_test(test_ip_parse_format),
+        cmocka_unit_test(test_ip_classes),
+        cmocka_unit_test(test_sockaddr_format),
+        cmocka_unit_test(test_prefix),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_port_classes),
+        cmocka_unit_test(test_port_ranges),
+        cmocka_unit_test(test_siphash_vectors),
         cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
