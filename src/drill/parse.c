@@ -959,7 +959,7 @@ static bool parse_syscall(parser *p, pm_drill_event *ev)
     if (!sc->result) return false;
     const pm_tok *t = peek(p, 0);
     /* errno: a WORD E...; a note: (words), possibly spanning tokens. */
-    if (t->kind == TK_WORD && t->len > 1 && t->p[0] == 'E' && !is_char(peek(p, 1), '(') &&
+    if (t->kind == TK_WORD && t->len > 1 && t->p[0] == 'E' &&
         t->line == p->last_line) {
         pm_tok e = next(p);
         sc->errno_name = tok_str(p, &e);
