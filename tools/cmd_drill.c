@@ -10,22 +10,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: portmux drill [options] SCRIPT.pkt...\n\n"
-            "Runs packetdrill scripts against the portmux stack in virtual time.\n\n"
-            "options:\n"
-            "  -D NAME              define NAME for #ifdef NAME sections (repeatable)\n"
-            "  --personality NAME   host personality: linux (default), freebsd, ...\n"
-            "  --parse-only         check the scripts' syntax only\n"
-            "  --pcap FILE          write the packets exchanged (virtual timestamps)\n"
-            "  --tap                TAP output for CI\n"
-            "  --junit FILE         JUnit XML report in FILE\n"
-            "  --json               one JSON object per script; the last line is the\n"
-            "                       summary {passed, failed, skipped, seconds}\n"
-            "  -v, --verbose        print every script's result, not only failures\n"
-            "  --help               this text\n\n"
-            "Exit: 0 all passed (skips listed), 1 a failure or parse error, 2 usage,\n"
-            "77 nothing passed because everything was skipped.\n");
+    fprintf(f, "usage: portmux drill [options] SCRIPT.pkt...\n\n"
+               "Runs packetdrill scripts against the portmux stack in virtual time.\n\n"
+               "options:\n"
+               "  -D NAME              define NAME for #ifdef NAME sections (repeatable)\n"
+               "  --personality NAME   host personality: linux (default), freebsd, ...\n"
+               "  --parse-only         check the scripts' syntax only\n"
+               "  --pcap FILE          write the packets exchanged (virtual timestamps)\n"
+               "  --tap                TAP output for CI\n"
+               "  --junit FILE         JUnit XML report in FILE\n"
+               "  --json               one JSON object per script; the last line is the\n"
+               "                       summary {passed, failed, skipped, seconds}\n"
+               "  -v, --verbose        print every script's result, not only failures\n"
+               "  --help               this text\n\n"
+               "Exit: 0 all passed (skips listed), 1 a failure or parse error, 2 usage,\n"
+               "77 nothing passed because everything was skipped.\n");
 }
 
 /* The target the scripts run against. The portmux host (issue 5) plugs in
@@ -243,7 +242,9 @@ int cmd_drill(int argc, char **argv)
             char *colon = strchr(err, ':');
             o->res.line = text && colon ? atoi(err) : 0;
             snprintf(o->res.msg, sizeof o->res.msg, "%s",
-                     text && colon ? colon + 2 : err[0] ? err : "cannot read");
+                     text && colon ? colon + 2
+                     : err[0]      ? err
+                                   : "cannot read");
         }
         free(text);
         pm_drill_script_free(s);
@@ -314,7 +315,8 @@ int cmd_drill(int argc, char **argv)
                 fputs("\">", jf);
                 const pm_drill_result *r = &out[i].res;
                 if (r->verdict != PM_DRILL_PASS) {
-                    fputs(r->verdict == PM_DRILL_FAIL ? "<failure message=\"" : "<skipped message=\"",
+                    fputs(r->verdict == PM_DRILL_FAIL ? "<failure message=\""
+                                                      : "<skipped message=\"",
                           jf);
                     fprintf(jf, "line %d: ", r->line);
                     xml_text(jf, r->msg);

@@ -55,9 +55,9 @@ typedef enum pm_drill_expr_kind {
 typedef struct pm_drill_expr {
     pm_drill_expr_kind kind;
     int line;
-    int64_t num;      /* INT */
-    bool hex;         /* INT written in hex */
-    const char *str;  /* WORD, STRING, CALL name, BINARY op */
+    int64_t num;     /* INT */
+    bool hex;        /* INT written in hex */
+    const char *str; /* WORD, STRING, CALL name, BINARY op */
     bool str_ellipsis;
     struct pm_drill_expr **items; /* LIST, STRUCT, CALL args; BINARY: lhs, rhs */
     size_t n_items;
@@ -78,14 +78,14 @@ typedef struct pm_drill_syscall {
 
 /* What an expected ('>') packet does not check. Set bits mean "don't care". */
 enum {
-    PM_DRILL_IGN_OPTIONS = 1u << 0,  /* <...> */
-    PM_DRILL_IGN_WIN = 1u << 1,      /* no "win" */
-    PM_DRILL_IGN_SEQ = 1u << 2,      /* "...(len)" sequence wildcard */
-    PM_DRILL_IGN_TOS = 1u << 3,      /* no [tos]/[ecn] given */
-    PM_DRILL_IGN_TTL = 1u << 4,      /* no (ttl N) given */
+    PM_DRILL_IGN_OPTIONS = 1u << 0, /* <...> */
+    PM_DRILL_IGN_WIN = 1u << 1,     /* no "win" */
+    PM_DRILL_IGN_SEQ = 1u << 2,     /* "...(len)" sequence wildcard */
+    PM_DRILL_IGN_TOS = 1u << 3,     /* no [tos]/[ecn] given */
+    PM_DRILL_IGN_TTL = 1u << 4,     /* no (ttl N) given */
     PM_DRILL_IGN_FLOWLABEL = 1u << 5,
-    PM_DRILL_IGN_PORTS = 1u << 6, /* no explicit "sport>dport" */
-    PM_DRILL_IGN_ADDRS = 1u << 7, /* no explicit "ipv4 a > b:" prefix */
+    PM_DRILL_IGN_PORTS = 1u << 6,     /* no explicit "sport>dport" */
+    PM_DRILL_IGN_ADDRS = 1u << 7,     /* no explicit "ipv4 a > b:" prefix */
     PM_DRILL_IGN_ECN_ECT01 = 1u << 8, /* [ect01]: ECT(0) or ECT(1) both fine */
     PM_DRILL_IGN_ACK = 1u << 9,       /* no "ack N" (and no ACK flag) */
     PM_DRILL_IGN_PAYLOAD = 1u << 10,  /* bytes are not compared (script has
@@ -102,17 +102,17 @@ typedef struct pm_drill_packet {
      * seq/ack are script-relative; payload points nowhere (NULL) and
      * payload_len says how many bytes. */
     pm_packet pkt;
-    uint32_t ignore;       /* PM_DRILL_IGN_* */
-    int ecn;               /* PM_DRILL_ECN_NONE or 0..3 to check */
-    bool tos_given;        /* (tos 0x..) given: check whole byte */
-    const char *flags;     /* as written: "S", "S.", "F.", "." */
-    bool ack_given;        /* "ack N" written */
+    uint32_t ignore;   /* PM_DRILL_IGN_* */
+    int ecn;           /* PM_DRILL_ECN_NONE or 0..3 to check */
+    bool tos_given;    /* (tos 0x..) given: check whole byte */
+    const char *flags; /* as written: "S", "S.", "F.", "." */
+    bool ack_given;    /* "ack N" written */
     /* ICMP: names as written, resolved type/code, MTU, the quoted packet. */
     const char *icmp_type_name, *icmp_code_name;
-    int64_t icmp_mtu;      /* -1 when absent */
-    uint8_t icmp_inner_proto;    /* TCP or UDP */
-    uint32_t icmp_inner_seq;     /* quoted TCP seq (script-relative) */
-    uint32_t icmp_inner_len;     /* quoted payload length */
+    int64_t icmp_mtu;         /* -1 when absent */
+    uint8_t icmp_inner_proto; /* TCP or UDP */
+    uint32_t icmp_inner_seq;  /* quoted TCP seq (script-relative) */
+    uint32_t icmp_inner_len;  /* quoted payload length */
 } pm_drill_packet;
 
 typedef enum pm_drill_event_kind {
@@ -214,11 +214,11 @@ const char *pm_drill_state_name(pm_drill_tcp_state s);
 int pm_drill_state_parse(const char *name);
 
 typedef enum pm_drill_cmd_kind {
-    PM_DRILL_CMD_KNOB,   /* sysctl -w NAME=VALUE */
-    PM_DRILL_CMD_COUNT,  /* sockstat/ss ... | grep -c STATE | grep N */
-    PM_DRILL_CMD_DROP,   /* tcpdrop -s STATE (FreeBSD 11+), tcpdrop -a */
-    PM_DRILL_CMD_STATE,  /* %{ assert tcpi_state == TCPI_X }% */
-    PM_DRILL_CMD_UID,    /* uid N (extension) */
+    PM_DRILL_CMD_KNOB,  /* sysctl -w NAME=VALUE */
+    PM_DRILL_CMD_COUNT, /* sockstat/ss ... | grep -c STATE | grep N */
+    PM_DRILL_CMD_DROP,  /* tcpdrop -s STATE (FreeBSD 11+), tcpdrop -a */
+    PM_DRILL_CMD_STATE, /* %{ assert tcpi_state == TCPI_X }% */
+    PM_DRILL_CMD_UID,   /* uid N (extension) */
 } pm_drill_cmd_kind;
 
 typedef struct pm_drill_cmd {

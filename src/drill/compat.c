@@ -58,7 +58,7 @@ static const struct {
     {"net.core.somaxconn", "somaxconn"},
 };
 
-#define MAX_WORDS 32
+#define MAX_WORDS  32
 #define MAX_STAGES 6
 
 typedef struct {
@@ -304,8 +304,8 @@ int pm_drill_command_parse(const char *line, pm_drill_cmd *cmd, char *err, size_
             }
         }
         if (!counted || !asserted)
-            return unsupported(err, errcap, "a socket listing must end in '| grep -c STATE | grep N'",
-                               line);
+            return unsupported(err, errcap,
+                               "a socket listing must end in '| grep -c STATE | grep N'", line);
         return 0;
     }
     return unsupported(err, errcap, "unsupported command", line);

@@ -19,7 +19,8 @@ static int expr_int_depth(const pm_drill_expr *e, int64_t *out, int depth)
         return expr_int_depth(e->items[0], out, depth + 1);
     case PM_DX_BINARY:
         if (strcmp(e->str, "|") || e->n_items != 2) return -EINVAL;
-        if (expr_int_depth(e->items[0], &a, depth + 1) || expr_int_depth(e->items[1], &b, depth + 1))
+        if (expr_int_depth(e->items[0], &a, depth + 1) ||
+            expr_int_depth(e->items[1], &b, depth + 1))
             return -EINVAL;
         *out = a | b;
         return 0;
@@ -126,7 +127,10 @@ static void fmt_tcp_opts(pm_sbuf *b, const pm_tcp_opts *o)
         default: {
             /* Opaque: kind, length, data in opaque[]. */
             uint8_t kind = o->order[i];
-            const char *name = kind == 34 ? "FO" : kind == 254 ? "FOEXP" : kind == 19 ? "md5" : NULL;
+            const char *name = kind == 34    ? "FO"
+                               : kind == 254 ? "FOEXP"
+                               : kind == 19  ? "md5"
+                                             : NULL;
             if (name)
                 pm_sbuf_printf(b, "%s", name);
             else
@@ -195,9 +199,9 @@ int pm_drill_packet_format(const pm_drill_packet *p, char *buf, size_t cap)
     static const struct {
         uint16_t bit;
         char c;
-    } fl[] = {{PM_TH_FIN, 'F'}, {PM_TH_SYN, 'S'}, {PM_TH_RST, 'R'}, {PM_TH_PSH, 'P'},
-              {PM_TH_URG, 'U'}, {PM_TH_ECE, 'E'}, {PM_TH_CWR, 'W'}, {PM_TH_AE, 'A'},
-              {PM_TH_ACK, '.'}};
+    } fl[] = {{PM_TH_FIN, 'F'}, {PM_TH_SYN, 'S'}, {PM_TH_RST, 'R'},
+              {PM_TH_PSH, 'P'}, {PM_TH_URG, 'U'}, {PM_TH_ECE, 'E'},
+              {PM_TH_CWR, 'W'}, {PM_TH_AE, 'A'},  {PM_TH_ACK, '.'}};
     size_t nf = 0;
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
         if (t->flags & fl[i].bit) {

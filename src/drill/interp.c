@@ -140,8 +140,8 @@ static bool fd_returning(const char *n)
 
 static bool takes_fd(const char *n)
 {
-    static const char *const no[] = {"socket", "socketpair", "pipe", "poll", "epoll_create",
-                                     "epoll_create1", "select", "open", "sleep", "usleep"};
+    static const char *const no[] = {"socket",        "socketpair", "pipe", "poll",  "epoll_create",
+                                     "epoll_create1", "select",     "open", "sleep", "usleep"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         if (!strcmp(n, no[i])) return false;
     return true;
@@ -294,7 +294,8 @@ static void check_call(run *r, const pm_drill_event *ev, pm_drill_call *c, int64
     }
     /* The connection under test: ports follow bind() and connect(). */
     int sai = sa_index(sc->name);
-    if (sai >= 0 && (size_t)sai < c->n_args && c->arg_is_sa[sai] && (ret >= 0 || ret == -EINPROGRESS)) {
+    if (sai >= 0 && (size_t)sai < c->n_args && c->arg_is_sa[sai] &&
+        (ret >= 0 || ret == -EINPROGRESS)) {
         if (!strcmp(sc->name, "bind"))
             r->local_port = c->arg_sa[sai].port;
         else
@@ -484,16 +485,17 @@ static size_t kinds(const pm_tcp_opts *o)
     return n;
 }
 
-#define FIELD(name, e, a)                                                                        \
-    do {                                                                                         \
-        uint64_t e_ = (e), a_ = (a);                                                             \
-        if (e_ != a_) {                                                                          \
-            snprintf(why, whycap, "live packet field %s: expected: %llu (%#llx) vs actual: %llu " \
-                                  "(%#llx)",                                                     \
-                     name, (unsigned long long)e_, (unsigned long long)e_,                       \
-                     (unsigned long long)a_, (unsigned long long)a_);                            \
-            return false;                                                                        \
-        }                                                                                        \
+#define FIELD(name, e, a)                                                                          \
+    do {                                                                                           \
+        uint64_t e_ = (e), a_ = (a);                                                               \
+        if (e_ != a_) {                                                                            \
+            snprintf(why, whycap,                                                                  \
+                     "live packet field %s: expected: %llu (%#llx) vs actual: %llu "               \
+                     "(%#llx)",                                                                    \
+                     name, (unsigned long long)e_, (unsigned long long)e_, (unsigned long long)a_, \
+                     (unsigned long long)a_);                                                      \
+            return false;                                                                          \
+        }                                                                                          \
     } while (0)
 
 static bool compare_tcp_opts(run *r, const pm_tcp_opts *e, const pm_tcp_opts *a, char *why,
@@ -635,7 +637,8 @@ static bool compare(run *r, const pm_drill_packet *sp, const pm_packet *live, pm
     if (!(sp->ignore & PM_DRILL_IGN_WIN)) FIELD("tcp_window", et->window, at->window);
     FIELD("tcp_urg_ptr", et->urg, at->urg);
     FIELD("tcp_payload_len", et->payload_len, at->payload_len);
-    if (!(sp->ignore & PM_DRILL_IGN_OPTIONS) && !compare_tcp_opts(r, &et->opts, &at->opts, why, whycap))
+    if (!(sp->ignore & PM_DRILL_IGN_OPTIONS) &&
+        !compare_tcp_opts(r, &et->opts, &at->opts, why, whycap))
         return false;
     return true;
 }
@@ -701,7 +704,8 @@ static void run_cmd(run *r, const pm_drill_event *ev, pm_drill_cmd *cmd, const c
     }
     if (cmd->kind == PM_DRILL_CMD_COUNT && cmd->answer != cmd->expect)
         set_result(r, PM_DRILL_FAIL, ev->line, "expected %lld sockets in %s but found %lld: %s",
-                   (long long)cmd->expect, cmd->state >= 0 ? pm_drill_state_name(cmd->state) : "any state",
+                   (long long)cmd->expect,
+                   cmd->state >= 0 ? pm_drill_state_name(cmd->state) : "any state",
                    (long long)cmd->answer, what);
     if (cmd->kind == PM_DRILL_CMD_STATE && cmd->answer != cmd->state)
         set_result(r, PM_DRILL_FAIL, ev->line, "expected tcpi_state %s but it is %s",
@@ -767,8 +771,8 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
     r->last_fd = -1;
     int rc = target->reset(target->ctx, &s->config);
     if (rc < 0) {
-        set_result(r, rc == -ENOTSUP ? PM_DRILL_SKIP : PM_DRILL_FAIL, 0,
-                   "target reset failed: %s", pm_strerror(rc));
+        set_result(r, rc == -ENOTSUP ? PM_DRILL_SKIP : PM_DRILL_FAIL, 0, "target reset failed: %s",
+                   pm_strerror(rc));
     }
     for (size_t i = 0; i < s->n_events && !r->done; i++) {
         const pm_drill_event *ev = &s->events[i];

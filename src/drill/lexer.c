@@ -57,7 +57,7 @@ char *pm_drill_preprocess(pm_drill_arena *a, const char *text, size_t len, const
                 rest++;
             bool has_name = nm > w;
             bool trailing = rest < end && !(rest + 1 < end && out[rest] == '/' &&
-                                             (out[rest + 1] == '/' || out[rest + 1] == '*'));
+                                            (out[rest + 1] == '/' || out[rest + 1] == '*'));
             if ((wl == 5 && !memcmp(word, "ifdef", 5)) || (wl == 6 && !memcmp(word, "ifndef", 6))) {
                 if (!has_name || trailing) {
                     snprintf(err, errcap, "%d: #%.*s needs exactly one NAME", line, (int)wl, word);
@@ -337,7 +337,8 @@ pm_tok pm_lex_next(pm_lexer *lx)
                 int64_t v = 0;
                 while (k < lx->len && is_hexc(lx->text[k])) {
                     char h = lx->text[k];
-                    int d = isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10);
+                    int d = isdigit((unsigned char)h) ? h - '0'
+                                                      : (tolower((unsigned char)h) - 'a' + 10);
                     if (!add_digit(&v, 16, d)) t.overflow = true;
                     k++;
                 }

@@ -80,6 +80,11 @@ static const char *tok_desc(const pm_tok *t, char *buf, size_t cap)
 static void fail_tok(parser *p, const pm_tok *t, const char *expected)
 {
     char b[64];
+    if (t->kind == TK_EOF) {
+        /* Report what is missing where the text stopped. */
+        fail(p, p->last_line, "expected %s, found end of file", expected);
+        return;
+    }
     if (t->kind == TK_ERROR)
         fail(p, t->line, "%s", t->msg);
     else
@@ -623,8 +628,8 @@ static bool parse_packet(parser *p, pm_drill_event *ev)
         }
         ic->type = (uint8_t)type;
         ic->code = (uint8_t)code;
-        ic->is_error = v == 6 ? type < 128 : (type == 3 || type == 4 || type == 5 || type == 11 ||
-                                             type == 12);
+        ic->is_error =
+            v == 6 ? type < 128 : (type == 3 || type == 4 || type == 5 || type == 11 || type == 12);
         if (is_word(peek(p, 0), "mtu")) {
             next(p);
             int64_t mtu;
@@ -959,8 +964,7 @@ static bool parse_syscall(parser *p, pm_drill_event *ev)
     if (!sc->result) return false;
     const pm_tok *t = peek(p, 0);
     /* errno: a WORD E...; a note: (words), possibly spanning tokens. */
-    if (t->kind == TK_WORD && t->len > 1 && t->p[0] == 'E' &&
-        t->line == p->last_line) {
+    if (t->kind == TK_WORD && t->len > 1 && t->p[0] == 'E' && t->line == p->last_line) {
         pm_tok e = next(p);
         sc->errno_name = tok_str(p, &e);
     }
@@ -1155,6 +1159,12 @@ static bool parse_action(parser *p, pm_drill_event *ev)
     if (t->kind == TK_BACKTICK || t->kind == TK_CODE) {
         pm_tok c = next(p);
         ev->kind = c.kind == TK_BACKTICK ? PM_DRILL_EV_COMMAND : PM_DRILL_EV_CODE;
+        /* As packetdrill does for code: strip blanks at both ends. */
+        while (c.len && (c.p[0] == ' ' || c.p[0] == '\t')) {
+            c.p++;
+            c.len--;
+        }
+        while (c.len && (c.p[c.len - 1] == ' ' || c.p[c.len - 1] == '\t')) c.len--;
         ev->text = tok_str(p, &c);
         return !p->failed;
     }

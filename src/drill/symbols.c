@@ -214,31 +214,48 @@ typedef struct {
 } named;
 
 static const named icmp4_types[] = {
-    {0, "echo_reply"},         {3, "unreachable"},        {4, "source_quench"},
-    {5, "redirect"},           {8, "echo_request"},       {11, "time_exceeded"},
-    {12, "parameter_problem"}, {13, "timestamp_request"}, {14, "timestamp_reply"},
-    {15, "information_request"}, {16, "information_reply"}, {17, "address_mask_request"},
+    {0, "echo_reply"},          {3, "unreachable"},
+    {4, "source_quench"},       {5, "redirect"},
+    {8, "echo_request"},        {11, "time_exceeded"},
+    {12, "parameter_problem"},  {13, "timestamp_request"},
+    {14, "timestamp_reply"},    {15, "information_request"},
+    {16, "information_reply"},  {17, "address_mask_request"},
     {18, "address_mask_reply"}, {-1, NULL},
 };
 static const named icmp4_unreach[] = {
-    {0, "net_unreachable"},       {1, "host_unreachable"},        {2, "protocol_unreachable"},
-    {3, "port_unreachable"},      {4, "frag_needed"},             {5, "source_route_failed"},
-    {6, "net_unknown"},           {7, "host_unknown"},            {8, "source_host_isolated"},
-    {9, "net_prohibited"},        {10, "host_prohibited"},        {11, "net_unreachable_for_tos"},
-    {12, "host_unreachable_for_tos"}, {13, "packet_filtered"},    {14, "precedence_violation"},
-    {15, "precedence_cutoff"},    {-1, NULL},
+    {0, "net_unreachable"},
+    {1, "host_unreachable"},
+    {2, "protocol_unreachable"},
+    {3, "port_unreachable"},
+    {4, "frag_needed"},
+    {5, "source_route_failed"},
+    {6, "net_unknown"},
+    {7, "host_unknown"},
+    {8, "source_host_isolated"},
+    {9, "net_prohibited"},
+    {10, "host_prohibited"},
+    {11, "net_unreachable_for_tos"},
+    {12, "host_unreachable_for_tos"},
+    {13, "packet_filtered"},
+    {14, "precedence_violation"},
+    {15, "precedence_cutoff"},
+    {-1, NULL},
 };
 static const named icmp6_types[] = {
-    {1, "unreachable"},         {2, "packet_too_big"}, {3, "time_exceeded"},
-    {4, "parameter_problem"},   {128, "echo_request"}, {129, "echo_reply"},
-    {-1, NULL},
+    {1, "unreachable"},    {2, "packet_too_big"}, {3, "time_exceeded"}, {4, "parameter_problem"},
+    {128, "echo_request"}, {129, "echo_reply"},   {-1, NULL},
 };
 static const named icmp6_unreach[] = {
-    {0, "net_unreachable"}, {0, "no_route"},           {1, "admin_prohibited"},
-    {2, "not_neighbour"},   {3, "address_unreachable"}, {4, "port_unreachable"},
+    {0, "net_unreachable"},
+    {0, "no_route"},
+    {1, "admin_prohibited"},
+    {2, "not_neighbour"},
+    {3, "address_unreachable"},
+    {4, "port_unreachable"},
     {-1, NULL},
 };
-static const named icmp6_time[] = {{0, "exceeded_hop_limit"}, {1, "exceeded_frag_time"}, {-1, NULL}};
+static const named icmp6_time[] = {
+    {0, "exceeded_hop_limit"}, {1, "exceeded_frag_time"}, {-1, NULL}};
 static const named icmp6_param[] = {
     {0, "header_field"}, {1, "unknown_next_header"}, {2, "unknown_option"}, {-1, NULL}};
 
@@ -287,8 +304,8 @@ int pm_drill_icmp_code(int version, int type, const char *name)
 /* ---- TCP states --------------------------------------------------------- */
 
 static const char *const state_names[PM_DRILL_ST__COUNT] = {
-    "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT",
-    "FIN_WAIT_1", "CLOSING",    "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT",
+    "CLOSED",     "LISTEN",  "SYN_SENT", "SYN_RCVD",   "ESTABLISHED", "CLOSE_WAIT",
+    "FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT",
 };
 
 const char *pm_drill_state_name(pm_drill_tcp_state s)
