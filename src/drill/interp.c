@@ -28,6 +28,7 @@
 #define TSMAP      64
 #define ANY_WAIT   (600u * 1000000u) /* '*' packets: wait up to 10 virtual minutes */
 #define BAD_FD_OFF 0x40000000        /* script fds never created map here */
+#define LATE_WAIT  (10u * 1000000u)  /* how long past its window a packet is awaited */
 
 typedef struct qpkt {
     uint8_t *buf;
@@ -647,7 +648,9 @@ static void expect_packet(run *r, const pm_drill_event *ev, int64_t lo, int64_t 
 {
     const pm_drill_packet *sp = &ev->packet;
     int64_t tol = r->cfg->tolerance_usecs;
-    uint64_t limit = any ? r->now + ANY_WAIT : (uint64_t)(hi + tol);
+    /* Like packetdrill's sniffer, wait past the window so that a late
+     * packet is reported with the time it came, not as missing. */
+    uint64_t limit = any ? r->now + ANY_WAIT : (uint64_t)(hi + tol) + LATE_WAIT;
     while (r->qn == 0 && !r->done) {
         uint64_t d = r->t->next_deadline(r->t->ctx);
         if (d == UINT64_MAX || d < T0 || d - T0 > limit) {
