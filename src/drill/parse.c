@@ -384,7 +384,7 @@ static bool opt_opaque(parser *p, pm_tcp_opts *o, uint8_t kind, const uint8_t *p
 {
     uint8_t data[PM_TCP_OPT_SPACE];
     size_t dl = 0;
-    memcpy(data, prefix, prefix_len);
+    if (prefix_len) memcpy(data, prefix, prefix_len);
     dl = prefix_len;
     const pm_tok *t = peek(p, 0);
     if ((t->kind == TK_WORD || t->kind == TK_INT) && !is_char(t, ',')) {
