@@ -34,7 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 pm_drill_expr_format(e->syscall.result, buf, sizeof buf);
                 break;
-            case PM_DRILL_EV_COMMAND: (void)pm_drill_command_parse(e->text, &cmd, buf, sizeof buf); break;
+            case PM_DRILL_EV_COMMAND:
+                (void)pm_drill_command_parse(e->text, &cmd, buf, sizeof buf);
+                break;
             case PM_DRILL_EV_CODE: (void)pm_drill_code_parse(e->text, &cmd, buf, sizeof buf); break;
             default: break;
             }
