@@ -585,17 +585,539 @@ static void test_bad_addr(void **state)
     assert_int_equal(pm_ip_hdr_emit(&bad, buf, sizeof buf), -EINVAL);
 }
 
+/* ---- fragments ----------------------------------------------------------- */
+
+static void test_fragments(void **state)
+{
+    (void)state;
+    uint8_t buf[128];
+    pm_packet p;
+    pm_wire_stats st = {0};
+    pm_udp_repr u = {.sport = 1, .dport = 2};
+    for (int v = 4; v <= 6; v += 2) {
+        pm_ip_repr ip = v == 4 ? ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_UDP)
+                               : ip6("2001:db8::1", "2001:db8::2", PM_IPPROTO_UDP);
+        ip.id = 0xbeef;
+        ip.df = false;
+        /* First fragment (offset 0, more), then a later one. */
+        ip.more_frags = true;
+        size_t n = emit_udp(&ip, &u, buf, sizeof buf);
+        memset(&st, 0, sizeof st);
+        assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(FRAGMENT));
+        assert_int_equal(CNT(st, FRAGMENT), 1);
+        assert_true(p.ip.fragment);
+        assert_true(p.ip.more_frags);
+        assert_int_equal(p.ip.frag_off, 0);
+        assert_int_equal(p.ip.id, 0xbeef);
+        assert_int_equal(p.ip.proto, PM_IPPROTO_UDP);
+        assert_int_equal(p.ip.header_len, v == 4 ? 20 : 48);
+        pm_ip_repr r;
+        assert_int_equal(pm_ip_hdr_parse(buf, n, &r, &st), 0);
+        assert_true(r.fragment);
+        ip.more_frags = false;
+        ip.frag_off = 1480;
+        n = emit_udp(&ip, &u, buf, sizeof buf);
+        assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(FRAGMENT));
+        assert_false(p.ip.more_frags);
+        assert_int_equal(p.ip.frag_off, 1480);
+        assert_int_equal(p.ip.payload_len, 8);
+        char line[160];
+        pm_packet_format(&p, line, sizeof line);
+        assert_non_null(strstr(line, "frag (id 48879, off 1480)"));
+        /* An unaligned offset cannot be emitted. */
+        ip.frag_off = 3;
+        assert_int_equal(pm_ip_hdr_emit(&ip, buf, sizeof buf), -EINVAL);
+    }
+    /* RFC 6946: an IPv6 atomic fragment (offset 0, no more) is a whole
+     * datagram. */
+    pm_ip_repr ip = ip6("2001:db8::1", "2001:db8::2", PM_IPPROTO_UDP);
+    ip.more_frags = true;
+    size_t n = emit_udp(&ip, &u, buf, sizeof buf);
+    buf[43] &= (uint8_t)~1;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    assert_false(p.ip.fragment);
+    assert_int_equal(p.ip.header_len, 48);
+    assert_int_equal(p.udp.dport, 2);
+}
+
+/* ---- IPv6 extension headers -------------------------------------------- */
+
+enum { HBH = 0, RT = 43, FRAG = 44, AH = 51, DST = 60 };
+
+/* Inserts an extension header of hl bytes right after the IPv6 header:
+ * build a chain from its last header to its first. */
+static void add_ext(uint8_t *pkt, size_t *len, uint8_t type, size_t hl)
+{
+    memmove(pkt + 40 + hl, pkt + 40, *len - 40);
+    uint8_t *h = pkt + 40;
+    memset(h, 0, hl);
+    h[0] = pkt[6];
+    pkt[6] = type;
+    if (type == AH) {
+        h[1] = (uint8_t)(hl / 4 - 2);
+    } else if (type != FRAG) {
+        h[1] = (uint8_t)(hl / 8 - 1);
+        if (type != RT) { /* options: one PadN over the rest */
+            h[2] = 1;
+            h[3] = (uint8_t)(hl - 4);
+        }
+    }
+    *len += hl;
+    size_t pl = (size_t)(pkt[4] << 8 | pkt[5]) + hl;
+    pkt[4] = (uint8_t)(pl >> 8);
+    pkt[5] = (uint8_t)pl;
+}
+
+static size_t udp6(uint8_t *buf, size_t cap)
+{
+    pm_ip_repr ip = ip6("2001:db8::1", "2001:db8::2", PM_IPPROTO_UDP);
+    static const uint8_t data[] = {9, 8, 7};
+    pm_udp_repr u = {.sport = 1000, .dport = 2000, .payload = data, .payload_len = 3};
+    return emit_udp(&ip, &u, buf, cap);
+}
+
+static void test_ip6_ext_chain(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    pm_packet p;
+    pm_wire_stats st = {0};
+    /* HBH, DST, RT, FRAG (atomic), AH, DST, then UDP: parsed through. */
+    size_t n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, DST, 16);
+    add_ext(buf, &n, AH, 24);
+    add_ext(buf, &n, FRAG, 8);
+    add_ext(buf, &n, RT, 24);
+    add_ext(buf, &n, DST, 8);
+    add_ext(buf, &n, HBH, 8);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    assert_int_equal(p.ip.header_len, 40 + 16 + 24 + 8 + 24 + 8 + 8);
+    assert_int_equal(p.ip.proto, PM_IPPROTO_UDP);
+    assert_int_equal(p.udp.dport, 2000);
+    assert_int_equal(p.udp.payload_len, 3);
+
+    /* Hop-by-Hop anywhere but first (RFC 8200 4.3). */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, HBH, 8);
+    add_ext(buf, &n, DST, 8);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+
+    /* The longest chain allowed parses; one more is refused. */
+    n = udp6(buf, sizeof buf);
+    for (int i = 0; i < PM_IP6_MAX_EXT; i++) add_ext(buf, &n, DST, 8);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    add_ext(buf, &n, DST, 8);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+
+    /* A header whose length runs past the payload, by one unit and by far. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, DST, 8);
+    buf[41] = 2; /* 24 bytes; 16 there */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    buf[41] = 255;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    /* An AH length past the end. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, AH, 12);
+    buf[41] = 4; /* (4 + 2) * 4 = 24 > 12 + 11 */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    /* The chain ends mid-header: payload length cut to 4 bytes of it. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, DST, 8);
+    buf[4] = 0;
+    buf[5] = 4;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    /* A next header that loops back to a header with no room left. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, DST, 8);
+    buf[40] = DST; /* DST -> DST -> (the UDP header read as DST) ... */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+
+    /* Options inside: a TLV past the header; an unknown option that asks
+     * for a discard (RFC 8200 4.2); the Jumbo option (unsupported). */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, DST, 8);
+    buf[43] = 5; /* PadN of 5 in a 6-byte area */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    buf[43] = 4;
+    buf[42] = 0x7e; /* unknown, action 01: discard */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    buf[42] = 0x1e; /* unknown, action 00: skip */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    buf[42] = 0xc2; /* Jumbo payload */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+
+    /* RFC 5095: a type 0 routing header with segments left. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, RT, 24);
+    buf[43] = 1;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    buf[42] = 4; /* a segment routing header (RFC 8754) is walked over */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+
+    /* Two fragment headers. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, FRAG, 8);
+    add_ext(buf, &n, FRAG, 8);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
+    assert_int_equal(CNT(st, EXTHDR), 12);
+
+    /* ESP and No Next Header end the chain: not a transport we handle. */
+    n = udp6(buf, sizeof buf);
+    add_ext(buf, &n, DST, 8);
+    buf[40] = 50;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(PROTO));
+    assert_int_equal(p.ip.proto, 50);
+    assert_int_equal(p.ip.header_len, 48);
+    buf[40] = 59;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(PROTO));
+    assert_int_equal(CNT(st, PROTO), 2);
+}
+
+/* ---- ICMP ---------------------------------------------------------------- */
+
+static size_t icmp_error(const pm_ip_repr *outer, uint8_t type, uint8_t code, const uint8_t *quote,
+                         size_t qlen, uint8_t *buf, size_t cap)
+{
+    pm_packet p = {.ip = *outer};
+    p.ip.proto = outer->version == 4 ? PM_IPPROTO_ICMP : PM_IPPROTO_ICMPV6;
+    p.icmp.version = outer->version;
+    p.icmp.type = type;
+    p.icmp.code = code;
+    p.icmp.data = quote;
+    p.icmp.data_len = qlen;
+    int n = pm_packet_emit(&p, buf, cap);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+static void test_icmp4_port_unreach(void **state)
+{
+    (void)state;
+    uint8_t off[128], buf[256];
+    pm_packet p;
+    pm_wire_stats st = {0};
+    /* We sent UDP 192.0.2.1:5000 -> 192.0.2.2:53; the peer says port
+     * unreachable, quoting the IP header and 8 bytes (RFC 792). */
+    pm_ip_repr oip = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_UDP);
+    static const uint8_t q[20] = {1};
+    pm_udp_repr u = {.sport = 5000, .dport = 53, .payload = q, .payload_len = sizeof q};
+    size_t on = emit_udp(&oip, &u, off, sizeof off);
+    pm_ip_repr back = ip4("192.0.2.2", "192.0.2.1", PM_IPPROTO_ICMP);
+    size_t n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, 28, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    assert_true(p.icmp.is_error);
+    assert_int_equal(p.icmp.type, PM_ICMP4_UNREACH);
+    assert_int_equal(p.icmp.code, PM_ICMP4_UNREACH_PORT);
+    assert_int_equal(p.icmp.inner.version, 4);
+    assert_int_equal(p.icmp.inner.proto, PM_IPPROTO_UDP);
+    assert_true(pm_ip_eq(&p.icmp.inner.src, &oip.src));
+    assert_true(pm_ip_eq(&p.icmp.inner.dst, &oip.dst));
+    /* The quote says 48 bytes were sent; 28 are here. */
+    assert_int_equal(p.icmp.inner.payload_len, 28);
+    assert_true(p.icmp.inner_ports);
+    assert_int_equal(p.icmp.inner_sport, 5000);
+    assert_int_equal(p.icmp.inner_dport, 53);
+    assert_int_equal(p.icmp.data_len, 28);
+    char line[200];
+    pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(
+        line, "IP 192.0.2.2 > 192.0.2.1: ICMP 192.0.2.2 udp port 53 unreachable, length 36");
+    /* The whole datagram quoted works too. */
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, on, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    assert_int_equal(p.icmp.inner_dport, 53);
+    /* Fewer than 8 transport bytes: parsed, but no ports to match. */
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, 27, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    assert_false(p.icmp.inner_ports);
+    /* An unusable quote: too short for an IP header, a bad IHL, the
+     * wrong IP version, nothing at all. */
+    assert_int_equal(st.err[PM_E_ICMP - PM_ERR_BASE], 0);
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, 19, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+    uint8_t bad[28];
+    memcpy(bad, off, 28);
+    bad[0] = 0x44;
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, bad, 28, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+    bad[0] = 0x4f;
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, bad, 28, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+    bad[0] = 0x65;
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, bad, 28, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+    n = icmp_error(&back, PM_ICMP4_TIME_EXCEEDED, 0, NULL, 0, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+    assert_int_equal(CNT(st, ICMP), 5);
+    /* A bad ICMP checksum. */
+    n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, 28, buf, sizeof buf);
+    buf[n - 1] ^= 0x10;
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(CHECKSUM));
+    /* ICMPv4 over IPv6 is not a protocol we handle. */
+    pm_ip_repr v6 = ip6("2001:db8::1", "2001:db8::2", PM_IPPROTO_ICMPV6);
+    pm_packet e = {.ip = v6};
+    e.icmp.version = 6;
+    e.icmp.type = PM_ICMP6_ECHO;
+    assert_int_equal(pm_packet_emit(&e, buf, sizeof buf), 48);
+    buf[6] = PM_IPPROTO_ICMP;
+    assert_int_equal(pm_packet_parse(buf, 48, &p, &st), E(PROTO));
+    e.ip.proto = PM_IPPROTO_ICMP;
+    assert_int_equal(pm_packet_emit(&e, buf, sizeof buf), -EPROTONOSUPPORT);
+}
+
+static void test_icmp_tcp_quote(void **state)
+{
+    (void)state;
+    uint8_t off[256], buf[512];
+    pm_packet p;
+    pm_wire_stats st = {0};
+    for (int v = 4; v <= 6; v += 2) {
+        pm_ip_repr oip = v == 4 ? ip4("198.51.100.7", "203.0.113.9", PM_IPPROTO_TCP)
+                                : ip6("2001:db8::7", "2001:db8:1::9", PM_IPPROTO_TCP);
+        pm_tcp_repr t = {
+            .sport = 33000, .dport = 443, .seq = 0xdeadbeef, .flags = PM_TH_SYN, .window = 1024};
+        t.opts.present = 1u << PM_TCPOPT_MSS;
+        t.opts.mss = 1400;
+        size_t on = emit_tcp(&oip, &t, off, sizeof off);
+        if (v == 6) add_ext(off, &on, DST, 8); /* a quoted extension chain is walked too */
+        pm_ip_repr back =
+            v == 4 ? ip4("203.0.113.9", "198.51.100.7", 0) : ip6("2001:db8:1::9", "2001:db8::7", 0);
+        uint8_t type = v == 4 ? PM_ICMP4_UNREACH : PM_ICMP6_UNREACH;
+        uint8_t code = v == 4 ? PM_ICMP4_UNREACH_ADMIN : PM_ICMP6_UNREACH_PORT;
+        size_t hl = v == 4 ? 20 : 48;
+        size_t n = icmp_error(&back, type, code, off, hl + 8, buf, sizeof buf);
+        assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+        assert_true(p.icmp.is_error);
+        assert_int_equal(p.icmp.version, v);
+        assert_int_equal(p.icmp.inner.proto, PM_IPPROTO_TCP);
+        assert_int_equal(p.icmp.inner.header_len, hl);
+        assert_true(p.icmp.inner_ports);
+        assert_int_equal(p.icmp.inner_sport, 33000);
+        assert_int_equal(p.icmp.inner_dport, 443);
+        assert_int_equal(p.icmp.inner_seq, 0xdeadbeef);
+        /* The error maps to the 5-tuple of the connection that caused it. */
+        assert_true(pm_ip_eq(&p.icmp.inner.src, &oip.src));
+        assert_true(pm_ip_eq(&p.icmp.inner.dst, &oip.dst));
+        if (v == 6) {
+            char line[200];
+            pm_packet_format(&p, line, sizeof line);
+            assert_string_equal(line, "IP6 2001:db8:1::9 > 2001:db8::7: ICMP6, destination "
+                                      "unreachable, unreachable port, 2001:db8:1::9 tcp port "
+                                      "443, length 64");
+            /* ICMPv6's checksum covers the pseudo-header: a different
+             * destination breaks it (RFC 4443 2.3). */
+            buf[39] ^= 1;
+            assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(CHECKSUM));
+            buf[39] ^= 1;
+            buf[n - 1] ^= 1;
+            assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(CHECKSUM));
+            /* A quote whose extension chain is cut short. */
+            n = icmp_error(&back, type, code, off, 44, buf, sizeof buf);
+            assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+            /* A quote of IPv4 in ICMPv6. */
+            uint8_t q4[28];
+            pm_ip_repr i4 = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_UDP);
+            pm_udp_repr u = {.sport = 1, .dport = 2};
+            emit_udp(&i4, &u, q4, sizeof q4);
+            n = icmp_error(&back, type, code, q4, 28, buf, sizeof buf);
+            assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(ICMP));
+        }
+    }
+}
+
+static void test_icmp_echo(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    static const uint8_t data[56] = {0x42};
+    pm_wire_stats st = {0};
+    for (int v = 4; v <= 6; v += 2) {
+        pm_packet e = {.ip = v == 4 ? ip4("127.0.0.1", "127.0.0.2", PM_IPPROTO_ICMP)
+                                    : ip6("::1", "::1", PM_IPPROTO_ICMPV6)};
+        e.icmp.version = (uint8_t)v;
+        e.icmp.type = v == 4 ? PM_ICMP4_ECHO : PM_ICMP6_ECHO;
+        e.icmp.rest = 0x1234u << 16 | 7;
+        e.icmp.data = data;
+        e.icmp.data_len = sizeof data;
+        int n = pm_packet_emit(&e, buf, sizeof buf);
+        assert_int_equal(n, (v == 4 ? 20 : 40) + 64);
+        pm_packet p;
+        assert_int_equal(pm_packet_parse(buf, (size_t)n, &p, &st), 0);
+        assert_false(p.icmp.is_error);
+        assert_int_equal(p.icmp.rest >> 16, 0x1234);
+        assert_int_equal(p.icmp.data_len, sizeof data);
+        assert_memory_equal(p.icmp.data, data, sizeof data);
+        char line[200];
+        pm_packet_format(&p, line, sizeof line);
+        assert_string_equal(line, v == 4 ? "IP 127.0.0.1 > 127.0.0.2: ICMP echo request, id "
+                                           "4660, seq 7, length 64"
+                                         : "IP6 ::1 > ::1: ICMP6, echo request, id 4660, seq 7, "
+                                           "length 64");
+    }
+    assert_int_equal(pm_icmp_quote_len(4, 10000), 548);
+    assert_int_equal(pm_icmp_quote_len(6, 10000), 1232);
+    assert_int_equal(pm_icmp_quote_len(6, 100), 100);
+    assert_true(pm_icmp_type_is_error(4, PM_ICMP4_UNREACH));
+    assert_false(pm_icmp_type_is_error(4, PM_ICMP4_ECHO));
+    assert_true(pm_icmp_type_is_error(6, PM_ICMP6_PACKET_TOO_BIG));
+    assert_false(pm_icmp_type_is_error(6, PM_ICMP6_ECHO_REPLY));
+}
+
+/* ---- TCP option emit and layout ----------------------------------------- */
+
+static void test_tcp_opts_emit(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    pm_ip_repr ip = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_TCP);
+    pm_tcp_repr t = {.sport = 1, .dport = 2, .flags = PM_TH_ACK};
+    /* Linux layout for a data segment: nop,nop,TS then nop,nop,sack. */
+    t.opts.present = 1u << PM_TCPOPT_TS | 1u << PM_TCPOPT_SACK;
+    t.opts.sack_count = 1;
+    t.opts.sack[0].left = 10;
+    t.opts.sack[0].right = 20;
+    size_t n = emit_tcp(&ip, &t, buf, sizeof buf);
+    static const uint8_t want[] = {1, 1, 8, 10, 0, 0, 0, 0,  0, 0, 0, 0,
+                                   1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20};
+    assert_int_equal(n, 40 + sizeof want);
+    assert_memory_equal(buf + 40, want, sizeof want);
+    /* Too many options for 40 bytes: TS + 4 SACK blocks + MSS. */
+    t.opts.present |= 1u << PM_TCPOPT_MSS;
+    t.opts.sack_count = 4;
+    assert_int_equal(pm_tcp_header_len(&t), 0);
+    assert_int_equal(pm_tcp_emit(&ip, &t, buf, sizeof buf), -EINVAL);
+    /* An explicit order must list exactly the present options. */
+    memset(&t.opts, 0, sizeof t.opts);
+    t.opts.present = 1u << PM_TCPOPT_MSS;
+    t.opts.mss = 1;
+    t.opts.order_len = 1;
+    t.opts.order[0] = PM_TCPOPT_WSCALE;
+    assert_int_equal(pm_tcp_emit(&ip, &t, buf, sizeof buf), -EINVAL);
+    t.opts.order[0] = PM_TCPOPT_MSS;
+    t.opts.order[1] = PM_TCPOPT_MSS;
+    t.opts.order_len = 2;
+    assert_int_equal(pm_tcp_emit(&ip, &t, buf, sizeof buf), -EINVAL);
+    t.opts.order[1] = 77; /* an opaque kind with no opaque bytes */
+    assert_int_equal(pm_tcp_emit(&ip, &t, buf, sizeof buf), -EINVAL);
+    t.opts.opaque[0] = 77;
+    t.opts.opaque[1] = 3;
+    t.opts.opaque[2] = 0xaa;
+    t.opts.opaque_len = 3;
+    t.opts.order[2] = PM_TCPOPT_EOL;
+    t.opts.order_len = 3;
+    n = emit_tcp(&ip, &t, buf, sizeof buf);
+    static const uint8_t want2[] = {2, 4, 0, 1, 77, 3, 0xaa, 0};
+    assert_int_equal(n, 40 + sizeof want2);
+    assert_memory_equal(buf + 40, want2, sizeof want2);
+    pm_packet p;
+    pm_wire_stats st = {0};
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    assert_memory_equal(&p.tcp.opts, &t.opts, sizeof t.opts);
+    /* Something after EOL cannot be emitted. */
+    t.opts.order[3] = PM_TCPOPT_NOP;
+    t.opts.order_len = 4;
+    assert_int_equal(pm_tcp_emit(&ip, &t, buf, sizeof buf), -EINVAL);
+    /* No room. */
+    t.opts.order_len = 3;
+    assert_int_equal(pm_tcp_emit(&ip, &t, buf, 27), -ENOSPC);
+    pm_udp_repr u = {0};
+    assert_int_equal(pm_udp_emit(&ip, &u, buf, 7), -ENOSPC);
+    pm_packet e = {.ip = ip};
+    e.ip.proto = PM_IPPROTO_UDP;
+    assert_int_equal(pm_packet_emit(&e, buf, 27), -ENOSPC);
+    assert_int_equal(pm_packet_emit(&e, buf, 19), -ENOSPC);
+    e.ip.proto = 99;
+    assert_int_equal(pm_packet_emit(&e, buf, sizeof buf), -EPROTONOSUPPORT);
+}
+
+static void test_format(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    char line[256];
+    pm_packet p;
+    pm_wire_stats st = {0};
+    pm_ip_repr ip = ip4("10.0.0.2", "10.0.0.1", PM_IPPROTO_TCP);
+    pm_tcp_repr t = {.sport = 80,
+                     .dport = 40000,
+                     .seq = 5000,
+                     .ack = 1001,
+                     .flags = PM_TH_SYN | PM_TH_ACK,
+                     .window = 65160};
+    t.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_SACK_PERM | 1u << PM_TCPOPT_TS |
+                     1u << PM_TCPOPT_WSCALE;
+    t.opts.mss = 1460;
+    t.opts.wscale = 7;
+    t.opts.ts_val = 100;
+    t.opts.ts_ecr = 200;
+    size_t n = emit_tcp(&ip, &t, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    int w = pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(line, "IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [S.], seq 5000, ack 1001, "
+                              "win 65160, options [mss 1460,sackOK,TS val 100 ecr 200,nop,"
+                              "wscale 7], length 0");
+    assert_int_equal(w, (int)strlen(line));
+    /* Cut short: still terminated, and the full length returned. */
+    char small[16];
+    assert_int_equal(pm_packet_format(&p, small, sizeof small), w);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    static const uint8_t data[] = "GET /";
+    pm_tcp_repr d = {.sport = 40000,
+                     .dport = 80,
+                     .seq = 1001,
+                     .ack = 5001,
+                     .flags = PM_TH_PSH | PM_TH_ACK | PM_TH_FIN,
+                     .window = 502,
+                     .payload = data,
+                     .payload_len = 5};
+    ip = ip6("2001:db8::1", "2001:db8::2", PM_IPPROTO_TCP);
+    n = emit_tcp(&ip, &d, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(line, "IP6 2001:db8::1.40000 > 2001:db8::2.80: Flags [FP.], seq 1001:1006, "
+                              "ack 5001, win 502, length 5");
+    d.flags = PM_TH_RST;
+    d.payload_len = 0;
+    n = emit_tcp(&ip, &d, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(line, "IP6 2001:db8::1.40000 > 2001:db8::2.80: Flags [R], seq 1001, "
+                              "win 502, length 0");
+    pm_udp_repr u = {.sport = 5353, .dport = 53, .payload = data, .payload_len = 5};
+    ip = ip4("10.0.0.1", "10.0.0.2", PM_IPPROTO_UDP);
+    n = emit_udp(&ip, &u, buf, sizeof buf);
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(line, "IP 10.0.0.1.5353 > 10.0.0.2.53: UDP, length 5");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_csum_rfc1071),    cmocka_unit_test(test_tcp4_syn),
-        cmocka_unit_test(test_tcp6_data),       cmocka_unit_test(test_udp_basic),
-        cmocka_unit_test(test_bad_truncated),   cmocka_unit_test(test_bad_version),
-        cmocka_unit_test(test_bad_ihl),         cmocka_unit_test(test_bad_totlen),
-        cmocka_unit_test(test_bad_ip4_options), cmocka_unit_test(test_bad_ip4_csum),
-        cmocka_unit_test(test_bad_doff),        cmocka_unit_test(test_bad_tcp_options),
-        cmocka_unit_test(test_bad_urgent),      cmocka_unit_test(test_bad_udp),
-        cmocka_unit_test(test_bad_ip6_paylen),  cmocka_unit_test(test_bad_addr),
+        cmocka_unit_test(test_csum_rfc1071),
+        cmocka_unit_test(test_tcp4_syn),
+        cmocka_unit_test(test_tcp6_data),
+        cmocka_unit_test(test_udp_basic),
+        cmocka_unit_test(test_bad_truncated),
+        cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_bad_ihl),
+        cmocka_unit_test(test_bad_totlen),
+        cmocka_unit_test(test_bad_ip4_options),
+        cmocka_unit_test(test_bad_ip4_csum),
+        cmocka_unit_test(test_bad_doff),
+        cmocka_unit_test(test_bad_tcp_options),
+        cmocka_unit_test(test_bad_urgent),
+        cmocka_unit_test(test_bad_udp),
+        cmocka_unit_test(test_bad_ip6_paylen),
+        cmocka_unit_test(test_bad_addr),
+        cmocka_unit_test(test_fragments),
+        cmocka_unit_test(test_ip6_ext_chain),
+        cmocka_unit_test(test_icmp4_port_unreach),
+        cmocka_unit_test(test_icmp_tcp_quote),
+        cmocka_unit_test(test_icmp_echo),
+        cmocka_unit_test(test_tcp_opts_emit),
+        cmocka_unit_test(test_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
