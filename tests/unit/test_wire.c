@@ -86,6 +86,29 @@ static void fix_l4_csum(uint8_t *pkt, size_t len, size_t coff)
     t[coff + 1] = (uint8_t)c;
 }
 
+/* Field by field: structs may hold padding. */
+static bool ip_repr_eq(const pm_ip_repr *a, const pm_ip_repr *b)
+{
+    return a->version == b->version && a->proto == b->proto && a->ttl == b->ttl &&
+           a->tos == b->tos && a->flow == b->flow && a->id == b->id && a->df == b->df &&
+           a->fragment == b->fragment && a->more_frags == b->more_frags &&
+           a->frag_off == b->frag_off && pm_ip_eq(&a->src, &b->src) && pm_ip_eq(&a->dst, &b->dst) &&
+           a->header_len == b->header_len && a->payload_len == b->payload_len;
+}
+
+static bool tcp_opts_eq(const pm_tcp_opts *a, const pm_tcp_opts *b)
+{
+    if (a->present != b->present || a->mss != b->mss || a->wscale != b->wscale ||
+        a->sack_count != b->sack_count || a->ts_val != b->ts_val || a->ts_ecr != b->ts_ecr ||
+        a->order_len != b->order_len || a->opaque_len != b->opaque_len)
+        return false;
+    for (unsigned i = 0; i < a->sack_count && i < PM_TCP_MAX_SACK; i++)
+        if (a->sack[i].left != b->sack[i].left || a->sack[i].right != b->sack[i].right)
+            return false;
+    return memcmp(a->order, b->order, a->order_len) == 0 &&
+           memcmp(a->opaque, b->opaque, a->opaque_len) == 0;
+}
+
 /* ---- checksums --------------------------------------------------------- */
 
 static void test_csum_rfc1071(void **state)
@@ -1013,7 +1036,7 @@ static void test_tcp_opts_emit(void **state)
     pm_packet p;
     pm_wire_stats st = {0};
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
-    assert_memory_equal(&p.tcp.opts, &t.opts, sizeof t.opts);
+    assert_true(tcp_opts_eq(&p.tcp.opts, &t.opts));
     /* Something after EOL cannot be emitted. */
     t.opts.order[3] = PM_TCPOPT_NOP;
     t.opts.order_len = 4;
@@ -1092,6 +1115,297 @@ static void test_format(void **state)
     assert_string_equal(line, "IP 10.0.0.1.5353 > 10.0.0.2.53: UDP, length 5");
 }
 
+/* ---- round trip: parse(emit(x)) == x over random reprs ----------------- */
+
+static uint32_t rnd(pm_rng *r, uint32_t bound)
+{
+    return pm_rng_below(r, bound);
+}
+
+static void rnd_bytes(pm_rng *r, uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)pm_rng_next(r);
+}
+
+static pm_ip_repr rnd_ip(pm_rng *r, int version, uint8_t proto)
+{
+    pm_ip_repr ip;
+    memset(&ip, 0, sizeof ip);
+    ip.version = (uint8_t)version;
+    ip.proto = proto;
+    ip.ttl = (uint8_t)pm_rng_next(r);
+    ip.tos = (uint8_t)pm_rng_next(r);
+    if (version == 4) {
+        uint8_t a[4];
+        rnd_bytes(r, a, 4);
+        a[0] &= 0x7f; /* never multicast or broadcast */
+        ip.src = pm_ip4_bytes(a);
+        rnd_bytes(r, a, 4);
+        ip.dst = pm_ip4_bytes(a);
+        ip.id = (uint16_t)pm_rng_next(r);
+        ip.df = rnd(r, 2);
+        ip.header_len = 20;
+    } else {
+        rnd_bytes(r, ip.src.b, 16);
+        rnd_bytes(r, ip.dst.b, 16);
+        ip.src.b[0] = (uint8_t)(0x20 | (ip.src.b[0] & 0x1f)); /* unicast, not mapped */
+        if (ip.dst.b[0] == 0xff) ip.dst.b[1] |= 1;            /* no scope-0 multicast */
+        if (ip.dst.b[0] == 0) ip.dst.b[0] = 0xfe;
+        ip.flow = (uint32_t)pm_rng_next(r) & 0xfffff;
+        ip.header_len = 40;
+    }
+    return ip;
+}
+
+/* Random options in a canonical form: what parse would produce. */
+static void rnd_tcp_opts(pm_rng *r, pm_tcp_opts *o)
+{
+    static const uint8_t kinds[] = {PM_TCPOPT_NOP,
+                                    PM_TCPOPT_MSS,
+                                    PM_TCPOPT_WSCALE,
+                                    PM_TCPOPT_SACK_PERM,
+                                    PM_TCPOPT_SACK,
+                                    PM_TCPOPT_TS,
+                                    30,
+                                    34,
+                                    253};
+    static const uint8_t fixed[] = {[PM_TCPOPT_MSS] = 4,
+                                    [PM_TCPOPT_WSCALE] = 3,
+                                    [PM_TCPOPT_SACK_PERM] = 2,
+                                    [PM_TCPOPT_TS] = 10};
+    memset(o, 0, sizeof *o);
+    size_t used = 0;
+    unsigned tries = rnd(r, 10);
+    for (unsigned i = 0; i < tries; i++) {
+        uint8_t k = kinds[rnd(r, sizeof kinds)];
+        size_t l;
+        if (k == PM_TCPOPT_NOP)
+            l = 1;
+        else if (k == PM_TCPOPT_SACK)
+            l = 2 + 8 * (1 + rnd(r, PM_TCP_MAX_SACK));
+        else if (k < sizeof fixed && fixed[k])
+            l = fixed[k];
+        else
+            l = 2 + rnd(r, 9);
+        if (l > PM_TCP_OPT_SPACE - used) continue;
+        if (k != PM_TCPOPT_NOP && k < 32 && pm_tcp_has(o, k)) continue;
+        switch (k) {
+        case PM_TCPOPT_NOP: break;
+        case PM_TCPOPT_MSS: o->mss = (uint16_t)pm_rng_next(r); break;
+        case PM_TCPOPT_WSCALE: o->wscale = (uint8_t)pm_rng_next(r); break;
+        case PM_TCPOPT_SACK_PERM: break;
+        case PM_TCPOPT_TS:
+            o->ts_val = (uint32_t)pm_rng_next(r);
+            o->ts_ecr = (uint32_t)pm_rng_next(r);
+            break;
+        case PM_TCPOPT_SACK:
+            o->sack_count = (uint8_t)((l - 2) / 8);
+            for (unsigned b = 0; b < o->sack_count; b++) {
+                o->sack[b].left = (uint32_t)pm_rng_next(r);
+                o->sack[b].right = (uint32_t)pm_rng_next(r);
+            }
+            break;
+        default:
+            o->opaque[o->opaque_len] = k;
+            o->opaque[o->opaque_len + 1] = (uint8_t)l;
+            rnd_bytes(r, o->opaque + o->opaque_len + 2, l - 2);
+            o->opaque_len = (uint8_t)(o->opaque_len + l);
+            break;
+        }
+        if (k != PM_TCPOPT_NOP && (k < 32 && k != 30)) o->present |= 1u << k;
+        o->order[o->order_len++] = k;
+        used += l;
+    }
+    /* Padding as parse sees it: NOPs, or EOL (then zeros, not listed). */
+    if (used % 4 || (used < PM_TCP_OPT_SPACE && rnd(r, 4) == 0)) {
+        if (rnd(r, 2)) {
+            o->order[o->order_len++] = PM_TCPOPT_EOL;
+        } else {
+            while (used % 4) {
+                o->order[o->order_len++] = PM_TCPOPT_NOP;
+                used++;
+            }
+        }
+    }
+}
+
+static size_t rnd_payload(pm_rng *r, uint8_t *b, size_t max)
+{
+    size_t n = rnd(r, 4) == 0 ? 0 : rnd(r, (uint32_t)max + 1);
+    rnd_bytes(r, b, n);
+    return n;
+}
+
+/* A random TCP or UDP packet; data gives room for its payload. */
+static void rnd_l4(pm_rng *r, pm_packet *x, int version, uint8_t *data)
+{
+    uint8_t proto = rnd(r, 2) ? PM_IPPROTO_TCP : PM_IPPROTO_UDP;
+    memset(x, 0, sizeof *x);
+    x->ip = rnd_ip(r, version, proto);
+    if (proto == PM_IPPROTO_TCP) {
+        pm_tcp_repr *t = &x->tcp;
+        t->sport = (uint16_t)pm_rng_next(r);
+        t->dport = (uint16_t)pm_rng_next(r);
+        t->seq = (uint32_t)pm_rng_next(r);
+        t->ack = (uint32_t)pm_rng_next(r);
+        t->flags = (uint16_t)(pm_rng_next(r) & 0xfff);
+        t->window = (uint16_t)pm_rng_next(r);
+        rnd_tcp_opts(r, &t->opts);
+        t->payload = data;
+        t->payload_len = rnd_payload(r, data, 80);
+        t->urg = (t->flags & PM_TH_URG) ? (uint16_t)rnd(r, (uint32_t)t->payload_len + 1)
+                                        : (uint16_t)pm_rng_next(r);
+    } else {
+        x->udp.sport = (uint16_t)pm_rng_next(r);
+        x->udp.dport = (uint16_t)pm_rng_next(r);
+        x->udp.payload = data;
+        x->udp.payload_len = rnd_payload(r, data, 80);
+    }
+}
+
+struct inner_want {
+    bool ports;
+    uint8_t proto;
+    uint16_t sport, dport;
+    uint32_t seq;
+};
+
+static void rnd_icmp(pm_rng *r, pm_packet *x, int version, uint8_t *data, uint8_t *quote,
+                     struct inner_want *w)
+{
+    memset(x, 0, sizeof *x);
+    memset(w, 0, sizeof *w);
+    x->ip = rnd_ip(r, version, version == 4 ? PM_IPPROTO_ICMP : PM_IPPROTO_ICMPV6);
+    pm_icmp_repr *m = &x->icmp;
+    m->version = (uint8_t)version;
+    m->rest = (uint32_t)pm_rng_next(r);
+    if (rnd(r, 2)) { /* echo request or reply */
+        if (version == 4)
+            m->type = rnd(r, 2) ? PM_ICMP4_ECHO : PM_ICMP4_ECHO_REPLY;
+        else
+            m->type = rnd(r, 2) ? PM_ICMP6_ECHO : PM_ICMP6_ECHO_REPLY;
+        m->data = data;
+        m->data_len = rnd_payload(r, data, 80);
+        return;
+    }
+    static const uint8_t t4[] = {PM_ICMP4_UNREACH, PM_ICMP4_TIME_EXCEEDED, PM_ICMP4_PARAMPROB};
+    static const uint8_t t6[] = {PM_ICMP6_UNREACH, PM_ICMP6_PACKET_TOO_BIG, PM_ICMP6_TIME_EXCEEDED,
+                                 PM_ICMP6_PARAMPROB};
+    m->type = version == 4 ? t4[rnd(r, sizeof t4)] : t6[rnd(r, sizeof t6)];
+    m->code = (uint8_t)rnd(r, 6);
+    m->is_error = true;
+    /* The quote: a packet of ours, cut anywhere past its IP header. */
+    pm_packet in;
+    rnd_l4(r, &in, version, data);
+    int n = pm_packet_emit(&in, quote, 256);
+    assert_true(n > 0);
+    size_t hl = version == 4 ? 20 : 40;
+    size_t q = hl + rnd(r, (uint32_t)(n - (int)hl) + 1);
+    m->data = quote;
+    m->data_len = q;
+    w->proto = in.ip.proto;
+    w->ports = q >= hl + 8;
+    if (w->ports) {
+        w->sport = in.ip.proto == PM_IPPROTO_TCP ? in.tcp.sport : in.udp.sport;
+        w->dport = in.ip.proto == PM_IPPROTO_TCP ? in.tcp.dport : in.udp.dport;
+        w->seq = in.ip.proto == PM_IPPROTO_TCP ? in.tcp.seq : 0;
+    }
+}
+
+static uint64_t test_seed(void)
+{
+    const char *e = getenv("PM_SEED");
+    return e ? strtoull(e, NULL, 0) : 0x5eed2026u;
+}
+
+#define RT_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fail_msg("round trip %lu (seed 0x%llx, rerun with PM_SEED): %s", (unsigned long)i,     \
+                     (unsigned long long)seed, #cond);                                             \
+    } while (0)
+
+static void test_roundtrip_property(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed();
+    pm_rng r;
+    pm_rng_seed(&r, seed);
+    uint8_t buf[512], again[512], data[256], quote[256];
+    pm_wire_stats st = {0};
+    const unsigned long rounds = 120000;
+    unsigned long kinds[2][3] = {{0}}, parsed = 0;
+    for (unsigned long i = 0; i < rounds; i++) {
+        int version = rnd(&r, 2) ? 4 : 6;
+        unsigned which = rnd(&r, 3);
+        pm_packet x, y;
+        struct inner_want w = {0};
+        if (which < 2)
+            rnd_l4(&r, &x, version, data);
+        else
+            rnd_icmp(&r, &x, version, data, quote, &w);
+        which = x.ip.proto == PM_IPPROTO_TCP ? 0 : x.ip.proto == PM_IPPROTO_UDP ? 1 : 2;
+        kinds[version == 6][which]++;
+        int n = pm_packet_emit(&x, buf, sizeof buf);
+        RT_CHECK(n > 0);
+        int err = pm_packet_parse(buf, (size_t)n, &y, &st);
+        if (err)
+            fail_msg("round trip %lu (seed 0x%llx): %s", i, (unsigned long long)seed,
+                     pm_errname(err));
+        parsed++;
+        /* The IP repr: what was given, with the lengths emit computed. */
+        x.ip.payload_len = (uint16_t)(n - x.ip.header_len);
+        RT_CHECK(ip_repr_eq(&x.ip, &y.ip));
+        if (which == 0) {
+            RT_CHECK(x.tcp.sport == y.tcp.sport && x.tcp.dport == y.tcp.dport);
+            RT_CHECK(x.tcp.seq == y.tcp.seq && x.tcp.ack == y.tcp.ack);
+            RT_CHECK(x.tcp.flags == y.tcp.flags && x.tcp.window == y.tcp.window);
+            RT_CHECK(x.tcp.urg == y.tcp.urg);
+            RT_CHECK(tcp_opts_eq(&x.tcp.opts, &y.tcp.opts));
+            RT_CHECK(x.tcp.payload_len == y.tcp.payload_len);
+            RT_CHECK(y.tcp.payload_len == 0 ||
+                     memcmp(x.tcp.payload, y.tcp.payload, y.tcp.payload_len) == 0);
+            RT_CHECK(y.tcp.payload + y.tcp.payload_len == buf + n);
+        } else if (which == 1) {
+            RT_CHECK(x.udp.sport == y.udp.sport && x.udp.dport == y.udp.dport);
+            RT_CHECK(x.udp.payload_len == y.udp.payload_len);
+            RT_CHECK(y.udp.payload_len == 0 ||
+                     memcmp(x.udp.payload, y.udp.payload, y.udp.payload_len) == 0);
+        } else {
+            RT_CHECK(x.icmp.version == y.icmp.version && x.icmp.type == y.icmp.type);
+            RT_CHECK(x.icmp.code == y.icmp.code && x.icmp.rest == y.icmp.rest);
+            RT_CHECK(x.icmp.is_error == y.icmp.is_error);
+            RT_CHECK(x.icmp.data_len == y.icmp.data_len);
+            RT_CHECK(y.icmp.data_len == 0 ||
+                     memcmp(x.icmp.data, y.icmp.data, y.icmp.data_len) == 0);
+            if (x.icmp.is_error) {
+                RT_CHECK(y.icmp.inner.proto == w.proto);
+                RT_CHECK(y.icmp.inner_ports == w.ports);
+                RT_CHECK(y.icmp.inner_sport == w.sport && y.icmp.inner_dport == w.dport);
+                RT_CHECK(y.icmp.inner_seq == w.seq);
+            }
+        }
+        /* And the parsed repr emits the same bytes. */
+        int m = pm_packet_emit(&y, again, sizeof again);
+        RT_CHECK(m == n && memcmp(buf, again, (size_t)n) == 0);
+        /* Any flipped bit is caught by a checksum or a length check
+         * (the one's-complement sum misses no single-bit error). */
+        size_t bit = rnd(&r, (uint32_t)n * 8);
+        buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        err = pm_packet_parse(buf, (size_t)n, &y, &st);
+        if (err == 0) {
+            parsed++;
+            /* Only fields no checksum covers may change: IPv6's version-
+             * traffic class-flow word, TTL/hop limit. */
+            RT_CHECK(version == 6 && (bit / 8 < 4 || bit / 8 == 7));
+        }
+    }
+    assert_int_equal(st.ok, parsed);
+    for (int v = 0; v < 2; v++)
+        for (int k = 0; k < 3; k++) assert_true(kinds[v][k] > rounds / 10);
+    print_message("round trip: %lu packets, seed 0x%llx\n", rounds, (unsigned long long)seed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1118,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_icmp_echo),
         cmocka_unit_test(test_tcp_opts_emit),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_roundtrip_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
