@@ -7,6 +7,7 @@
 #ifndef PORTMUX_PCAP_H
 #define PORTMUX_PCAP_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
