@@ -229,6 +229,13 @@ typedef struct pm_packet {
 int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stats *stats);
 /* IP header plus transport, lengths and checksums computed. */
 int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap);
+/* The 5-tuple a received packet belongs to, from the receiving host's side
+ * (laddr = dst, lport = dport). For an ICMP or ICMPv6 error, the tuple of
+ * the quoted packet, which the host sent (laddr = its src, lport = its
+ * sport, proto = its proto): the socket the error is for. 0, -PM_E_ICMP
+ * for an error that quotes no ports, -PM_E_PROTO for anything else (echo,
+ * informational ICMP). */
+int pm_packet_tuple(const pm_packet *p, pm_tuple *t);
 
 /* ---- Checksums -------------------------------------------------------- */
 

@@ -880,6 +880,22 @@ static void test_icmp4_port_unreach(void **state)
     pm_packet_format(&p, line, sizeof line);
     assert_string_equal(
         line, "IP 192.0.2.2 > 192.0.2.1: ICMP 192.0.2.2 udp port 53 unreachable, length 36");
+    /* The error maps to the socket that sent the datagram. */
+    pm_tuple tu, sent;
+    assert_int_equal(pm_packet_tuple(&p, &tu), 0);
+    assert_true(pm_ip_eq(&tu.laddr, &oip.src) && pm_ip_eq(&tu.faddr, &oip.dst));
+    assert_int_equal(tu.lport, 5000);
+    assert_int_equal(tu.fport, 53);
+    assert_int_equal(tu.proto, PM_IPPROTO_UDP);
+    /* ... the same tuple the peer's reply to it would map to. */
+    pm_packet reply = {.ip = ip4("192.0.2.2", "192.0.2.1", PM_IPPROTO_UDP)};
+    reply.udp = (pm_udp_repr){.sport = 53, .dport = 5000};
+    uint8_t rb[64];
+    size_t rn = (size_t)pm_packet_emit(&reply, rb, sizeof rb);
+    assert_int_equal(pm_packet_parse(rb, rn, &reply, &st), 0);
+    assert_int_equal(pm_packet_tuple(&reply, &sent), 0);
+    assert_true(pm_ip_eq(&tu.laddr, &sent.laddr) && pm_ip_eq(&tu.faddr, &sent.faddr));
+    assert_true(tu.lport == sent.lport && tu.fport == sent.fport && tu.proto == sent.proto);
     /* The whole datagram quoted works too. */
     n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, on, buf, sizeof buf);
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
@@ -888,6 +904,7 @@ static void test_icmp4_port_unreach(void **state)
     n = icmp_error(&back, PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PORT, off, 27, buf, sizeof buf);
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
     assert_false(p.icmp.inner_ports);
+    assert_int_equal(pm_packet_tuple(&p, &tu), E(ICMP));
     /* An unusable quote: too short for an IP header, a bad IHL, the
      * wrong IP version, nothing at all. */
     assert_int_equal(st.err[PM_E_ICMP - PM_ERR_BASE], 0);
@@ -956,6 +973,10 @@ static void test_icmp_tcp_quote(void **state)
         /* The error maps to the 5-tuple of the connection that caused it. */
         assert_true(pm_ip_eq(&p.icmp.inner.src, &oip.src));
         assert_true(pm_ip_eq(&p.icmp.inner.dst, &oip.dst));
+        pm_tuple tu;
+        assert_int_equal(pm_packet_tuple(&p, &tu), 0);
+        assert_true(pm_ip_eq(&tu.laddr, &oip.src) && pm_ip_eq(&tu.faddr, &oip.dst));
+        assert_true(tu.lport == 33000 && tu.fport == 443 && tu.proto == PM_IPPROTO_TCP);
         if (v == 6) {
             char line[200];
             pm_packet_format(&p, line, sizeof line);
@@ -1003,6 +1024,8 @@ static void test_icmp_echo(void **state)
         assert_int_equal(pm_packet_parse(buf, (size_t)n, &p, &st), 0);
         assert_false(p.icmp.is_error);
         assert_int_equal(p.icmp.rest >> 16, 0x1234);
+        pm_tuple tu;
+        assert_int_equal(pm_packet_tuple(&p, &tu), E(PROTO));
         assert_int_equal(p.icmp.data_len, sizeof data);
         assert_memory_equal(p.icmp.data, data, sizeof data);
         char line[200];
