@@ -16,6 +16,8 @@ static void usage(FILE *f)
                "  -D NAME              define NAME for #ifdef NAME sections (repeatable)\n"
                "  --personality NAME   host personality: linux (default), freebsd, ...\n"
                "  --parse-only         check the scripts' syntax only\n"
+               "  --kernel TUN         run against the Linux kernel through the TUN device\n"
+               "                       TUN (real time; the oracle for scripts)\n"
                "  --pcap FILE          write the packets exchanged (virtual timestamps)\n"
                "  --tap                TAP output for CI\n"
                "  --junit FILE         JUnit XML report in FILE\n"
@@ -127,7 +129,7 @@ int cmd_drill(int argc, char **argv)
 {
     pm_drill_parse_opts po;
     memset(&po, 0, sizeof po);
-    const char *pcap = NULL, *junit = NULL;
+    const char *pcap = NULL, *junit = NULL, *kernel_tun = NULL;
     bool parse_only = false, tap = false, json = false, verbose = false;
     const char **scripts = calloc((size_t)argc + 1, sizeof *scripts);
     size_t n_scripts = 0;
@@ -149,6 +151,12 @@ int cmd_drill(int argc, char **argv)
                 return pm_cli_usage_error("drill", "at most %d -D names", PM_DRILL_MAX_DEFINES);
             }
             po.defines[po.n_defines++] = name;
+        } else if (!strcmp(a, "--kernel")) {
+            if (i + 1 >= argc) {
+                free(scripts);
+                return pm_cli_usage_error("drill", "--kernel needs a TUN device name");
+            }
+            kernel_tun = argv[++i];
         } else if (!strcmp(a, "--personality") || !strcmp(a, "--pcap") || !strcmp(a, "--junit")) {
             if (i + 1 >= argc) {
                 free(scripts);
@@ -182,6 +190,16 @@ int cmd_drill(int argc, char **argv)
     }
     const char *personality = po.personality ? po.personality : "linux";
     const pm_drill_target *target = parse_only ? NULL : make_target(personality);
+    pm_drill_target kt;
+    if (kernel_tun && !parse_only) {
+        char err[200];
+        if (pm_drill_kernel_open(kernel_tun, &kt, err, sizeof err) < 0) {
+            fprintf(stderr, "portmux drill: --kernel: %s\n", err);
+            free(scripts);
+            return PM_EXIT_FAIL;
+        }
+        target = &kt;
+    }
     FILE *pf = NULL;
     pcap_ctx pc = {NULL, 0};
     if (pcap && !parse_only) {
@@ -351,6 +369,7 @@ int cmd_drill(int argc, char **argv)
         pm_json_obj_end(&j);
         pm_json_end(&j);
     }
+    if (target == &kt) pm_drill_kernel_close(&kt);
     free(out);
     free(scripts);
     if (failed) return PM_EXIT_FAIL;

@@ -326,4 +326,13 @@ typedef void (*pm_drill_trace_fn)(void *arg, char dir, const uint8_t *pkt, size_
 int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_drill_trace_fn trace,
                  void *trace_arg, pm_drill_result *res);
 
+/* ---- The Linux kernel as a target (the oracle) ------------------------- */
+
+/* Opens a target that is the running kernel: real system calls, packets
+ * through the existing TUN device `tun` (up, with the script's local
+ * address and a route to its remote one), real time (advance() sleeps).
+ * Returns 0 or a negative errno with why in err. */
+int pm_drill_kernel_open(const char *tun, pm_drill_target *out, char *err, size_t errcap);
+void pm_drill_kernel_close(pm_drill_target *t);
+
 #endif

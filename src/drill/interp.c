@@ -812,6 +812,10 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
             }
             pm_drill_call c;
             build_call(r, &ev->syscall, &c);
+            /* A connect's SYN may go out before the call returns (a blocking
+             * connect): the remote port is known from the start. */
+            if (!strcmp(c.name, "connect") && c.n_args > 1 && c.arg_is_sa[1])
+                r->remote_port = c.arg_sa[1].port;
             int64_t ret = target->syscall(target->ctx, &c, T0 + r->now);
             if (ret == PM_DRILL_BLOCKED) {
                 if (ev->syscall.end_usecs < 0) {
