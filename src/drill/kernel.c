@@ -260,6 +260,22 @@ static int64_t k_syscall(void *ctx, pm_drill_call *c, uint64_t now)
         ssize_t put = send((int)fd, k->buf, len, MSG_NOSIGNAL);
         return put < 0 ? blocked_or(f, -errno) : put;
     }
+    if (!strcmp(n, "sendto") && c->n_args >= 5 && c->arg_is_sa[4]) {
+        size_t len = c->arg_is_int[2] && c->arg_int[2] > 0 ? (size_t)c->arg_int[2] : 0;
+        if (len > sizeof k->buf) len = sizeof k->buf;
+        memset(k->buf, 0, len);
+        socklen_t l = to_sockaddr(&c->arg_sa[4], &ss);
+        ssize_t put = sendto((int)fd, k->buf, len, MSG_NOSIGNAL, (struct sockaddr *)&ss, l);
+        return put < 0 ? blocked_or(f, -errno) : put;
+    }
+    if (!strcmp(n, "recvfrom") && c->n_args >= 3) {
+        size_t len = c->arg_is_int[2] && c->arg_int[2] > 0 ? (size_t)c->arg_int[2] : 0;
+        if (len > sizeof k->buf) len = sizeof k->buf;
+        socklen_t l = sizeof ss;
+        ssize_t got = recvfrom((int)fd, k->buf, len, 0, (struct sockaddr *)&ss, &l);
+        if (got >= 0 && c->n_args >= 5 && from_sockaddr(&ss, &c->out_sa[4])) c->out_is_sa[4] = true;
+        return got < 0 ? blocked_or(f, -errno) : got;
+    }
     return -ENOSYS;
 }
 
