@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "portmux/drill.h"
+#include "portmux/pcap.h"
 
 static void usage(FILE *f)
 {
@@ -76,21 +77,8 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errcap)
     return buf;
 }
 
-/* pcap, LINKTYPE_RAW (101): each record is one IP packet. */
-static void pcap_header(FILE *f)
-{
-    const uint32_t h[6] = {0xa1b2c3d4u, 0x00040002u, 0, 0, 65535, 101};
-    uint8_t b[24];
-    for (int i = 0; i < 6; i++) memcpy(b + 4 * i, &h[i], 4);
-    /* version is two u16: major 2, minor 4, in host order like the magic */
-    uint16_t major = 2, minor = 4;
-    memcpy(b + 4, &major, 2);
-    memcpy(b + 6, &minor, 2);
-    fwrite(b, 1, sizeof b, f);
-}
-
 typedef struct pcap_ctx {
-    FILE *f;
+    pm_pcap *p;
     uint64_t base; /* per-script offset, so scripts follow each other */
 } pcap_ctx;
 
@@ -98,11 +86,7 @@ static void pcap_trace(void *arg, char dir, const uint8_t *pkt, size_t len, uint
 {
     (void)dir;
     pcap_ctx *c = arg;
-    uint64_t t = c->base + usecs;
-    uint32_t rec[4] = {(uint32_t)(t / 1000000), (uint32_t)(t % 1000000), (uint32_t)len,
-                       (uint32_t)len};
-    fwrite(rec, sizeof rec, 1, c->f);
-    fwrite(pkt, 1, len, c->f);
+    (void)pm_pcap_write(c->p, pkt, len, c->base + usecs);
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -200,21 +184,20 @@ int cmd_drill(int argc, char **argv)
         }
         target = &kt;
     }
-    FILE *pf = NULL;
     pcap_ctx pc = {NULL, 0};
     if (pcap && !parse_only) {
-        pf = fopen(pcap, "wb");
-        if (!pf) {
-            fprintf(stderr, "portmux drill: %s: %s\n", pcap, strerror(errno));
+        int rc = pm_pcap_create(&pc.p, pcap);
+        if (rc < 0) {
+            fprintf(stderr, "portmux drill: %s: %s\n", pcap, strerror(-rc));
+            if (target == &kt) pm_drill_kernel_close(&kt);
             free(scripts);
             return PM_EXIT_FAIL;
         }
-        pcap_header(pf);
-        pc.f = pf;
     }
     outcome *out = calloc(n_scripts, sizeof *out);
     if (!out) {
-        if (pf) fclose(pf);
+        pm_pcap_close(pc.p);
+        if (target == &kt) pm_drill_kernel_close(&kt);
         free(scripts);
         return PM_EXIT_FAIL;
     }
@@ -250,7 +233,7 @@ int cmd_drill(int argc, char **argv)
                                 scripts[i], ev->line, why);
                 }
             } else {
-                pm_drill_run(s, target, pf ? pcap_trace : NULL, &pc, &o->res);
+                pm_drill_run(s, target, pc.p ? pcap_trace : NULL, &pc, &o->res);
                 pc.base += o->res.end_usecs + 1000000;
             }
         } else {
@@ -316,7 +299,10 @@ int cmd_drill(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    if (pf) fclose(pf);
+    if (pm_pcap_close(pc.p) < 0) {
+        fprintf(stderr, "portmux drill: %s: write error\n", pcap);
+        failed++;
+    }
     if (junit) {
         FILE *jf = fopen(junit, "w");
         if (!jf) {

@@ -51,6 +51,25 @@ for s in "$scripts_dir"/*.pkt; do
   fi
 done
 
+# --pcap writes what crossed the TUN: 11 packets for this script.
+ns="pm-drill-$$-pcap"
+ip netns add "$ns"
+ip netns exec "$ns" ip tuntap add dev pmdrill0 mode tun
+ip netns exec "$ns" ip link set pmdrill0 up
+ip netns exec "$ns" ip addr add 192.168.0.1/16 dev pmdrill0
+ip netns exec "$ns" ip route add 192.0.2.0/24 dev pmdrill0
+ip netns exec "$ns" timeout 60 "$PORTMUX" drill --kernel pmdrill0 --pcap "$tmp/p.pcap" \
+  "$scripts_dir/passive-open-close.pkt" >/dev/null
+ip netns del "$ns"
+ns=""
+if command -v tshark >/dev/null; then
+  got=$(tshark -r "$tmp/p.pcap" 2>/dev/null | wc -l)
+  if [ "$got" -ne 11 ]; then
+    echo "FAIL: --pcap holds $got packets, expected 11"
+    fail=1
+  fi
+fi
+
 # Negative control: the SYN-ACK acks 1, not 2; the diff must say so.
 cat >"$tmp/wrong.pkt" <<'PKT'
 0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
