@@ -816,6 +816,10 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
              * connect): the remote port is known from the start. */
             if (!strcmp(c.name, "connect") && c.n_args > 1 && c.arg_is_sa[1])
                 r->remote_port = c.arg_sa[1].port;
+            int64_t end = -1;
+            if (ev->syscall.end_usecs >= 0)
+                end = (tm->kind == PM_DRILL_TIME_RELATIVE ? (int64_t)r->now : 0) +
+                      ev->syscall.end_usecs;
             int64_t ret = target->syscall(target->ctx, &c, T0 + r->now);
             if (ret == PM_DRILL_BLOCKED) {
                 if (ev->syscall.end_usecs < 0) {
@@ -826,14 +830,11 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
                     break;
                 }
                 r->pending = ev;
-                r->pending_end = (tm->kind == PM_DRILL_TIME_RELATIVE ? (int64_t)r->now : 0) +
-                                 ev->syscall.end_usecs;
+                r->pending_end = end;
                 break;
             }
             check_call(r, ev, &c, ret);
-            if (!r->done && ev->syscall.end_usecs >= 0)
-                check_time(r, ev, "system call return", ev->syscall.end_usecs,
-                           ev->syscall.end_usecs, r->now);
+            if (!r->done && end >= 0) check_time(r, ev, "system call return", end, end, r->now);
             drain(r);
             poll_pending(r);
             break;

@@ -32,6 +32,7 @@ typedef struct mock {
     uint32_t last_ecr; /* the TS ecr of the last segment received */
     uint32_t last_ack; /* the ack of the last segment received */
     int resets;
+    bool fin_rcvd;
     char knob[32];
     int64_t knob_value;
     int uid;
@@ -125,7 +126,10 @@ static int64_t mock_syscall(void *ctx, pm_drill_call *c, uint64_t now)
         c->out_int[3] = 65536;
         return 0;
     }
-    if (!strcmp(n, "read")) return m->state == ESTAB ? PM_DRILL_BLOCKED : -ENOTCONN;
+    if (!strcmp(n, "read")) {
+        if (m->fin_rcvd) return 0;
+        return m->state == ESTAB ? PM_DRILL_BLOCKED : -ENOTCONN;
+    }
     if (!strcmp(n, "close")) {
         if (c->arg_int[0] == 11 && m->state == ESTAB) {
             send_seg(m, PM_TH_FIN | PM_TH_ACK, m->snd_nxt, m->rcv_nxt, false);
@@ -177,6 +181,7 @@ static int mock_inject(void *ctx, const uint8_t *b, size_t len, uint64_t now)
         m->state = ESTAB;
         send_seg(m, PM_TH_ACK, m->snd_nxt, m->rcv_nxt, false);
     } else if ((t->flags & PM_TH_FIN) && m->state >= ESTAB) {
+        m->fin_rcvd = true;
         m->rcv_nxt = t->seq + (uint32_t)t->payload_len + 1;
         send_seg(m, PM_TH_ACK, m->snd_nxt, m->rcv_nxt, false);
     }
@@ -426,6 +431,19 @@ static void test_syscalls(void **state)
                               "+0 ...0.5 read(4, ..., 10) = 0\n"),
                      1);
     assert_non_null(strstr(R.msg, "never returned"));
+    /* It returns when the FIN comes, 0.5 s after it started. */
+#define BLOCKING(END)                                                                              \
+    PASSIVE_OPEN "+0 < . 1:1(0) ack 1 win 257 <nop,nop,TS val 6 ecr 100>\n"                        \
+                 "+0 accept(3, ..., ...) = 4\n"                                                    \
+                 "+0 ..." END " read(4, ..., 10) = 0\n"                                            \
+                 "+.5 < F. 1:1(0) ack 1 win 257\n"                                                 \
+                 "+0 > . 1:1(0) ack 2\n"
+    int rc = run_text(BLOCKING("0.5"));
+    if (rc) fail_msg("line %d: %s", R.line, R.msg);
+    assert_int_equal(run_text(BLOCKING("0.3")), 1);
+    assert_non_null(strstr(R.msg, "timing error: expected system call return at 0.300000 sec but "
+                                  "happened at 0.500000 sec"));
+    assert_int_equal(R.line, 8);
 }
 
 static void test_commands_and_skips(void **state)
