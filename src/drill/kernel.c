@@ -37,6 +37,7 @@ typedef struct kernel {
     int tun;
     uint64_t start_ns; /* wall time of virtual T0 */
     pm_drill_config cfg;
+    uint32_t uid; /* "uid N": the effective uid of the calls */
     kfd fds[KFD_MAX];
     size_t n_fds;
     uint8_t buf[65536];
@@ -89,6 +90,7 @@ static int k_reset(void *ctx, const pm_drill_config *cfg)
     for (size_t i = 0; i < k->n_fds; i++) close(k->fds[i].fd);
     k->n_fds = 0;
     k->cfg = *cfg;
+    k->uid = 0;
     while (read(k->tun, k->buf, sizeof k->buf) > 0) {
     }
     k->start_ns = mono_ns();
@@ -161,10 +163,22 @@ static socklen_t opt_value(const pm_drill_expr *e, const pm_drill_call *c, size_
     return sizeof v;
 }
 
+static int64_t k_syscall_as(kernel *k, pm_drill_call *c);
+
+/* The call runs with the script's effective uid (root keeps its saved uid,
+ * so it can switch back). */
 static int64_t k_syscall(void *ctx, pm_drill_call *c, uint64_t now)
 {
     kernel *k = ctx;
     (void)now;
+    if (k->uid != 0 && seteuid(k->uid) != 0) return -errno;
+    int64_t r = k_syscall_as(k, c);
+    if (k->uid != 0 && seteuid(0) != 0) return -EPERM;
+    return r;
+}
+
+static int64_t k_syscall_as(kernel *k, pm_drill_call *c)
+{
     const char *n = c->name;
     int64_t fd = c->n_args > 0 && c->arg_is_int[0] ? c->arg_int[0] : -1;
     kfd *f = find(k, fd);
@@ -423,7 +437,11 @@ static int k_command(void *ctx, pm_drill_cmd *c, uint64_t now)
         c->answer = linux_state(ti.tcpi_state);
         return 0;
     }
-    default: return -ENOTSUP; /* tcpdrop, uid: not on the kernel target */
+    case PM_DRILL_CMD_UID:
+        if (geteuid() != 0 && c->uid != geteuid()) return -ENOTSUP; /* needs root */
+        k->uid = c->uid;
+        return 0;
+    default: return -ENOTSUP; /* tcpdrop: not on the kernel target */
     }
 }
 
