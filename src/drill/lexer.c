@@ -15,8 +15,11 @@
 
 static bool defined(const char *name, size_t n, const char *const *defs, size_t n_defs)
 {
-    for (size_t i = 0; i < n_defs; i++)
-        if (defs[i] && strlen(defs[i]) == n && !memcmp(defs[i], name, n)) return true;
+    for (size_t i = 0; i < n_defs; i++) {
+        /* -D NAME or -D NAME=VALUE both define NAME */
+        size_t dl = defs[i] ? strcspn(defs[i], "=") : 0;
+        if (defs[i] && dl == n && !memcmp(defs[i], name, n)) return true;
+    }
     return false;
 }
 

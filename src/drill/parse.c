@@ -885,11 +885,12 @@ static pm_drill_expr *parse_primary(parser *p)
             e->str = name;
             if (!parse_expr_list(p, ')', &e->items, &e->n_items)) return NULL;
             if (!expect_char(p, ')')) return NULL;
-            return e;
+        } else {
+            e = new_expr(p, PM_DX_WORD, line);
+            if (!e) return NULL;
+            e->str = name;
         }
-        e = new_expr(p, PM_DX_WORD, line);
-        if (!e) return NULL;
-        e->str = name;
+        /* name = value, and msghdr's msg_iov(1) = [...] */
         if (is_char(peek(p, 0), '=')) {
             next(p);
             pm_drill_expr *rhs = parse_expr(p);

@@ -263,6 +263,10 @@ static void test_ifdef(void **state)
     assert_int_equal(s->events[1].line, 3);
     assert_int_equal(s->events[2].line, 13); /* line numbers survive */
     pm_drill_script_free(s);
+    s = parse_d(text, "STANDARD=1", err, sizeof err); /* NAME=VALUE defines NAME */
+    assert_non_null(s);
+    assert_int_equal(s->n_events, 3);
+    pm_drill_script_free(s);
     s = parse_d(text, "OTHER", err, sizeof err);
     assert_non_null(s);
     assert_int_equal(s->n_events, 4);
@@ -289,7 +293,8 @@ static void test_sockaddr(void **state)
         "= 0\n"
         "+0 setsockopt(3, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n"
         "+0 poll([{fd=3, events=POLLIN, revents=POLLOUT}], 1, 0) = 1\n"
-        "+0 write(3, \"ab\" \"cd\"..., 4) = 4\n");
+        "+0 write(3, \"ab\" \"cd\"..., 4) = 4\n"
+        "+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0}, 0) = 100\n");
     const pm_drill_expr *a = s->events[0].syscall.args[1];
     assert_int_equal(a->kind, PM_DX_SOCKADDR);
     assert_int_equal(a->sa.family, PM_AF_INET);
@@ -309,6 +314,11 @@ static void test_sockaddr(void **state)
     const pm_drill_expr *pl = s->events[4].syscall.args[0];
     assert_int_equal(pl->kind, PM_DX_LIST);
     assert_int_equal(pl->items[0]->kind, PM_DX_STRUCT);
+    const pm_drill_expr *msg = s->events[6].syscall.args[1];
+    assert_int_equal(msg->kind, PM_DX_STRUCT);
+    assert_int_equal(msg->n_items, 3);
+    assert_int_equal(msg->items[0]->kind, PM_DX_BINARY);
+    assert_int_equal(msg->items[0]->items[0]->kind, PM_DX_CALL);
     const pm_drill_expr *str = s->events[5].syscall.args[1];
     assert_string_equal(str->str, "abcd");
     assert_true(str->str_ellipsis);
