@@ -71,9 +71,8 @@ typedef struct pm_drill_syscall {
     pm_drill_expr *result;  /* = 0, = -1, = 0x02, = ... */
     const char *errno_name; /* "EINPROGRESS", or NULL */
     const char *note;       /* text inside the trailing (...), or NULL */
-    int64_t end_usecs;      /* "...0.2 name(...)": blocking end time, else -1 */
-    bool end_relative;      /* end time was written "...+0.2"? never in
-                               packetdrill; kept false */
+    int64_t end_usecs;      /* "START...END name(...)": the blocking call's end
+                               (relative to START when START is), else -1 */
 } pm_drill_syscall;
 
 /* What an expected ('>') packet does not check. Set bits mean "don't care". */
@@ -87,7 +86,6 @@ enum {
     PM_DRILL_IGN_PORTS = 1u << 6,     /* no explicit "sport>dport" */
     PM_DRILL_IGN_ADDRS = 1u << 7,     /* no explicit "ipv4 a > b:" prefix */
     PM_DRILL_IGN_ECN_ECT01 = 1u << 8, /* [ect01]: ECT(0) or ECT(1) both fine */
-    PM_DRILL_IGN_ACK = 1u << 9,       /* no "ack N" (and no ACK flag) */
     PM_DRILL_IGN_PAYLOAD = 1u << 10,  /* bytes are not compared (script has
                                          only the length) */
 };
