@@ -11,7 +11,7 @@
  * Sequence space (packetdrill's run_packet.c): the remote ISN is the
  * script's own (its inbound SYN's seq, used as is); the local ISN is learned
  * from the first outbound SYN, and every later local seq, inbound ack and
- * SACK block is offset by it. TS val: the first outbound TS val maps onto the
+ * inbound SACK block is offset by it. TS val: the first outbound TS val maps onto the
  * script's, later ones keep their distance; an inbound ecr that echoes a
  * script TS val is rewritten to the live value it stood for. */
 #include <errno.h>
@@ -596,11 +596,9 @@ static bool compare(run *r, const pm_drill_packet *sp, const pm_packet *live, pm
         r->local_isn_off = live->tcp.seq - ((sp->ignore & PM_DRILL_IGN_SEQ) ? 0 : et->seq);
     }
     if (!r->local_port) r->local_port = live->tcp.sport;
+    /* Outbound SACK blocks are in the peer's sequence space, which is the
+     * script's own: they compare as they are. */
     at->seq = live->tcp.seq - r->local_isn_off;
-    for (int i = 0; i < at->opts.sack_count && i < PM_TCP_MAX_SACK; i++) {
-        at->opts.sack[i].left -= r->local_isn_off;
-        at->opts.sack[i].right -= r->local_isn_off;
-    }
     if (pm_tcp_has(&et->opts, PM_TCPOPT_TS) && pm_tcp_has(&live->tcp.opts, PM_TCPOPT_TS)) {
         uint32_t sv = et->opts.ts_val, av = live->tcp.opts.ts_val;
         r->ts_script[r->ts_n % TSMAP] = sv;
