@@ -166,6 +166,36 @@ static void test_csum_reference(void **state)
     }
 }
 
+/* RFC 1624: an incremental update equals summing again. */
+static void test_csum_update(void **state)
+{
+    (void)state;
+    pm_rng r;
+    pm_rng_seed(&r, 1624);
+    uint8_t h[20];
+    for (int k = 0; k < 100000; k++) {
+        for (int i = 0; i < 20; i++) h[i] = (uint8_t)pm_rng_next(&r);
+        if (k % 5 == 0) memset(h, 0, 20); /* sums near zero */
+        h[10] = h[11] = 0;
+        uint16_t c = pm_csum_fold(pm_csum_add(0, h, 20));
+        h[10] = (uint8_t)(c >> 8);
+        h[11] = (uint8_t)c;
+        size_t w = 2 * pm_rng_below(&r, 10);
+        if (w == 10) w = 8; /* not the checksum field itself */
+        uint16_t old = (uint16_t)(h[w] << 8 | h[w + 1]);
+        uint16_t nw = k % 3 ? (uint16_t)pm_rng_next(&r) : (uint16_t)(old - 0x100); /* TTL-- */
+        h[w] = (uint8_t)(nw >> 8);
+        h[w + 1] = (uint8_t)nw;
+        uint16_t inc = pm_csum_update16(c, old, nw);
+        h[10] = h[11] = 0;
+        uint16_t full = pm_csum_fold(pm_csum_add(0, h, 20));
+        /* Both are right if the header then sums to zero; RFC 1624's
+         * equation 3 gives the same field as a full recompute. */
+        if (inc != full)
+            fail_msg("update %d: word %zu %04x->%04x: %04x != %04x", k, w, old, nw, inc, full);
+    }
+}
+
 /* ---- basic parse/emit --------------------------------------------------- */
 
 static void test_tcp4_syn(void **state)
@@ -413,8 +443,9 @@ static void test_bad_ip4_options(void **state)
     /* An IPv4 header with 4 option bytes in front of a UDP datagram. */
     uint8_t buf[64];
     pm_ip_repr ip = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_UDP);
-    pm_udp_repr u = {.sport = 7, .dport = 9};
-    size_t n = emit_udp(&ip, &u, buf + 4, sizeof buf - 4); /* 28 bytes at buf+4 */
+    pm_udp_repr u = {
+        .sport = 7, .dport = 9, .payload = (const uint8_t *)"abcdef", .payload_len = 6};
+    size_t n = emit_udp(&ip, &u, buf + 4, sizeof buf - 4); /* 34 bytes at buf+4 */
     memmove(buf, buf + 4, 20);
     buf[0] = 0x46;
     buf[3] = (uint8_t)(n + 4);
@@ -438,6 +469,17 @@ static void test_bad_ip4_options(void **state)
         if (cases[i].err == 0) {
             assert_int_equal(p.ip.header_len, 24);
             assert_int_equal(p.udp.dport, 9);
+            /* Re-emitted in place (options dropped): the payload moves
+             * before the header is written over it. */
+            uint8_t sep[64];
+            int m = pm_packet_emit(&p, sep, sizeof sep);
+            assert_int_equal(m, (int)n);
+            uint8_t inplace[64];
+            memcpy(inplace, buf, n + 4);
+            pm_packet q;
+            assert_int_equal(pm_packet_parse(inplace, n + 4, &q, &st), 0);
+            assert_int_equal(pm_packet_emit(&q, inplace, sizeof inplace), m);
+            assert_memory_equal(inplace, sep, (size_t)m);
         } else {
             assert_int_equal(CNT(st, OPTLEN), 1);
         }
@@ -1577,19 +1619,33 @@ static void test_roundtrip_property(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_csum_rfc1071),    cmocka_unit_test(test_csum_reference),
-        cmocka_unit_test(test_tcp4_syn),        cmocka_unit_test(test_tcp6_data),
-        cmocka_unit_test(test_udp_basic),       cmocka_unit_test(test_bad_truncated),
-        cmocka_unit_test(test_bad_version),     cmocka_unit_test(test_bad_ihl),
-        cmocka_unit_test(test_bad_totlen),      cmocka_unit_test(test_bad_ip4_options),
-        cmocka_unit_test(test_bad_ip4_csum),    cmocka_unit_test(test_bad_doff),
-        cmocka_unit_test(test_bad_tcp_options), cmocka_unit_test(test_bad_urgent),
-        cmocka_unit_test(test_bad_udp),         cmocka_unit_test(test_bad_ip6_paylen),
-        cmocka_unit_test(test_bad_addr),        cmocka_unit_test(test_fragments),
-        cmocka_unit_test(test_ip6_ext_chain),   cmocka_unit_test(test_icmp4_port_unreach),
-        cmocka_unit_test(test_icmp_tcp_quote),  cmocka_unit_test(test_icmp_echo),
-        cmocka_unit_test(test_tcp_opts_emit),   cmocka_unit_test(test_format),
-        cmocka_unit_test(test_format_icmp),     cmocka_unit_test(test_roundtrip_property),
+        cmocka_unit_test(test_csum_rfc1071),
+        cmocka_unit_test(test_csum_reference),
+        cmocka_unit_test(test_csum_update),
+        cmocka_unit_test(test_tcp4_syn),
+        cmocka_unit_test(test_tcp6_data),
+        cmocka_unit_test(test_udp_basic),
+        cmocka_unit_test(test_bad_truncated),
+        cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_bad_ihl),
+        cmocka_unit_test(test_bad_totlen),
+        cmocka_unit_test(test_bad_ip4_options),
+        cmocka_unit_test(test_bad_ip4_csum),
+        cmocka_unit_test(test_bad_doff),
+        cmocka_unit_test(test_bad_tcp_options),
+        cmocka_unit_test(test_bad_urgent),
+        cmocka_unit_test(test_bad_udp),
+        cmocka_unit_test(test_bad_ip6_paylen),
+        cmocka_unit_test(test_bad_addr),
+        cmocka_unit_test(test_fragments),
+        cmocka_unit_test(test_ip6_ext_chain),
+        cmocka_unit_test(test_icmp4_port_unreach),
+        cmocka_unit_test(test_icmp_tcp_quote),
+        cmocka_unit_test(test_icmp_echo),
+        cmocka_unit_test(test_tcp_opts_emit),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_icmp),
+        cmocka_unit_test(test_roundtrip_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
