@@ -318,7 +318,7 @@ static size_t run_slots(const parser *p, size_t i, size_t *next)
 static int build(pm_registry *r, parser *p)
 {
     if (p->nrecs > UINT32_MAX) return -ENOMEM;
-    qsort(p->recs, p->nrecs, sizeof *p->recs, rec_cmp);
+    if (p->nrecs) qsort(p->recs, p->nrecs, sizeof *p->recs, rec_cmp);
 
     size_t n = 0, slots = 0;
     for (size_t i = 0, next; i < p->nrecs; i = next, n++) slots += run_slots(p, i, &next);
@@ -361,7 +361,7 @@ static int build(pm_registry *r, parser *p)
             r->names[r->nnames++] = ref;
         }
     }
-    qsort(r->names, r->nnames, sizeof *r->names, ref_cmp);
+    if (r->nnames) qsort(r->names, r->nnames, sizeof *r->names, ref_cmp);
     r->counters.entries = r->n;
     return 0;
 }

@@ -35,10 +35,11 @@ static int load_file(pm_registry **out, const char *path)
             buf = nbuf;
             cap = ncap;
         }
+        errno = 0;
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) {
-            if (ferror(f)) err = -EIO;
+            if (ferror(f)) err = errno ? -errno : -EIO; /* -EISDIR for a directory */
             break;
         }
     }
