@@ -425,8 +425,12 @@ int cmd_services(int argc, char **argv)
 
     int err = pm_registry_load(&reg, o.file);
     if (err < 0) {
+        const char *env = getenv("PORTMUX_SERVICES");
         if (o.file)
             fprintf(stderr, "portmux services: cannot read %s: %s\n", o.file, pm_strerror(err));
+        else if (env && *env)
+            fprintf(stderr, "portmux services: cannot read %s ($PORTMUX_SERVICES): %s\n", env,
+                    pm_strerror(err));
         else if (err == -ENOENT)
             fprintf(stderr, "portmux services: no services file: set PORTMUX_SERVICES, or install "
                             "libwireshark-data (/usr/share/wireshark/services) or netbase "
