@@ -58,9 +58,10 @@ const pm_registry_counters *pm_registry_counters_of(const pm_registry *r);
 
 /* O(log n) lookups; NULL when absent. Names match case-insensitively
  * (ASCII), aliases included. proto 0 means any protocol (TCP first, then
- * by protocol number). When a name is on several entries, by_name answers
- * with the first in (proto, primary name before alias, port) order, so
- * "http-alt" is 591/tcp, not 8080/tcp, as getservbyname() says too. */
+ * by protocol number). When a name is on several entries of a protocol,
+ * by_name answers as glibc's getservbyname() does: with the first line of
+ * the file that carries it, as name or alias ("http-alt" is 591, not 8080;
+ * in /etc/services "dicom" is 104, an alias, before 11112). */
 const pm_service *pm_registry_by_port(const pm_registry *r, uint16_t port, uint8_t proto);
 const pm_service *pm_registry_by_name(const pm_registry *r, const char *name, uint8_t proto);
 /* Every entry that name (or an alias) names, in by_name's order: writes
