@@ -26,9 +26,6 @@ typedef struct pm_service {
 
 typedef struct pm_registry pm_registry;
 
-#define PM_IPPROTO_DCCP 33
-#define PM_IPPROTO_SCTP 132
-
 #define PM_REGISTRY_MAX_RANGE   256         /* widest "lo-hi" range expanded */
 #define PM_REGISTRY_MAX_ALIASES 32          /* aliases kept per entry */
 #define PM_REGISTRY_MAX_FILE    (64u << 20) /* pm_registry_load refuses more: -EFBIG */

@@ -38,8 +38,8 @@ static const struct {
 } protos[] = {
     {"tcp", PM_IPPROTO_TCP},
     {"udp", PM_IPPROTO_UDP},
-    {"dccp", PM_IPPROTO_DCCP},
-    {"sctp", PM_IPPROTO_SCTP},
+    {"dccp", 33}, /* IANA protocol numbers; addr.h names only TCP and UDP */
+    {"sctp", 132},
 };
 #define N_PROTOS (sizeof protos / sizeof protos[0])
 

@@ -18,7 +18,7 @@
 #include "portmux/addr.h"
 #include "portmux/services.h"
 
-enum { TCP = PM_IPPROTO_TCP, UDP = PM_IPPROTO_UDP, SCTP = PM_IPPROTO_SCTP, DCCP = PM_IPPROTO_DCCP };
+enum { TCP = PM_IPPROTO_TCP, UDP = PM_IPPROTO_UDP, SCTP = 132, DCCP = 33 };
 
 static pm_registry *parse(const char *text)
 {
