@@ -26,10 +26,16 @@ has() { # has WHERE PATTERN: grep -E in $out or $err
   if grep -qE -- "$pat" <<<"$text"; then ok "  $where has /$pat/"; else bad "  $where lacks /$pat/"; fi
 }
 empty() { if [ -z "$out" ]; then ok "  stdout empty"; else bad "  stdout not empty: $out"; fi; }
-json() { # json PYTHON-EXPR: stdout is valid JSON and the expression on it is true
-  if python3 -m json.tool "$tmp/out" >/dev/null 2>&1; then ok "  valid JSON"; else bad "  invalid JSON"; return; fi
-  if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" "$tmp/out"; then
-    ok "  json: $1"; else bad "  json: $1"; fi
+json() { # json PYTHON-EXPR: stdout is valid JSON (strict) and the expression on it is true
+  local r
+  python3 -c "import json,sys
+try: d=json.loads(open(sys.argv[1]).read(), parse_constant=lambda c: 1/0)
+except Exception: sys.exit(3)
+sys.exit(0 if ($1) else 1)" "$tmp/out"
+  r=$?
+  if [ $r -eq 3 ]; then bad "  invalid JSON"; return; fi
+  ok "  valid JSON"
+  if [ $r -eq 0 ]; then ok "  json: $1"; else bad "  json: $1"; fi
 }
 
 cat >"$tmp/services" <<'EOF'
