@@ -114,8 +114,8 @@ run 0 "${f[@]}" --json www
 json 'd["services"][0]["aliases"]==["www","www-http"] and d["query"]==["www"]'
 run 0 "${f[@]}" --json 5432/tcp; json '[s["proto"] for s in d["services"]]==["tcp"]'
 run 0 "${f[@]}" --json --range 1-1024 --proto udp
-json 'd["count"]==5 and all(s["proto"]=="udp" and 1<=s["port"]<=1024 for s in d["services"])'
-run 0 "${f[@]}" --json --class ephemeral; json '[s["port"] for s in d["services"]]==[50000] and d["services"][0]["class"]=="dynamic"'
+json 'd["ports"]=={"lo":1,"hi":1024} and d["count"]==5 and all(s["proto"]=="udp" and 1<=s["port"]<=1024 for s in d["services"])'
+run 0 "${f[@]}" --json --class ephemeral; json 'd["ports"]["lo"]==49152 and [s["port"] for s in d["services"]]==[50000] and d["services"][0]["class"]=="dynamic"'
 run 0 --json --ranges
 json '[p["profile"] for p in d["profiles"]][:2]==["linux","iana"] and d["profiles"][0]["lo"]==32768 and d["profiles"][0]["hi"]==60999 and d["classes"][2]["lo"]==49152'
 run 1 "${f[@]}" --json nosuch; json 'd["count"]==0'; has err "no service named 'nosuch'"
