@@ -473,7 +473,7 @@ int cmd_services(int argc, char **argv)
             printf("(RFC 6335 6: IANA never assigns dynamic ports; any listed here are local "
                    "additions)\n");
         if (pr.lo <= pr.hi)
-            printf("(%zu entries on ports %u-%u", r.n, pr.lo, pr.hi);
+            printf("(%zu %s on ports %u-%u", r.n, r.n == 1 ? "entry" : "entries", pr.lo, pr.hi);
         else
             printf("(no port is in both --range %s and --class %s", o.range, o.class_name);
         printf("%s%s, from %s)\n", o.proto ? " over " : "",
