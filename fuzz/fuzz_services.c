@@ -43,7 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pm_registry_parse(&r, (const char *)data, size, "fuzz") != 0) abort();
     size_t n = pm_registry_count(r), nrefs = 0;
     if (pm_registry_counters_of(r)->entries != n) abort();
-    ref *refs = malloc((n * (PM_REGISTRY_MAX_ALIASES + 1) + 1) * sizeof *refs);
+    size_t names = 0;
+    for (size_t i = 0; i < n; i++)
+        for (const char **a = pm_registry_at(r, i)->aliases; *a; a++) names++;
+    ref *refs = malloc((n + names + 1) * sizeof *refs);
     const pm_service **buf = malloc((n + 1) * sizeof *buf);
     size_t *mark = calloc(n + 1, sizeof *mark);
     if (!refs || !buf || !mark) abort();
