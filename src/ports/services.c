@@ -38,8 +38,8 @@ static const struct {
 } protos[] = {
     {"tcp", PM_IPPROTO_TCP},
     {"udp", PM_IPPROTO_UDP},
-    {"dccp", 33}, /* IANA protocol numbers; addr.h names only TCP and UDP */
-    {"sctp", 132},
+    {"dccp", PM_IPPROTO_DCCP},
+    {"sctp", PM_IPPROTO_SCTP},
 };
 #define N_PROTOS (sizeof protos / sizeof protos[0])
 
