@@ -125,4 +125,39 @@ int pm_diag_owners_scan(pm_diag_owners *o, const char *proc_root); /* 0 or -errn
 const pm_diag_owner *pm_diag_owners_find(const pm_diag_owners *o, uint64_t inode, size_t *count);
 void pm_diag_owners_free(pm_diag_owners *o);
 
+/* Ephemeral port use (portmux ss --ports). Per destination (protocol, local
+ * address, remote address, remote port): the sockets whose local port lies
+ * in the ephemeral range -- the ports connect() has used toward it. Ports
+ * held by listeners inside the range are unusable for every destination.
+ * Connections accepted on a listening port are not ephemeral use. */
+typedef struct pm_diag_dest {
+    uint8_t proto;
+    pm_ip laddr, raddr;
+    uint16_t rport;
+    uint32_t in_use;    /* in the range, any state but TIME_WAIT */
+    uint32_t time_wait; /* in the range, TIME_WAIT */
+} pm_diag_dest;
+
+#define PM_TW_BUCKETS   6 /* ages 0-10 s, ..., 50-60 s */
+#define PM_TW_BUCKET_MS 10000
+#define PM_TW_LEN_MS    60000 /* Linux: TCP_TIMEWAIT_LEN */
+
+typedef struct pm_diag_ports {
+    uint16_t lo, hi;     /* the ephemeral range, inclusive */
+    uint32_t blocked;    /* listening ports inside the range */
+    pm_diag_dest *dests; /* most used first */
+    size_t n;
+    uint32_t tw_total;
+    uint32_t tw_age[PM_TW_BUCKETS]; /* TIME_WAIT sockets by age (60 s - timer left) */
+} pm_diag_ports;
+
+int pm_diag_ports_analyse(const pm_diag_sock *rows, size_t n, uint16_t lo, uint16_t hi,
+                          pm_diag_ports *out); /* 0 or -ENOMEM */
+/* Ports used toward d (in use, TIME_WAIT, and the blocked ones), and left. */
+uint32_t pm_diag_dest_used(const pm_diag_ports *p, const pm_diag_dest *d);
+uint32_t pm_diag_dest_left(const pm_diag_ports *p, const pm_diag_dest *d);
+void pm_diag_ports_free(pm_diag_ports *p);
+/* net.ipv4.ip_local_port_range under proc_root ("/proc" if NULL). */
+int pm_diag_read_port_range(const char *proc_root, uint16_t *lo, uint16_t *hi);
+
 #endif

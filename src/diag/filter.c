@@ -498,9 +498,8 @@ size_t pm_ssf_format(const pm_ssf *f, char *buf, size_t cap)
         for (unsigned st = 0; st < PM_SS_MAX; st++) {
             if (!(f->states & PM_SS_BIT(st))) continue;
             static const char *const names[PM_SS_MAX] = {
-                "unknown",    "established", "syn-sent",  "syn-recv",
-                "fin-wait-1", "fin-wait-2",  "time-wait", "unconnected",
-                "close-wait", "last-ack",    "listening", "closing"};
+                "unknown",   "established", "syn-sent",   "syn-recv", "fin-wait-1", "fin-wait-2",
+                "time-wait", "unconnected", "close-wait", "last-ack", "listening",  "closing"};
             put(&o, "%sstate %s", sep, names[st]);
             sep = " ";
         }

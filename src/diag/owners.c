@@ -67,7 +67,7 @@ int pm_diag_owners_scan(pm_diag_owners *o, const char *root)
         struct dirent *fe;
         while ((fe = readdir(fds))) {
             if (!all_digits(fe->d_name)) continue;
-            char link[64], fdpath[600];
+            char link[64], fdpath[1024];
             snprintf(fdpath, sizeof fdpath, "%s/%s", path, fe->d_name);
             ssize_t n = readlink(fdpath, link, sizeof link - 1);
             if (n <= 0) continue;

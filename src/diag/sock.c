@@ -21,9 +21,8 @@ unsigned pm_diag_state_parse(const char *s)
 {
     /* ss: scan_state(), the names and the groups. */
     static const char *const names[PM_SS_MAX] = {
-        "unknown",    "established", "syn-sent",  "syn-recv",
-        "fin-wait-1", "fin-wait-2",  "time-wait", "unconnected",
-        "close-wait", "last-ack",    "listening", "closing"};
+        "unknown",   "established", "syn-sent",   "syn-recv", "fin-wait-1", "fin-wait-2",
+        "time-wait", "unconnected", "close-wait", "last-ack", "listening",  "closing"};
     if (!s) return 0;
     if (!strcasecmp(s, "close") || !strcasecmp(s, "closed")) return PM_SS_BIT(PM_SS_CLOSE);
     if (!strcasecmp(s, "syn-rcv")) return PM_SS_BIT(PM_SS_SYN_RECV);
