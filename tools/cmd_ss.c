@@ -466,10 +466,12 @@ int cmd_ss(int argc, char **argv)
         rc = print_ports(&o, &t_all, lo, hi, &j);
     }
     if (listing) {
-        if (o.json)
+        if (o.json) {
+            if (filter->root >= 0) pm_json_bool(&j, "kernel_filter", t.kernel_filtered);
             ss_print_json_rows(&o, &nm, &t, &owners, &j);
-        else if (ss_print_table(&o, &nm, &t, &owners, stdout) < 0)
+        } else if (ss_print_table(&o, &nm, &t, &owners, stdout) < 0) {
             rc = PM_EXIT_FAIL;
+        }
     }
     if (o.json) {
         pm_json_obj_end(&j);

@@ -81,6 +81,7 @@ const char *pm_diag_ms_text(uint32_t ms, char buf[32]);
 typedef struct pm_diag_table {
     pm_diag_sock *rows;
     size_t n, cap;
+    bool kernel_filtered; /* set by the netlink reader when the kernel ran the filter */
 } pm_diag_table;
 int pm_diag_table_push(pm_diag_table *t, const pm_diag_sock *s); /* 0 or -ENOMEM */
 void pm_diag_table_free(pm_diag_table *t);

@@ -105,7 +105,7 @@ int pm_ssf_compile(const pm_ssf *f, uint8_t *buf, size_t cap)
     return compile(f, f->root, buf, 0, cap);
 }
 
-/* Linux: valid_cc() */
+/* Linux: valid_cc(): does some op start where cc bytes are left? */
 static bool valid_cc(const uint8_t *bc, int len, int cc)
 {
     while (len >= 0) {
@@ -156,8 +156,8 @@ int pm_ssf_bc_audit(const uint8_t *bytecode, size_t length)
         }
         if (op.code != INET_DIAG_BC_NOP) {
             if (op.no < min_len || op.no > len + 4 || op.no & 3) return -EINVAL;
-            if (op.no < len && !valid_cc(bytecode, bytecode_len, bytecode_len - len + op.no))
-                return -EINVAL;
+            /* cc: the length left at the jump's target. */
+            if (op.no < len && !valid_cc(bytecode, bytecode_len, len - op.no)) return -EINVAL;
         }
         if (op.yes < min_len || op.yes > len + 4 || op.yes & 3) return -EINVAL;
         bc += op.yes;

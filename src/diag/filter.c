@@ -222,11 +222,11 @@ static int parse_expr(parser *p, int depth)
     bool sport = is(t, "sport"), dport = is(t, "dport");
     if (!src && !dst && !sport && !dport) {
         if (is(t, ")")) return fail(p, "unexpected ')'");
+        if (is(t, "state") || is(t, "exclude") || is(t, "excl"))
+            return fail(p, "\"%s\" must come before the expression", t);
         if (op_of(t) != OP_NONE || is(t, "and") || is(t, "or") || is(t, "&") || is(t, "|") ||
             is(t, "&&") || is(t, "||"))
             return fail(p, "unexpected \"%s\": a condition is expected", t);
-        if (is(t, "state") || is(t, "exclude") || is(t, "excl"))
-            return fail(p, "\"%s\" must come before the expression", t);
         return fail(p, "unknown term \"%s\" (expected src, dst, sport, dport, not, '(')", t);
     }
     int op = op_of(peek(p));
@@ -323,6 +323,8 @@ static int parse_tokens(parser *p)
     if (root < 0) return root;
     if (p->pos != p->ntok) {
         if (is(peek(p), ")")) return fail(p, "unbalanced ')'");
+        if (is(peek(p), "state") || is(peek(p), "exclude") || is(peek(p), "excl"))
+            return fail(p, "\"%s\" must come before the expression", peek(p));
         return fail(p, "unexpected \"%s\"", peek(p));
     }
     f->root = root;

@@ -151,10 +151,20 @@ int pm_diag_read_netlink(const pm_diag_query *q, pm_diag_table *out)
     const uint8_t protos[2] = {IPPROTO_UDP, IPPROTO_TCP};
     for (int i = 0; i < 2 && r == 0; i++) {
         if (protos[i] == IPPROTO_UDP ? !q->udp : !q->tcp) continue;
-        if (q->v4) r = dump(fd, AF_INET, protos[i], q, bc, bclen, buf, out);
-        if (r == 0 && q->v6) r = dump(fd, AF_INET6, protos[i], q, bc, bclen, buf, out);
+        for (int fam = 0; fam < 2 && r == 0; fam++) {
+            if (fam == 0 ? !q->v4 : !q->v6) continue;
+            size_t before = out->n;
+            r = dump(fd, fam == 0 ? AF_INET : AF_INET6, protos[i], q, bc, bclen, buf, out);
+            if (r == -EINVAL && bclen > 0) {
+                /* The kernel refused the bytecode: filter here instead. */
+                out->n = before;
+                bclen = 0;
+                r = dump(fd, fam == 0 ? AF_INET : AF_INET6, protos[i], q, bc, 0, buf, out);
+            }
+        }
     }
     free(buf);
     close(fd);
+    out->kernel_filtered = r == 0 && bclen > 0;
     return r;
 }

@@ -78,10 +78,18 @@ for e in "${exprs[@]}"; do
       fail "'$e' ($mode): rows differ"
     fi
   done
+  k=$(in_ns "$PORTMUX" ss -tuan --json $e | python3 -c 'import json,sys; print(json.load(sys.stdin).get("kernel_filter", "none"))')
+  case "$e" in state* | exclude*) ;; *) [ "$k" = True ] || fail "'$e': the kernel did not run the filter ($k)" ;; esac
   echo "ok: $(printf '%-55s' "$e") $(grep -c . <<<"$wrows" || true) rows"
   n=$((n + 1))
 done
 [ "$n" -ge 15 ] || fail "too few expressions"
+
+# The filter ran in the kernel (bytecode accepted), except when told not to.
+kf() { in_ns "$PORTMUX" ss -tuan --json "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel_filter"])'; }
+[ "$(kf '( sport = :22 or dport > :9000 ) and not dst [::1]')" = True ] || fail "bytecode not used"
+[ "$(kf --no-bytecode sport = :22)" = False ] || fail "--no-bytecode still used bytecode"
+echo "ok: bytecode accepted by the kernel"
 
 # The table covers both outcomes: some filters keep nothing, none keeps all.
 all=$(in_ns ss -tuan state all | tail -n +2 | wc -l)
