@@ -395,7 +395,7 @@ static int read_table(const ss_opts *o, const pm_diag_query *q, pm_diag_table *t
 int cmd_ss(int argc, char **argv)
 {
     ss_opts o = {0};
-    int first;
+    int first = 1;
     int r = parse_opts(argc, argv, &o, &first);
     if (r < 0) return PM_EXIT_OK; /* --help */
     if (r > 0) return r;
