@@ -226,8 +226,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--portmux") && i + 1 < argc)
             snprintf(portmux, sizeof portmux, "%s", argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--json] [--sockets N] [--runs R] "
-                            "[--portmux PATH]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--quick] [--json] [--sockets N] [--runs R] "
+                    "[--portmux PATH]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -255,8 +257,7 @@ int main(int argc, char **argv)
         printf("{\"bench\":\"ss\",\"skipped\":\"unshare(CLONE_NEWNET): %s\"}\n", strerror(errno));
         return 0;
     }
-    if (lo_up() < 0 ||
-        write_file("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535") < 0 ||
+    if (lo_up() < 0 || write_file("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535") < 0 ||
         write_file("/proc/sys/net/core/somaxconn", "65535") < 0) {
         fprintf(stderr, "ss bench: namespace setup: %s\n", strerror(errno));
         return 1;

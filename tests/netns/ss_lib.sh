@@ -17,9 +17,15 @@ NS=pm-ss-$$-$RANDOM
 holder=
 tmp=$(mktemp -d)
 cleanup() {
-  [ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
-  ip netns del "$NS" 2>/dev/null || true
+  local rc=$?
+  set +e
+  if [ -n "$holder" ]; then
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+  fi
+  ip netns del "$NS" 2>/dev/null
   rm -rf "$tmp"
+  exit "$rc"
 }
 trap cleanup EXIT
 
@@ -33,7 +39,8 @@ ss_setup() {
     in_ns sysctl -qw net.ipv4.ip_local_port_range="${2/-/ }"
     shift 2
   fi
-  in_ns python3 "$here/ss_sockets.py" "$@" >"$tmp/holder.out" 2>&1 &
+  # Not through in_ns: $! must be the holder itself (ip netns exec execs it).
+  ip netns exec "$NS" python3 "$here/ss_sockets.py" "$@" >"$tmp/holder.out" 2>&1 &
   holder=$!
   for _ in $(seq 100); do
     grep -q ready "$tmp/holder.out" 2>/dev/null && return 0
