@@ -315,7 +315,7 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
 
 /* ---- main ------------------------------------------------------------ */
 
-enum { OPT_JSON = 256, OPT_PORTS, OPT_PROC, OPT_NO_BC, OPT_NO_EXTRA };
+enum { OPT_JSON = 256, OPT_PORTS, OPT_PROC, OPT_NO_BC, OPT_NO_EXTRA, OPT_HOST };
 
 static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg)
 {
@@ -339,6 +339,7 @@ static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg)
         {"proc", no_argument, NULL, OPT_PROC},
         {"no-bytecode", no_argument, NULL, OPT_NO_BC},
         {"no-extra", no_argument, NULL, OPT_NO_EXTRA},
+        {"host", required_argument, NULL, OPT_HOST},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -366,8 +367,17 @@ static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg)
         case OPT_PROC: o->force_proc = true; break;
         case OPT_NO_BC: o->no_bytecode = true; break;
         case OPT_NO_EXTRA: o->no_extra = true; break;
+        case OPT_HOST:
+            /* The host's control socket will fill the same rows (issue 7). */
+            fprintf(stderr,
+                    "portmux ss: --host %s: the portmux host's control socket is not "
+                    "available in this build\n",
+                    optarg);
+            return PM_EXIT_FAIL;
         case 'x': return pm_cli_usage_error(SUB, "-x (unix sockets) is not supported");
         default:
+            if (c == ':' || (optopt == OPT_HOST))
+                return pm_cli_usage_error(SUB, "%s needs an argument", argv[optind - 1]);
             if (optopt) return pm_cli_usage_error(SUB, "unknown option '-%c'", optopt);
             return pm_cli_usage_error(SUB, "unknown option '%s'", argv[optind - 1]);
         }
