@@ -345,8 +345,9 @@ static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg)
     int c;
     optind = 1;
     opterr = 0;
-    /* '+': options end at the first filter word, as the filter may hold '-'. */
-    while ((c = getopt_long(argc, argv, "+tulanreops46Hhx", longopts, NULL)) != -1) {
+    /* As ss: options may come after the filter words (GNU permutation);
+     * no filter word starts with '-'. */
+    while ((c = getopt_long(argc, argv, "tulanreops46Hhx", longopts, NULL)) != -1) {
         switch (c) {
         case 't': o->tcp = true; break;
         case 'u': o->udp = true; break;

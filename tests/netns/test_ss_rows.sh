@@ -22,6 +22,9 @@ done
 for opts in -tuan -tuln -tun; do
   same "$opts" 0 "$(in_ns ss $opts)" "$(in_ns "$PORTMUX" ss $opts)"
 done
+# Options may follow the filter, as in ss.
+same "state listening -tn" 0 "$(in_ns ss state listening -tn)" "$(in_ns "$PORTMUX" ss state listening -tn)"
+same "sport = :8080 -ta" 0 "$(in_ns ss sport = :8080 -ta)" "$(in_ns "$PORTMUX" ss sport = :8080 -ta)"
 # The states seen include LISTEN, ESTAB, TIME-WAIT, UNCONN.
 out=$(in_ns "$PORTMUX" ss -tuan)
 for st in LISTEN ESTAB TIME-WAIT UNCONN; do
