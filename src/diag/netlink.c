@@ -123,7 +123,7 @@ static int dump(int fd, uint8_t family, uint8_t proto, const pm_diag_query *q, c
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
             pm_diag_sock s;
             fill_row(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), proto, &s);
-            if (!(q->states & PM_SS_BIT(s.state))) continue;
+            if (s.state >= PM_SS_MAX || !(q->states & PM_SS_BIT(s.state))) continue;
             if (filter_here && !pm_ssf_match(q->filter, &s)) continue;
             int r = pm_diag_table_push(out, &s);
             if (r < 0) return r;
