@@ -150,7 +150,9 @@ static void json_service(pm_json *j, const pm_service *s)
     pm_json_obj_end(j);
 }
 
-static void print_json(const pm_registry *reg, const opts *o, const results *r)
+/* pr: the ports a listing covered (lo > hi: none); NULL for queries. */
+static void print_json(const pm_registry *reg, const opts *o, const pm_port_range *pr,
+                       const results *r)
 {
     pm_json j;
     pm_json_init(&j, stdout);
@@ -161,6 +163,12 @@ static void print_json(const pm_registry *reg, const opts *o, const results *r)
     pm_json_arr_end(&j);
     pm_json_str(&j, "range", o->range);
     pm_json_str(&j, "class", o->class_name);
+    if (pr && pr->lo <= pr->hi) {
+        pm_json_obj_begin(&j, "ports");
+        pm_json_int(&j, "lo", pr->lo);
+        pm_json_int(&j, "hi", pr->hi);
+        pm_json_obj_end(&j);
+    }
     pm_json_str(&j, "proto", o->proto ? proto_name((uint8_t)o->proto) : NULL);
     pm_json_int(&j, "count", (long long)r->n);
     pm_json_arr_begin(&j, "services");
@@ -457,7 +465,7 @@ int cmd_services(int argc, char **argv)
     }
 
     if (o.json)
-        print_json(reg, &o, &r);
+        print_json(reg, &o, listing ? &pr : NULL, &r);
     else if (r.n)
         print_table(&r);
     if (listing && !o.json) {
@@ -465,7 +473,7 @@ int cmd_services(int argc, char **argv)
             printf("(RFC 6335 6: IANA never assigns dynamic ports; any listed here are local "
                    "additions)\n");
         if (pr.lo <= pr.hi)
-            printf("(%zu entries on ports %u-%u", r.n, pr.lo, pr.hi);
+            printf("(%zu %s on ports %u-%u", r.n, r.n == 1 ? "entry" : "entries", pr.lo, pr.hi);
         else
             printf("(no port is in both --range %s and --class %s", o.range, o.class_name);
         printf("%s%s, from %s)\n", o.proto ? " over " : "",

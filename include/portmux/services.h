@@ -26,9 +26,6 @@ typedef struct pm_service {
 
 typedef struct pm_registry pm_registry;
 
-#define PM_IPPROTO_DCCP 33
-#define PM_IPPROTO_SCTP 132
-
 #define PM_REGISTRY_MAX_RANGE   256         /* widest "lo-hi" range expanded */
 #define PM_REGISTRY_MAX_ALIASES 32          /* aliases kept per entry */
 #define PM_REGISTRY_MAX_FILE    (64u << 20) /* pm_registry_load refuses more: -EFBIG */
@@ -58,9 +55,10 @@ const pm_registry_counters *pm_registry_counters_of(const pm_registry *r);
 
 /* O(log n) lookups; NULL when absent. Names match case-insensitively
  * (ASCII), aliases included. proto 0 means any protocol (TCP first, then
- * by protocol number). When a name is on several entries, by_name answers
- * with the first in (proto, primary name before alias, port) order, so
- * "http-alt" is 591/tcp, not 8080/tcp, as getservbyname() says too. */
+ * by protocol number). When a name is on several entries of a protocol,
+ * by_name answers as glibc's getservbyname() does: with the first line of
+ * the file that carries it, as name or alias ("http-alt" is 591, not 8080;
+ * in /etc/services "dicom" is 104, an alias, before 11112). */
 const pm_service *pm_registry_by_port(const pm_registry *r, uint16_t port, uint8_t proto);
 const pm_service *pm_registry_by_name(const pm_registry *r, const char *name, uint8_t proto);
 /* Every entry that name (or an alias) names, in by_name's order: writes

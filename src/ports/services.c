@@ -10,13 +10,13 @@
 
 #include "portmux/addr.h"
 
-/* One (name or alias) -> entry mapping of the name index. */
+/* One (name or alias) -> entry mapping of the name index. seq is the
+ * position in the file of the line that gave the entry this name. */
 typedef struct name_ref {
     const char *key;
+    size_t seq;
     uint32_t entry;
     uint8_t proto;
-    uint8_t is_alias;
-    uint16_t port;
 } name_ref;
 
 struct pm_registry {
@@ -272,20 +272,25 @@ static int rec_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Name index order: (name, proto, primary before alias, port). */
+/* Name index order: (name, proto, file order). glibc's getservbyname()
+ * answers with the first line carrying the name, alias or not; so do we. */
 static int ref_cmp(const void *a, const void *b)
 {
     const name_ref *x = a, *y = b;
     int c = name_cmp(x->key, y->key);
     if (c) return c;
     if (x->proto != y->proto) return x->proto < y->proto ? -1 : 1;
-    if (x->is_alias != y->is_alias) return x->is_alias < y->is_alias ? -1 : 1;
-    return x->port < y->port ? -1 : x->port > y->port;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void add_name(pm_registry *r, const pm_service *e, const char *s, size_t seq)
+{
+    r->names[r->nnames++] = (name_ref){s, seq, (uint32_t)(e - r->svc), e->proto};
 }
 
 /* Adds s to the alias list being built unless it repeats the name or an
  * alias already there (ignoring case). */
-static void add_alias(pm_registry *r, size_t *na, const pm_service *e, const char *s)
+static void add_alias(pm_registry *r, size_t *na, const pm_service *e, const char *s, size_t seq)
 {
     if (name_cmp(s, e->name) == 0) return;
     for (size_t i = 0; e->aliases[i]; i++)
@@ -296,6 +301,7 @@ static void add_alias(pm_registry *r, size_t *na, const pm_service *e, const cha
     }
     e->aliases[(*na)++] = s;
     e->aliases[*na] = NULL;
+    add_name(r, e, s, seq);
 }
 
 static bool same_key(const rec *a, const rec *b)
@@ -325,9 +331,10 @@ static int build(pm_registry *r, parser *p)
     r->counters.duplicates = p->nrecs - n;
     r->svc = calloc(n ? n : 1, sizeof *r->svc);
     r->aliases = calloc(slots ? slots : 1, sizeof *r->aliases);
-    if (!r->svc || !r->aliases) return -ENOMEM;
+    r->names = calloc(n + slots ? n + slots : 1, sizeof *r->names); /* a name each, and aliases */
+    if (!r->svc || !r->aliases || !r->names) return -ENOMEM;
 
-    size_t slot = 0, nnames = 0;
+    size_t slot = 0;
     for (size_t i = 0, next; i < p->nrecs; i = next) {
         const rec *x = &p->recs[i];
         pm_service *e = &r->svc[r->n++];
@@ -337,28 +344,16 @@ static int build(pm_registry *r, parser *p)
         e->comment = x->comment;
         e->aliases = &r->aliases[slot];
         slot += run_slots(p, i, &next);
+        add_name(r, e, e->name, x->seq);
         size_t na = 0;
         for (size_t j = i; j < next; j++) {
             const rec *y = &p->recs[j];
             if (j > i) {
-                add_alias(r, &na, e, y->name);
+                add_alias(r, &na, e, y->name, y->seq);
                 if (!e->comment[0]) e->comment = y->comment;
             }
-            for (size_t k = 0; k < y->nalias; k++) add_alias(r, &na, e, p->alias[y->alias0 + k]);
-        }
-        nnames += 1 + na;
-    }
-
-    r->names = calloc(nnames ? nnames : 1, sizeof *r->names);
-    if (!r->names) return -ENOMEM;
-    for (size_t i = 0; i < r->n; i++) {
-        const pm_service *s = &r->svc[i];
-        name_ref ref = {s->name, (uint32_t)i, s->proto, 0, s->port};
-        r->names[r->nnames++] = ref;
-        ref.is_alias = 1;
-        for (size_t k = 0; s->aliases[k]; k++) {
-            ref.key = s->aliases[k];
-            r->names[r->nnames++] = ref;
+            for (size_t k = 0; k < y->nalias; k++)
+                add_alias(r, &na, e, p->alias[y->alias0 + k], y->seq);
         }
     }
     if (r->nnames) qsort(r->names, r->nnames, sizeof *r->names, ref_cmp);

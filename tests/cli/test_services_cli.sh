@@ -26,10 +26,16 @@ has() { # has WHERE PATTERN: grep -E in $out or $err
   if grep -qE -- "$pat" <<<"$text"; then ok "  $where has /$pat/"; else bad "  $where lacks /$pat/"; fi
 }
 empty() { if [ -z "$out" ]; then ok "  stdout empty"; else bad "  stdout not empty: $out"; fi; }
-json() { # json PYTHON-EXPR: stdout is valid JSON and the expression on it is true
-  if python3 -m json.tool "$tmp/out" >/dev/null 2>&1; then ok "  valid JSON"; else bad "  invalid JSON"; return; fi
-  if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" "$tmp/out"; then
-    ok "  json: $1"; else bad "  json: $1"; fi
+json() { # json PYTHON-EXPR: stdout is valid JSON (strict) and the expression on it is true
+  local r
+  python3 -c "import json,sys
+try: d=json.loads(open(sys.argv[1]).read(), parse_constant=lambda c: 1/0)
+except Exception: sys.exit(3)
+sys.exit(0 if ($1) else 1)" "$tmp/out"
+  r=$?
+  if [ $r -eq 3 ]; then bad "  invalid JSON"; return; fi
+  ok "  valid JSON"
+  if [ $r -eq 0 ]; then ok "  json: $1"; else bad "  json: $1"; fi
 }
 
 cat >"$tmp/services" <<'EOF'
@@ -108,8 +114,8 @@ run 0 "${f[@]}" --json www
 json 'd["services"][0]["aliases"]==["www","www-http"] and d["query"]==["www"]'
 run 0 "${f[@]}" --json 5432/tcp; json '[s["proto"] for s in d["services"]]==["tcp"]'
 run 0 "${f[@]}" --json --range 1-1024 --proto udp
-json 'd["count"]==5 and all(s["proto"]=="udp" and 1<=s["port"]<=1024 for s in d["services"])'
-run 0 "${f[@]}" --json --class ephemeral; json '[s["port"] for s in d["services"]]==[50000] and d["services"][0]["class"]=="dynamic"'
+json 'd["ports"]=={"lo":1,"hi":1024} and d["count"]==5 and all(s["proto"]=="udp" and 1<=s["port"]<=1024 for s in d["services"])'
+run 0 "${f[@]}" --json --class ephemeral; json 'd["ports"]["lo"]==49152 and [s["port"] for s in d["services"]]==[50000] and d["services"][0]["class"]=="dynamic"'
 run 0 --json --ranges
 json '[p["profile"] for p in d["profiles"]][:2]==["linux","iana"] and d["profiles"][0]["lo"]==32768 and d["profiles"][0]["hi"]==60999 and d["classes"][2]["lo"]==49152'
 run 1 "${f[@]}" --json nosuch; json 'd["count"]==0'; has err "no service named 'nosuch'"

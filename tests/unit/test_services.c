@@ -18,7 +18,7 @@
 #include "portmux/addr.h"
 #include "portmux/services.h"
 
-enum { TCP = PM_IPPROTO_TCP, UDP = PM_IPPROTO_UDP, SCTP = PM_IPPROTO_SCTP, DCCP = PM_IPPROTO_DCCP };
+enum { TCP = PM_IPPROTO_TCP, UDP = PM_IPPROTO_UDP, SCTP = 132, DCCP = 33 };
 
 static pm_registry *parse(const char *text)
 {
@@ -270,7 +270,7 @@ static void test_name_lookups(void **state)
     assert_null(pm_registry_by_name(r, "", 0));
     assert_null(pm_registry_by_name(r, NULL, 0));
 
-    /* A name on several ports: the lowest port, as getservbyname() says. */
+    /* A name on several ports: the first line, as getservbyname() says. */
     s = pm_registry_by_name(r, "Http-Alt", 0);
     assert_int_equal(s->port, 591);
     assert_int_equal(s->proto, TCP);
@@ -284,10 +284,11 @@ static void test_name_lookups(void **state)
     assert_int_equal(pm_registry_by_name_all(r, "nope", 0, all, 8), 0);
     assert_int_equal(pm_registry_by_name_all(r, "webcache", 0, NULL, 0), 2);
 
-    /* Only protocol there: proto 0 finds it; a primary name wins over an alias. */
+    /* Only protocol there: proto 0 finds it. An alias on an earlier line
+     * wins over a primary name on a later one (file order, as glibc). */
     assert_int_equal(pm_registry_by_name(r, "sctponly", 0)->proto, SCTP);
     assert_int_equal(pm_registry_by_port(r, 9999, 0)->proto, SCTP);
-    assert_int_equal(pm_registry_by_name(r, "b", 0)->port, 20);
+    assert_int_equal(pm_registry_by_name(r, "b", 0)->port, 10);
     assert_int_equal(pm_registry_by_name(r, "udpfirst", 0)->port, 31); /* TCP first */
     pm_registry_free(r);
 }
@@ -431,33 +432,26 @@ static void test_random_against_model(void **state)
             for (size_t k = 0; k < n; k++) found += all[k] == s;
             assert_int_equal(found, 1);
         }
-        /* By name: some entry carries the name; by_name gives the lowest
-         * (proto, primary-before-alias, port). */
+        /* By name: the first line (file order) carrying the name, as name
+         * or alias, of the protocol asked; for any protocol, TCP first,
+         * then by protocol number. */
         for (unsigned v = 0; v < 150; v++) {
             char nm[16];
-            snprintf(nm, sizeof nm, "S%u", v);
+            snprintf(nm, sizeof nm, v % 2 ? "S%u" : "a%u", v);
             for (size_t k = 0; k <= 4; k++) {
                 uint8_t proto = k < 4 ? ps[k] : 0;
-                const pm_service *got = pm_registry_by_name(r, nm, proto);
-                /* The model: scan every entry for the name, best key wins. */
-                const pm_service *best = NULL;
-                int best_alias = 0;
-                for (size_t i = 0; i < pm_registry_count(r); i++) {
-                    const pm_service *s = pm_registry_at(r, i);
-                    if (proto && s->proto != proto) continue;
-                    int alias = -1;
-                    if (!strcasecmp(s->name, nm)) alias = 0;
-                    for (size_t a = 0; alias < 0 && s->aliases[a]; a++)
-                        if (!strcasecmp(s->aliases[a], nm)) alias = 1;
-                    if (alias < 0) continue;
-                    if (!best || s->proto < best->proto ||
-                        (s->proto == best->proto &&
-                         (alias < best_alias || (alias == best_alias && s->port < best->port)))) {
-                        best = s;
-                        best_alias = alias;
-                    }
+                const mline *want = NULL;
+                for (int i = 0; i < MODEL_LINES; i++) {
+                    if (proto && m[i].proto != proto) continue;
+                    if (strcasecmp(m[i].name, nm) && strcasecmp(m[i].alias, nm)) continue;
+                    if (!want || m[i].proto < want->proto) want = &m[i];
                 }
-                assert_ptr_equal(got, best);
+                const pm_service *got = pm_registry_by_name(r, nm, proto);
+                if (!want) {
+                    assert_null(got);
+                    continue;
+                }
+                assert_ptr_equal(got, pm_registry_by_port(r, want->port, want->proto));
             }
         }
         pm_registry_free(r);

@@ -30,8 +30,7 @@ typedef struct csv_name {
     struct csv_name *next;
 } csv_name;
 
-static const uint8_t csv_protos[] = {PM_IPPROTO_TCP, PM_IPPROTO_UDP, PM_IPPROTO_SCTP,
-                                     PM_IPPROTO_DCCP};
+static const uint8_t csv_protos[] = {PM_IPPROTO_TCP, PM_IPPROTO_UDP, 132 /* SCTP */, 33 /* DCCP */};
 static csv_name *csv[65536][4];
 static size_t csv_rows;
 static char csv_path[4096];
