@@ -220,7 +220,12 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
                        pm_json *j)
 {
     pm_diag_ports p;
-    if (pm_diag_ports_analyse(t->rows, t->n, lo, hi, &p) < 0) {
+    pm_portset *reserved = malloc(sizeof *reserved);
+    if (!reserved) return PM_EXIT_FAIL;
+    if (pm_diag_read_reserved_ports(NULL, reserved) < 0) memset(reserved, 0, sizeof *reserved);
+    int r = pm_diag_ports_analyse(t->rows, t->n, lo, hi, reserved, &p);
+    free(reserved);
+    if (r < 0) {
         fprintf(stderr, "portmux ss: out of memory\n");
         return PM_EXIT_FAIL;
     }
@@ -232,7 +237,8 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
         pm_json_int(j, "hi", hi);
         pm_json_int(j, "size", size);
         pm_json_obj_end(j);
-        pm_json_int(j, "listening_in_range", p.blocked);
+        pm_json_int(j, "listening_in_range", p.listening);
+        pm_json_int(j, "reserved_in_range", p.reserved);
         pm_json_arr_begin(j, "destinations");
         for (size_t i = 0; i < p.n; i++) {
             const pm_diag_dest *d = &p.dests[i];
@@ -268,9 +274,9 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
         pm_diag_ports_free(&p);
         return PM_EXIT_OK;
     }
-    printf("Ephemeral ports %u-%u (%u ports, net.ipv4.ip_local_port_range); "
-           "listening inside it: %u\n\n",
-           lo, hi, size, p.blocked);
+    printf("Ephemeral ports %u-%u (%u ports, net.ipv4.ip_local_port_range); inside it "
+           "%u listening, %u reserved (ip_local_reserved_ports)\n\n",
+           lo, hi, size, p.listening, p.reserved);
     if (!p.n)
         printf("No connection uses the ephemeral range.\n");
     else

@@ -129,7 +129,8 @@ void pm_diag_owners_free(pm_diag_owners *o);
 /* Ephemeral port use (portmux ss --ports). Per destination (protocol, local
  * address, remote address, remote port): the sockets whose local port lies
  * in the ephemeral range -- the ports connect() has used toward it. Ports
- * held by listeners inside the range are unusable for every destination.
+ * held by listeners inside the range, and reserved ones, are unusable for
+ * every destination.
  * Connections accepted on a listening port are not ephemeral use. */
 typedef struct pm_diag_dest {
     uint8_t proto;
@@ -143,17 +144,35 @@ typedef struct pm_diag_dest {
 #define PM_TW_BUCKET_MS 10000
 #define PM_TW_LEN_MS    60000 /* Linux: TCP_TIMEWAIT_LEN */
 
+/* A set of ports, as a bitmap. */
+typedef struct pm_portset {
+    uint8_t bits[65536 / 8];
+} pm_portset;
+static inline bool pm_portset_has(const pm_portset *s, uint16_t port)
+{
+    return s->bits[port / 8] & (1u << (port % 8));
+}
+/* "8080,9000-9010" (net.ipv4.ip_local_reserved_ports) added to *s;
+ * 0 or -EINVAL. */
+int pm_diag_parse_port_list(const char *text, pm_portset *s);
+/* net.ipv4.ip_local_reserved_ports under proc_root: the ports connect()
+ * never picks (Linux: inet_is_local_reserved_port()). Empty if absent. */
+int pm_diag_read_reserved_ports(const char *proc_root, pm_portset *s);
+
 typedef struct pm_diag_ports {
     uint16_t lo, hi;     /* the ephemeral range, inclusive */
-    uint32_t blocked;    /* listening ports inside the range */
+    uint32_t listening;  /* TCP listening ports inside the range */
+    uint32_t reserved;   /* reserved ports inside the range (and not listening) */
+    uint32_t blocked;    /* listening + reserved: unusable for every destination */
     pm_diag_dest *dests; /* most used first */
     size_t n;
     uint32_t tw_total;
     uint32_t tw_age[PM_TW_BUCKETS]; /* TIME_WAIT sockets by age (60 s - timer left) */
 } pm_diag_ports;
 
+/* reserved may be NULL. Returns 0 or -ENOMEM. */
 int pm_diag_ports_analyse(const pm_diag_sock *rows, size_t n, uint16_t lo, uint16_t hi,
-                          pm_diag_ports *out); /* 0 or -ENOMEM */
+                          const pm_portset *reserved, pm_diag_ports *out);
 /* Ports used toward d (in use, TIME_WAIT, and the blocked ones), and left. */
 uint32_t pm_diag_dest_used(const pm_diag_ports *p, const pm_diag_dest *d);
 uint32_t pm_diag_dest_left(const pm_diag_ports *p, const pm_diag_dest *d);

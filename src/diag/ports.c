@@ -24,23 +24,57 @@ static int cmp_dest_use(const void *a, const void *b)
     return cmp_dest_key(a, b);
 }
 
-/* Listening ports, per protocol, as a bitmap. */
-typedef struct portset {
-    uint8_t bits[2][65536 / 8];
-} portset;
-
-static bool in_set(const portset *s, uint8_t proto, uint16_t port)
+static void set_add(pm_portset *s, uint16_t port)
 {
-    return s->bits[proto == PM_IPPROTO_UDP][port / 8] & (1u << (port % 8));
+    s->bits[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+int pm_diag_parse_port_list(const char *text, pm_portset *s)
+{
+    const char *p = text;
+    while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+    while (*p) {
+        char *end;
+        long a = strtol(p, &end, 10), b = a;
+        if (end == p || a < 0 || a > 65535) return -EINVAL;
+        p = end;
+        if (*p == '-') {
+            b = strtol(p + 1, &end, 10);
+            if (end == p + 1 || b < a || b > 65535) return -EINVAL;
+            p = end;
+        }
+        for (long port = a; port <= b; port++) set_add(s, (uint16_t)port);
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+        if (*p) return -EINVAL;
+    }
+    return 0;
+}
+
+int pm_diag_read_reserved_ports(const char *proc_root, pm_portset *s)
+{
+    char path[512], text[65536];
+    snprintf(path, sizeof path, "%s/sys/net/ipv4/ip_local_reserved_ports",
+             proc_root ? proc_root : "/proc");
+    memset(s, 0, sizeof *s);
+    FILE *f = fopen(path, "re");
+    if (!f) return errno == ENOENT ? 0 : -errno;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return pm_diag_parse_port_list(text, s);
 }
 
 int pm_diag_ports_analyse(const pm_diag_sock *rows, size_t n, uint16_t lo, uint16_t hi,
-                          pm_diag_ports *out)
+                          const pm_portset *reserved, pm_diag_ports *out)
 {
     memset(out, 0, sizeof *out);
     out->lo = lo;
     out->hi = hi;
-    portset *listen = calloc(1, sizeof *listen);
+    pm_portset *listen = calloc(1, sizeof *listen);
     pm_diag_dest *d = calloc(n ? n : 1, sizeof *d);
     if (!listen || !d) {
         free(listen);
@@ -50,11 +84,15 @@ int pm_diag_ports_analyse(const pm_diag_sock *rows, size_t n, uint16_t lo, uint1
     for (size_t i = 0; i < n; i++) {
         const pm_diag_sock *s = &rows[i];
         if (s->proto == PM_IPPROTO_TCP && s->state == PM_SS_LISTEN) {
-            uint8_t *b = &listen->bits[0][s->lport / 8];
-            if (!(*b & (1u << (s->lport % 8))) && s->lport >= lo && s->lport <= hi) out->blocked++;
-            *b |= (uint8_t)(1u << (s->lport % 8));
+            if (!pm_portset_has(listen, s->lport) && s->lport >= lo && s->lport <= hi)
+                out->listening++;
+            set_add(listen, s->lport);
         }
     }
+    for (unsigned port = lo; reserved && port <= hi; port++)
+        if (pm_portset_has(reserved, (uint16_t)port) && !pm_portset_has(listen, (uint16_t)port))
+            out->reserved++;
+    out->blocked = out->listening + out->reserved;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const pm_diag_sock *s = &rows[i];
@@ -65,7 +103,9 @@ int pm_diag_ports_analyse(const pm_diag_sock *rows, size_t n, uint16_t lo, uint1
             out->tw_age[b < PM_TW_BUCKETS ? b : PM_TW_BUCKETS - 1]++;
         }
         if (s->state == PM_SS_LISTEN || s->state == PM_SS_CLOSE) continue;
-        if (s->lport < lo || s->lport > hi || in_set(listen, s->proto, s->lport)) continue;
+        /* Accepted on a listening port: not ephemeral use. */
+        if (s->lport < lo || s->lport > hi) continue;
+        if (s->proto == PM_IPPROTO_TCP && pm_portset_has(listen, s->lport)) continue;
         d[m] = (pm_diag_dest){
             .proto = s->proto, .laddr = s->laddr, .raddr = s->raddr, .rport = s->rport};
         if (s->state == PM_SS_TIME_WAIT)

@@ -31,12 +31,16 @@ trap cleanup EXIT
 
 in_ns() { ip netns exec "$NS" "$@"; }
 
-# ss_setup [--range LO-HI] [ss_sockets.py options]
+# ss_setup [--range LO-HI] [--reserved LIST] [ss_sockets.py options]
 ss_setup() {
   ip netns add "$NS" || skip "cannot create a network namespace"
   in_ns ip link set lo up
   if [ "${1:-}" = --range ]; then
     in_ns sysctl -qw net.ipv4.ip_local_port_range="${2/-/ }"
+    shift 2
+  fi
+  if [ "${1:-}" = --reserved ]; then
+    in_ns sysctl -qw net.ipv4.ip_local_reserved_ports="$2"
     shift 2
   fi
   # Not through in_ns: $! must be the holder itself (ip netns exec execs it).

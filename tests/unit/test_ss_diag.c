@@ -136,8 +136,9 @@ static void test_ports(void **state)
     pm_diag_table_push(&t, &s);
 
     pm_diag_ports p;
-    assert_int_equal(pm_diag_ports_analyse(t.rows, t.n, 40000, 40099, &p), 0);
+    assert_int_equal(pm_diag_ports_analyse(t.rows, t.n, 40000, 40099, NULL, &p), 0);
     assert_int_equal(p.blocked, 1);
+    assert_int_equal(p.listening, 1);
     assert_int_equal(p.n, 2);
     const pm_diag_dest *d = &p.dests[0]; /* most used first */
     assert_int_equal(d->rport, 443);
@@ -154,11 +155,38 @@ static void test_ports(void **state)
     assert_int_equal(p.tw_age[2], 3); /* 20 24 28 */
     assert_int_equal(p.tw_age[5], 2); /* 52 56 */
     pm_diag_ports_free(&p);
+    /* Reserved ports (one of them also listening) block every destination. */
+    static pm_portset rs;
+    assert_int_equal(pm_diag_parse_port_list("40095,40096-40098,1000\n", &rs), 0);
+    assert_int_equal(pm_diag_ports_analyse(t.rows, t.n, 40000, 40099, &rs, &p), 0);
+    assert_int_equal(p.listening, 1);
+    assert_int_equal(p.reserved, 3);
+    assert_int_equal(pm_diag_dest_used(&p, &p.dests[0]), 89);
+    assert_int_equal(pm_diag_dest_left(&p, &p.dests[0]), 11);
+    pm_diag_ports_free(&p);
     /* Empty input. */
-    assert_int_equal(pm_diag_ports_analyse(NULL, 0, 1, 2, &p), 0);
+    assert_int_equal(pm_diag_ports_analyse(NULL, 0, 1, 2, NULL, &p), 0);
     assert_int_equal(p.n, 0);
     pm_diag_ports_free(&p);
     pm_diag_table_free(&t);
+}
+
+static void test_port_list(void **state)
+{
+    (void)state;
+    static pm_portset s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(pm_diag_parse_port_list("", &s), 0);
+    assert_int_equal(pm_diag_parse_port_list("8080,9000-9002", &s), 0);
+    assert_true(pm_portset_has(&s, 8080));
+    assert_true(pm_portset_has(&s, 9001));
+    assert_false(pm_portset_has(&s, 9003));
+    assert_int_equal(pm_diag_parse_port_list("0-65535", &s), 0);
+    assert_true(pm_portset_has(&s, 65535));
+    assert_int_equal(pm_diag_parse_port_list("9-8", &s), -EINVAL);
+    assert_int_equal(pm_diag_parse_port_list("70000", &s), -EINVAL);
+    assert_int_equal(pm_diag_parse_port_list("1,,2", &s), -EINVAL);
+    assert_int_equal(pm_diag_parse_port_list("x", &s), -EINVAL);
 }
 
 static void test_owners(void **state)
@@ -184,9 +212,8 @@ static void test_owners(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_proc_lines),
-        cmocka_unit_test(test_texts),
-        cmocka_unit_test(test_ports),
+        cmocka_unit_test(test_proc_lines), cmocka_unit_test(test_texts),
+        cmocka_unit_test(test_ports),      cmocka_unit_test(test_port_list),
         cmocka_unit_test(test_owners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
