@@ -277,22 +277,30 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
     printf("Ephemeral ports %u-%u (%u ports, net.ipv4.ip_local_port_range); inside it "
            "%u listening, %u reserved (ip_local_reserved_ports)\n\n",
            lo, hi, size, p.listening, p.reserved);
+    /* Address columns as wide as their widest entry. */
+    int wl = (int)strlen("Local Address"), wp = (int)strlen("Peer Address:Port");
+    for (size_t i = 0; i < p.n; i++) {
+        char a[PM_IP_STRLEN];
+        int l = (int)strlen(pm_ip_format(&p.dests[i].laddr, a));
+        int pw = (int)strlen(pm_ip_format(&p.dests[i].raddr, a)) + 6 +
+                 (pm_ip_is_v4(&p.dests[i].raddr) ? 0 : 2);
+        if (l > wl) wl = l;
+        if (pw > wp) wp = pw;
+    }
     if (!p.n)
         printf("No connection uses the ephemeral range.\n");
     else
-        printf("%-5s %-39s %-45s %7s %9s %7s %9s %6s\n", "Proto", "Local Address",
+        printf("%-5s %-*s %-*s %7s %9s %7s %9s %6s\n", "Proto", wl, "Local Address", wp,
                "Peer Address:Port", "In-use", "TIME-WAIT", "Used", "Remaining", "Use%");
-    size_t warned = 0;
     for (size_t i = 0; i < p.n; i++) {
         const pm_diag_dest *d = &p.dests[i];
         char a[PM_IP_STRLEN], b[PM_IP_STRLEN], peer[PM_IP_STRLEN + 10];
         uint32_t used = pm_diag_dest_used(&p, d);
         pm_ip_format(&d->raddr, b);
         snprintf(peer, sizeof peer, pm_ip_is_v4(&d->raddr) ? "%s:%u" : "[%s]:%u", b, d->rport);
-        printf("%-5s %-39s %-45s %7u %9u %7u %9u %5.1f%%\n",
-               d->proto == PM_IPPROTO_UDP ? "udp" : "tcp", pm_ip_format(&d->laddr, a), peer,
+        printf("%-5s %-*s %-*s %7u %9u %7u %9u %5.1f%%\n",
+               d->proto == PM_IPPROTO_UDP ? "udp" : "tcp", wl, pm_ip_format(&d->laddr, a), wp, peer,
                d->in_use, d->time_wait, used, pm_diag_dest_left(&p, d), 100.0 * used / size);
-        if (used * 5 > size * 4) warned++;
     }
     for (size_t i = 0; i < p.n; i++) {
         const pm_diag_dest *d = &p.dests[i];
@@ -310,12 +318,11 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
         if (p.tw_age[b] > max) max = p.tw_age[b];
     for (int b = 0; b < PM_TW_BUCKETS; b++) {
         int bar = (int)((uint64_t)p.tw_age[b] * 50 / max);
-        printf("  %2d-%2d s %8u ", b * 10, b * 10 + 10, p.tw_age[b]);
+        printf("  %2d-%2d s %8u%s", b * 10, b * 10 + 10, p.tw_age[b], bar ? " " : "");
         for (int k = 0; k < bar; k++) putchar('#');
         putchar('\n');
     }
     pm_diag_ports_free(&p);
-    (void)warned;
     return PM_EXIT_OK;
 }
 
