@@ -46,6 +46,7 @@ static void usage(FILE *f)
                "  --no-extra         no Service and Class columns (ss's columns only)\n"
                "  --proc             read /proc/net even when netlink works\n"
                "  --no-bytecode      run the filter here, not as kernel bytecode\n"
+               "  --host SOCKET      a portmux host's table (needs the host: not in this build)\n"
                "  -h, --help         this text\n"
                "\n"
                "FILTER (ss's language; and/or group from the left, as in ss):\n"
