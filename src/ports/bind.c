@@ -32,7 +32,7 @@ typedef struct owner {
 } owner;
 
 typedef struct bucket {
-    int32_t head;
+    int32_t head, tail;
     uint32_t n;
     uint32_t n_bind; /* owners that did not come from connect() */
     int8_t fastreuse, fastreuseport;
@@ -83,7 +83,7 @@ pm_bind_table *pm_bind_create(const pm_bind_config *cfg)
             t->owned[p].blk[b] = t->storage + ((size_t)(p * 2) * 1024 + (size_t)b * 64);
             t->held[p].blk[b] = t->storage + ((size_t)(p * 2 + 1) * 1024 + (size_t)b * 64);
         }
-        for (int i = 0; i < 65536; i++) t->buckets[p][i].head = -1;
+        for (int i = 0; i < 65536; i++) t->buckets[p][i].head = t->buckets[p][i].tail = -1;
     }
     for (uint32_t i = 0; i < t->cfg.max_owners; i++)
         t->owners[i].next = (i + 1 < t->cfg.max_owners) ? (int32_t)(i + 1) : -1;
@@ -202,23 +202,20 @@ static void set_fast_from(bucket *tb, const ksock *sk, int8_t mode)
     tb->fast_v6 = sk->v6;
 }
 
-/* Linux: inet_csk_update_fastreuse(). empty: no owner before this one. */
-static void update_fastreuse(bucket *tb, const ksock *sk, bool listening, bool empty)
+/* Linux: inet_csk_update_fastreuse(). Since bhash2, inet_csk_get_port()
+ * links the new inet_bind2_bucket into tb->bhash2 before this runs, so
+ * the "first owner" branch (hlist_empty(&tb->bhash2)) is never taken: a
+ * bucket starts with fastreuse = fastreuseport = 0 (inet_bind_bucket_create)
+ * and the SO_REUSEADDR fast path stays off. The kernel behaves so (the
+ * oracle test shows it); we mirror it. */
+static void update_fastreuse(bucket *tb, const ksock *sk, bool listening)
 {
     bool reuse = sk->reuse && !listening;
-    if (empty) {
-        tb->fastreuse = reuse;
-        if (sk->reuseport)
-            set_fast_from(tb, sk, FASTREUSEPORT_ANY);
-        else
-            tb->fastreuseport = 0;
+    if (!reuse) tb->fastreuse = 0;
+    if (sk->reuseport) {
+        if (!sk_reuseport_match(tb, sk)) set_fast_from(tb, sk, FASTREUSEPORT_STRICT);
     } else {
-        if (!reuse) tb->fastreuse = 0;
-        if (sk->reuseport) {
-            if (!sk_reuseport_match(tb, sk)) set_fast_from(tb, sk, FASTREUSEPORT_STRICT);
-        } else {
-            tb->fastreuseport = 0;
-        }
+        tb->fastreuseport = 0;
     }
 }
 
@@ -364,13 +361,25 @@ int pm_bind__insert(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
             /* Linux __inet_hash_connect(): a bucket made by connect() */
             if (empty) tb->fastreuse = tb->fastreuseport = -1;
         } else {
-            update_fastreuse(tb, &o->k, state == PM_BIND_LISTEN, empty);
+            update_fastreuse(tb, &o->k, state == PM_BIND_LISTEN);
         }
     }
-    o->prev = -1;
-    o->next = tb->head;
-    if (tb->head >= 0) t->owners[tb->head].prev = i;
-    tb->head = i;
+    if (p == P_UDP && o->k.family == PM_AF_INET6 && o->k.reuseport && tb->tail >= 0) {
+        /* Linux sk_add_node_rcu(): IPv6 SO_REUSEPORT sockets go to the
+         * tail, the rest to the head; udp_lib_lport_inuse() sees them so */
+        o->next = -1;
+        o->prev = tb->tail;
+        t->owners[tb->tail].next = i;
+        tb->tail = i;
+    } else {
+        o->prev = -1;
+        o->next = tb->head;
+        if (tb->head >= 0)
+            t->owners[tb->head].prev = i;
+        else
+            tb->tail = i;
+        tb->head = i;
+    }
     tb->n++;
     if (!by_connect) tb->n_bind++;
     if (empty) t->st.ports++;
@@ -420,7 +429,7 @@ int pm_bind_listen(pm_bind_table *t, pm_bind_id id)
     int err = tcp_get_port(t, tb, &o->k, true, id);
     if (err) return count_err(t, err);
     o->state = PM_BIND_LISTEN;
-    update_fastreuse(tb, &o->k, true, false);
+    update_fastreuse(tb, &o->k, true);
     sync_maps(t, P_TCP, o->port);
     return 0;
 }
@@ -452,14 +461,16 @@ void pm_bind_release(pm_bind_table *t, pm_bind_id id)
         t->owners[o->prev].next = o->next;
     else
         tb->head = o->next;
-    if (o->next >= 0) t->owners[o->next].prev = o->prev;
+    if (o->next >= 0)
+        t->owners[o->next].prev = o->prev;
+    else
+        tb->tail = o->prev;
     tb->n--;
     if (!o->by_connect) tb->n_bind--;
     t->st.owners--;
     if (tb->n == 0) {
-        int32_t head = tb->head;
         memset(tb, 0, sizeof *tb);
-        tb->head = head;
+        tb->head = tb->tail = -1;
         t->st.ports--;
     } else if (o->proto == P_TCP && tb->n_bind == 0) {
         /* Linux __inet_put_port() since 6.17: only connect() users left,

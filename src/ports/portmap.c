@@ -19,11 +19,12 @@ int pm_portmap_find_clear(const pm_portmap *m, const pm_portmap *m2, unsigned lo
                           uint64_t allow)
 {
     unsigned w = lo >> 6, wend = hi >> 6;
+    int par = allow == PM_PM_EVEN ? 0 : allow == PM_PM_ODD ? 1 : -1;
     while (w <= wend) {
         unsigned blk = w >> 6;
         /* Words of this block worth looking at: not full in m nor in m2. */
-        uint64_t cand = ~m->full[blk];
-        if (m2) cand &= ~m2->full[blk];
+        uint64_t cand = ~(par < 0 ? m->full[blk] : m->fullp[par][blk]);
+        if (m2) cand &= ~(par < 0 ? m2->full[blk] : m2->fullp[par][blk]);
         cand &= PM_PM_ALL << (w & 63);
         if (blk == (wend >> 6)) cand &= PM_PM_ALL >> (63 - (wend & 63));
         while (cand) {

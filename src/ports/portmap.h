@@ -14,9 +14,10 @@
 #define PM_PM_BLOCK_WORDS 64
 
 typedef struct pm_portmap {
-    uint64_t *blk[PM_PM_BLOCKS]; /* 64 words each, or NULL: all clear */
-    uint64_t full[PM_PM_BLOCKS]; /* bit w: word w of the block is all ones */
-    uint32_t count;              /* bits set */
+    uint64_t *blk[PM_PM_BLOCKS];     /* 64 words each, or NULL: all clear */
+    uint64_t full[PM_PM_BLOCKS];     /* bit w: word w of the block is all ones */
+    uint64_t fullp[2][PM_PM_BLOCKS]; /* the same for its even / odd ports */
+    uint32_t count;                  /* bits set */
 } pm_portmap;
 
 /* Parity masks: bit i is port 64k+i. */
@@ -37,7 +38,10 @@ static inline bool pm_portmap_set(pm_portmap *m, unsigned port)
     uint64_t bit = 1ULL << (port & 63);
     if (*w & bit) return false;
     *w |= bit;
-    if (*w == PM_PM_ALL) m->full[port >> 12] |= 1ULL << ((port >> 6) & 63);
+    uint64_t wb = 1ULL << ((port >> 6) & 63);
+    if ((*w & PM_PM_EVEN) == PM_PM_EVEN) m->fullp[0][port >> 12] |= wb;
+    if ((*w & PM_PM_ODD) == PM_PM_ODD) m->fullp[1][port >> 12] |= wb;
+    if (*w == PM_PM_ALL) m->full[port >> 12] |= wb;
     m->count++;
     return true;
 }
@@ -50,14 +54,16 @@ static inline bool pm_portmap_clear(pm_portmap *m, unsigned port)
     uint64_t bit = 1ULL << (port & 63);
     if (!(*w & bit)) return false;
     *w &= ~bit;
-    m->full[port >> 12] &= ~(1ULL << ((port >> 6) & 63));
+    uint64_t wb = ~(1ULL << ((port >> 6) & 63));
+    m->full[port >> 12] &= wb;
+    m->fullp[port & 1][port >> 12] &= wb;
     m->count--;
     return true;
 }
 
 /* The first port p in [lo, hi] (lo <= hi) whose bit is clear in m and in
- * the optional second map m2, and set in allow (a per-word parity mask);
- * -1 if none. */
+ * the optional second map m2, and set in allow (PM_PM_ALL, PM_PM_EVEN or
+ * PM_PM_ODD); -1 if none. */
 int pm_portmap_find_clear(const pm_portmap *m, const pm_portmap *m2, unsigned lo, unsigned hi,
                           uint64_t allow);
 /* Cyclic: first clear port from start through hi, then lo .. start-1. */

@@ -392,7 +392,7 @@ static void test_release_and_reuse_toggle(void **state)
     assert_int_equal(pm_bind(t, TCP, &sa, &plain, &c, &a), 0);
     assert_int_equal(pm_bind(t, TCP, &sa, &ra, &c, &b), -EADDRINUSE);
     assert_int_equal(pm_bind_set_reuse(t, a, true, false), 0);
-    /* the bucket's fastreuse cache still says 0: the slow path decides */
+    /* the slow path decides, with a's new option */
     assert_int_equal(pm_bind(t, TCP, &sa, &ra, &c, &b), 0);
     assert_int_equal(pm_bind_listen(t, a), 0);
     assert_int_equal(pm_bind_listen(t, b), -EADDRINUSE);
@@ -404,6 +404,36 @@ static void test_release_and_reuse_toggle(void **state)
     pm_bind_destroy(t);
 }
 
+/* Two history-dependent answers of Linux 6.x that the oracle found or
+ * confirmed (a small kernel script reproduces both): */
+static void test_kernel_fast_path_quirks(void **state)
+{
+    (void)state;
+    pm_bind_table *t = pm_bind_create(NULL);
+    pm_bind_opts rarp = {PM_AF_INET, true, true, false}, rp = {PM_AF_INET, false, true, false};
+    pm_cred root = {0, true}, u = {1000, false};
+    pm_sockaddr lo1 = {PM_AF_INET, 5000, pm_ip4(0x7f000001)}, any = {PM_AF_INET, 5000, pm_ip4(0)};
+    pm_bind_id a = PM_BIND_NONE, b = PM_BIND_NONE, c = PM_BIND_NONE;
+    /* 1. sk_reuseport_match(): B (other uid) got in through SO_REUSEADDR
+     * and reset the bucket's reuseport cache to itself (STRICT, 0.0.0.0);
+     * C matches that cache and skips the check that A would fail. */
+    assert_int_equal(pm_bind(t, TCP, &lo1, &rarp, &root, &a), 0);
+    assert_int_equal(pm_bind(t, TCP, &any, &rarp, &u, &b), 0);
+    assert_int_equal(pm_bind_check(t, TCP, &lo1, &rp, &u), 0);
+    assert_int_equal(pm_bind(t, TCP, &lo1, &rp, &u, &c), 0);
+    pm_bind_destroy(t);
+    /* 2. The SO_REUSEADDR fast path (tb->fastreuse) is never on since
+     * bhash2: clearing SO_REUSEADDR on a bound owner counts at once. */
+    t = pm_bind_create(NULL);
+    a = b = PM_BIND_NONE;
+    pm_bind_opts ra = {PM_AF_INET, true, false, false};
+    pm_sockaddr lo2 = {PM_AF_INET, 5000, pm_ip4(0x7f000002)};
+    assert_int_equal(pm_bind(t, TCP, &lo2, &ra, &root, &a), 0);
+    assert_int_equal(pm_bind_set_reuse(t, a, false, false), 0);
+    assert_int_equal(pm_bind(t, TCP, &any, &ra, &root, &b), -EADDRINUSE);
+    pm_bind_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_errors_and_privilege),
         cmocka_unit_test(test_pool_full_and_release),
         cmocka_unit_test(test_release_and_reuse_toggle),
+        cmocka_unit_test(test_kernel_fast_path_quirks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
