@@ -127,6 +127,7 @@ void pm_eph_release(pm_eph *e, pm_eph_id conn);
 int pm_eph_tuple(const pm_eph *e, pm_eph_id conn, pm_tuple *out);
 
 pm_eph_stats pm_eph_get_stats(const pm_eph *e);
-const char *pm_eph_alg_name(pm_eph_alg alg); /* "alg1" ... */
+pm_bind_table *pm_eph_bind_table(const pm_eph *e); /* the table it works over */
+const char *pm_eph_alg_name(pm_eph_alg alg);       /* "alg1" ... */
 
 #endif

@@ -444,6 +444,19 @@ int pm_bind_set_reuse(pm_bind_table *t, pm_bind_id id, bool reuseaddr, bool reus
     return 0;
 }
 
+int pm_bind__set_addr(pm_bind_table *t, pm_bind_id id, const pm_ip *ip)
+{
+    owner *o = get_owner(t, id);
+    if (!o) return -EINVAL;
+    pm_sockaddr sa = {o->k.family, o->port, *ip};
+    pm_bind_opts opts = {o->k.family, o->k.reuse, o->k.reuseport, o->k.v6only};
+    ksock k;
+    make_ksock(&k, &sa, &opts, o->k.uid);
+    k.v6only = o->k.v6only; /* a connect() does not make the socket v6only */
+    o->k = k;
+    return 0;
+}
+
 int pm_bind_set_state(pm_bind_table *t, pm_bind_id id, pm_bind_state state)
 {
     owner *o = get_owner(t, id);

@@ -570,10 +570,14 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
             return err;
         }
     }
-    if (bound)
+    if (bound) {
+        pm_bind_owner ow;
+        if (pm_bind_get(e->bt, *id, &ow) == 0 && pm_ip_is_any(&ow.local.ip))
+            pm_bind__set_addr(e->bt, *id, &req->local.ip);
         pm_bind_set_state(e->bt, *id, PM_BIND_CONNECTED);
-    else
+    } else {
         after_choice(e, rg, start, (unsigned)port, pindex);
+    }
     *id = c->bid;
     res->port = (uint16_t)port;
     res->conn = ci;
@@ -620,6 +624,11 @@ int pm_eph_tuple(const pm_eph *e, pm_eph_id i, pm_tuple *out)
 pm_eph_stats pm_eph_get_stats(const pm_eph *e)
 {
     return e->st;
+}
+
+pm_bind_table *pm_eph_bind_table(const pm_eph *e)
+{
+    return e->bt;
 }
 
 const char *pm_eph_alg_name(pm_eph_alg alg)

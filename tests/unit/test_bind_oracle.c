@@ -48,10 +48,14 @@ typedef struct msock {
     uint32_t uid;
     bool ra, rp, v6only, listening;
     pm_bind_id id;
+    int afd;        /* the listener's side of a connection, or -1 */
+    pm_eph_id conn; /* the library's 5-tuple, or PM_EPH_NONE */
 } msock;
 
+static int listener = -1; /* 127.0.0.1:2000, outside the ports under test */
+
 /* How often each result came up, to show the sequences reach every rule. */
-static unsigned n_ok, n_inuse, n_acces, n_inval, n_other;
+static unsigned n_ok, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_connects, n_other;
 
 static char oplog[MAXOPS * 2 + 8][120];
 static int nlog;
@@ -165,10 +169,63 @@ static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
     return r;
 }
 
-static void l_close(pm_bind_table *t, msock *s)
+static void l_close(pm_bind_table *t, pm_eph *eph, msock *s)
 {
-    if (s->id != PM_BIND_NONE) pm_bind_release(t, s->id);
+    if (s->conn != PM_EPH_NONE)
+        pm_eph_release(eph, s->conn); /* frees the owner too */
+    else if (s->id != PM_BIND_NONE)
+        pm_bind_release(t, s->id);
     s->id = PM_BIND_NONE;
+    s->conn = PM_EPH_NONE;
+}
+
+/* close(2) on both sides; a connection ends with a RST (SO_LINGER 0), so
+ * that no TIME_WAIT outlives the sequence (TIME_WAIT is the TCP
+ * endpoint's to test). */
+static void both_close(pm_bind_table *t, pm_eph *eph, msock *s)
+{
+    if (s->conn != PM_EPH_NONE) {
+        struct linger l = {1, 0};
+        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close(s->fd);
+    if (s->afd >= 0) close(s->afd);
+    s->afd = -1;
+    l_close(t, eph, s);
+}
+
+/* connect(2) to the listener: IPv4 TCP sockets only. */
+static int k_connect(msock *s)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(2000)};
+    sin.sin_addr.s_addr = htonl(0x7f000001);
+    int r = kres(connect(s->fd, (struct sockaddr *)&sin, sizeof sin));
+    if (r == 0) s->afd = accept(listener, NULL, NULL);
+    return r;
+}
+
+static int l_connect(pm_eph *eph, msock *s)
+{
+    if (s->listening || s->conn != PM_EPH_NONE) return -EISCONN;
+    pm_eph_connect_req r;
+    memset(&r, 0, sizeof r);
+    r.proto = PM_IPPROTO_TCP;
+    r.local.family = r.remote.family = PM_AF_INET;
+    r.local.ip = pm_ip4(0x7f000001); /* the route's source */
+    if (s->id != PM_BIND_NONE) {
+        pm_bind_owner o;
+        pm_bind_get(pm_eph_bind_table(eph), s->id, &o);
+        if (!pm_ip_is_any(&o.local.ip)) r.local.ip = o.local.ip;
+        r.local.port = o.local.port;
+    }
+    r.remote.ip = pm_ip4(0x7f000001);
+    r.remote.port = 2000;
+    r.opts = lib_opts(s);
+    r.cred = lib_cred(s);
+    pm_eph_connect_res res;
+    int err = pm_eph_connect(eph, &r, &s->id, &res);
+    if (err == 0) s->conn = res.conn;
+    return err;
 }
 
 static int kernel_listen(const msock *s)
@@ -186,7 +243,11 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
 {
     msock s[NSLOTS];
     memset(s, 0, sizeof s);
-    for (int i = 0; i < NSLOTS; i++) s[i].id = PM_BIND_NONE;
+    for (int i = 0; i < NSLOTS; i++) {
+        s[i].id = PM_BIND_NONE;
+        s[i].conn = PM_EPH_NONE;
+        s[i].afd = -1;
+    }
     nlog = 0;
     uint16_t unpriv = unpriv_starts[pm_rng_below(rng, 4)];
     char buf[16];
@@ -214,15 +275,18 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
         bool bound = m->open && (m->id != PM_BIND_NONE || m->listening);
         if (kind == 4 && bound && pm_rng_below(rng, 5)) kind = m->proto == PM_IPPROTO_TCP ? 7 : 1;
         if (kind == 7 && m->proto == PM_IPPROTO_UDP && pm_rng_below(rng, 5)) kind = bound ? 1 : 4;
+        if (kind == 7 && m->proto == PM_IPPROTO_TCP && m->fam == 4 && pm_rng_below(rng, 10) < 3)
+            kind = 8;
         int kr = 0, lr = 0;
         if (kind == 0) { /* socket() */
             if (m->open) {
-                close(m->fd);
-                l_close(t, m);
+                both_close(t, eph, m);
                 logop("close(s%d)", i);
             }
             memset(m, 0, sizeof *m);
             m->id = PM_BIND_NONE;
+            m->conn = PM_EPH_NONE;
+            m->afd = -1;
             m->proto = pm_rng_below(rng, 3) ? PM_IPPROTO_TCP : PM_IPPROTO_UDP;
             m->fam = pm_rng_below(rng, 2) ? 4 : 6;
             m->uid = uids[pm_rng_below(rng, 3)];
@@ -286,6 +350,11 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             as_uid(0);
             lr = l_bind(t, eph, m, a, port);
             logop("bind(s%d, %s port %u) uid %u = %d (lib %d)", i, a, port, m->uid, kr, lr);
+        } else if (kind == 8) { /* connect */
+            kr = k_connect(m);
+            lr = l_connect(eph, m);
+            n_connects += kr == 0;
+            logop("connect(s%d, 127.0.0.1:2000) = %d (lib %d)", i, kr, lr);
         } else if (kind <= 8) { /* listen */
             as_uid(m->uid);
             kr = kernel_listen(m);
@@ -293,8 +362,7 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             lr = l_listen(t, eph, m);
             logop("listen(s%d) = %d (lib %d)", i, kr, lr);
         } else { /* close */
-            close(m->fd);
-            l_close(t, m);
+            both_close(t, eph, m);
             m->open = false;
             logop("close(s%d)", i);
         }
@@ -307,14 +375,15 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             n_acces++;
         else if (kr == -EINVAL)
             n_inval++;
+        else if (kr == -EADDRNOTAVAIL)
+            n_notavail++;
+        else if (kr == -EISCONN)
+            n_isconn++;
         else
             n_other++;
     }
     for (int i = 0; i < NSLOTS; i++)
-        if (s[i].open) {
-            close(s[i].fd);
-            l_close(t, &s[i]);
-        }
+        if (s[i].open) both_close(t, eph, &s[i]);
     return ok;
 }
 
@@ -331,6 +400,13 @@ static int child(uint64_t seed, unsigned nseq)
     /* keep autobinds (listen() without bind(), bind to port 0) away from
      * the ports under test */
     write_file("/proc/sys/net/ipv4/ip_local_port_range", "40000 40999");
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in lsin = {.sin_family = AF_INET, .sin_port = htons(2000)};
+    lsin.sin_addr.s_addr = htonl(0x7f000001);
+    if (bind(listener, (struct sockaddr *)&lsin, sizeof lsin) || listen(listener, 64)) {
+        printf("listener: %s\n", strerror(errno));
+        return 1;
+    }
     pm_bind_table *t = pm_bind_create(NULL);
     pm_eph_config ec;
     pm_eph_config_default(&ec);
@@ -350,15 +426,16 @@ static int child(uint64_t seed, unsigned nseq)
             printf("(each call: kernel result, then (lib ...) where it differs in kind)\n");
             return 1;
         }
-        if (pm_bind_get_stats(t).owners != 0) {
+        if (pm_bind_get_stats(t).owners != 0 || pm_eph_get_stats(eph).conns != 0) {
             printf("owners leaked after sequence %u (seed %llu)\n", q, (unsigned long long)seed);
             return 1;
         }
     }
     printf("oracle: %u sequences, %u calls, kernel and library agree (seed %llu)\n", nseq, calls,
            (unsigned long long)seed);
-    printf("results: %u ok, %u EADDRINUSE, %u EACCES, %u EINVAL, %u other\n", n_ok, n_inuse,
-           n_acces, n_inval, n_other);
+    printf("results: %u ok (%u connects), %u EADDRINUSE, %u EACCES, %u EINVAL, %u EADDRNOTAVAIL, "
+           "%u EISCONN, %u other\n",
+           n_ok, n_connects, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_other);
     if (!n_inuse || !n_acces || !n_inval) {
         printf("the sequences did not reach every rule\n");
         return 1;
