@@ -291,16 +291,20 @@ static void conn_tuple(const conn *c, pm_tuple *t)
 }
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may be reused when the
- * connection had timestamps, tw_reuse allows it (2: only when an end is
- * loopback) and more than tw_reuse_delay has passed since its last one. */
-static bool tw_reusable(const pm_eph *e, const conn *c, uint64_t now_us)
+ * connection had timestamps and, for a port being chosen (twp != NULL),
+ * tw_reuse allows it (2: only when an end is loopback) and more than
+ * tw_reuse_delay has passed since the entry's stamp. A socket that
+ * connects from its bound port (twp == NULL) needs only the timestamps. */
+static bool tw_reusable(const pm_eph *e, const conn *c, uint64_t now_us, bool bound_port)
 {
     pm_tuple t;
     conn_tuple(c, &t);
     if (e->cfg.tw_ok) return e->cfg.tw_ok(e->cfg.tw_ctx, &t, c->has_ts, c->ts_stamp_us, now_us);
+    if (!c->has_ts) return false;
+    if (bound_port) return true;
     int reuse = e->cfg.tw_reuse;
     if (reuse == 2 && !pm_ip_is_loopback(&c->laddr) && !pm_ip_is_loopback(&c->faddr)) reuse = 0;
-    return c->has_ts && reuse && now_us > c->ts_stamp_us + e->cfg.tw_reuse_delay_us;
+    return reuse && now_us > c->ts_stamp_us + e->cfg.tw_reuse_delay_us;
 }
 
 /* ---- starting points, RFC 6056 ---- */
@@ -449,7 +453,7 @@ static int tw_scan(pm_eph *e, const dest *d, pm_port_range rg, unsigned start,
         while (p >= 0) {
             if (!pm_portmap_test(held, (unsigned)p)) {
                 int32_t ci = conn_find(e, d, (uint16_t)p);
-                if (ci >= 0 && tw_reusable(e, &e->conns[ci], now)) {
+                if (ci >= 0 && tw_reusable(e, &e->conns[ci], now, false)) {
                     *twc = ci;
                     return p;
                 }
@@ -513,7 +517,7 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
         if (pm_portmap_test(&d->usedm, (unsigned)port)) {
             int32_t old = conn_find(e, d, (uint16_t)port);
             if (old < 0 || e->conns[old].state != C_TIME_WAIT ||
-                !tw_reusable(e, &e->conns[old], req->now_us))
+                !tw_reusable(e, &e->conns[old], req->now_us, true))
                 port = -1;
             else
                 twc = old;

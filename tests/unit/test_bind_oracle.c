@@ -35,10 +35,8 @@
 #define MAXOPS 24
 
 static const uint32_t uids[] = {0, 1000, 1001};
-static const uint16_t ports[] = {1023, 1024};
 static const char *const addrs4[] = {"127.0.0.1", "127.0.0.2", "0.0.0.0"};
 static const char *const addrs6[] = {"::1", "::", "::ffff:127.0.0.1"};
-static const uint16_t unpriv_starts[] = {1024, 1024, 0, 1023};
 
 typedef struct msock {
     bool open;
@@ -169,29 +167,40 @@ static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
     return r;
 }
 
-static void l_close(pm_bind_table *t, pm_eph *eph, msock *s)
+/* TIME_WAIT entries of this sequence, released (library) at its end; the
+ * kernel's stay for 60 s, on ports no later sequence uses. */
+static pm_eph_id tw_conns[64];
+static unsigned n_tw, n_tw_total;
+
+static void l_close(pm_bind_table *t, pm_eph *eph, msock *s, bool time_wait)
 {
-    if (s->conn != PM_EPH_NONE)
-        pm_eph_release(eph, s->conn); /* frees the owner too */
-    else if (s->id != PM_BIND_NONE)
+    if (s->conn != PM_EPH_NONE) {
+        if (time_wait && n_tw < 64 && pm_eph_time_wait(eph, s->conn, true, 0) == 0)
+            tw_conns[n_tw++] = s->conn; /* the owner stays, in TIME_WAIT */
+        else
+            pm_eph_release(eph, s->conn); /* frees the owner too */
+    } else if (s->id != PM_BIND_NONE) {
         pm_bind_release(t, s->id);
+    }
     s->id = PM_BIND_NONE;
     s->conn = PM_EPH_NONE;
 }
 
-/* close(2) on both sides; a connection ends with a RST (SO_LINGER 0), so
- * that no TIME_WAIT outlives the sequence (TIME_WAIT is the TCP
- * endpoint's to test). */
-static void both_close(pm_bind_table *t, pm_eph *eph, msock *s)
+/* close(2) on both sides. A connection ends either with a RST (SO_LINGER
+ * 0) or gracefully: we close first, then the listener's side, so our side
+ * goes FIN_WAIT2 -> TIME_WAIT (with timestamps, as loopback has them). */
+static void both_close(pm_bind_table *t, pm_eph *eph, msock *s, bool graceful)
 {
-    if (s->conn != PM_EPH_NONE) {
+    bool tw = s->conn != PM_EPH_NONE && graceful;
+    if (s->conn != PM_EPH_NONE && !graceful) {
         struct linger l = {1, 0};
         setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     }
     close(s->fd);
     if (s->afd >= 0) close(s->afd);
     s->afd = -1;
-    l_close(t, eph, s);
+    if (tw) n_tw_total++;
+    l_close(t, eph, s, tw);
 }
 
 /* connect(2) to the listener: IPv4 TCP sockets only. */
@@ -239,7 +248,7 @@ static const char *pname(uint8_t p)
 }
 
 /* One random sequence; returns false on the first divergence. */
-static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *calls)
+static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *calls, unsigned q)
 {
     msock s[NSLOTS];
     memset(s, 0, sizeof s);
@@ -249,6 +258,10 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
         s[i].afd = -1;
     }
     nlog = 0;
+    /* two fresh ports per sequence: TIME_WAIT entries outlive it */
+    const uint16_t ports[2] = {(uint16_t)(10000 + 2 * q), (uint16_t)(10001 + 2 * q)};
+    const uint16_t unpriv_starts[4] = {ports[1], 1024, 0, (uint16_t)(ports[1] + 1)};
+    n_tw = 0;
     uint16_t unpriv = unpriv_starts[pm_rng_below(rng, 4)];
     char buf[16];
     snprintf(buf, sizeof buf, "%u", unpriv);
@@ -275,13 +288,15 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
         bool bound = m->open && (m->id != PM_BIND_NONE || m->listening);
         if (kind == 4 && bound && pm_rng_below(rng, 5)) kind = m->proto == PM_IPPROTO_TCP ? 7 : 1;
         if (kind == 7 && m->proto == PM_IPPROTO_UDP && pm_rng_below(rng, 5)) kind = bound ? 1 : 4;
-        if (kind == 7 && m->proto == PM_IPPROTO_TCP && m->fam == 4 && pm_rng_below(rng, 10) < 3)
+        if (kind == 7 && m->proto == PM_IPPROTO_TCP && m->fam == 4 && pm_rng_below(rng, 10) < 5)
             kind = 8;
         int kr = 0, lr = 0;
         if (kind == 0) { /* socket() */
             if (m->open) {
-                both_close(t, eph, m);
-                logop("close(s%d)", i);
+                bool graceful = pm_rng_below(rng, 2);
+                logop(graceful && m->conn != PM_EPH_NONE ? "close(s%d) -> TIME_WAIT" : "close(s%d)",
+                      i);
+                both_close(t, eph, m, graceful);
             }
             memset(m, 0, sizeof *m);
             m->id = PM_BIND_NONE;
@@ -362,9 +377,13 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             lr = l_listen(t, eph, m);
             logop("listen(s%d) = %d (lib %d)", i, kr, lr);
         } else { /* close */
-            both_close(t, eph, m);
+            bool graceful = pm_rng_below(rng, 4) != 0;
+            if (graceful && m->conn != PM_EPH_NONE)
+                logop("close(s%d) -> TIME_WAIT", i);
+            else
+                logop("close(s%d)", i);
+            both_close(t, eph, m, graceful);
             m->open = false;
-            logop("close(s%d)", i);
         }
         if (kr != lr) ok = false;
         if (kr == 0)
@@ -383,7 +402,9 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             n_other++;
     }
     for (int i = 0; i < NSLOTS; i++)
-        if (s[i].open) both_close(t, eph, &s[i]);
+        if (s[i].open) both_close(t, eph, &s[i], false);
+    for (unsigned k = 0; k < n_tw; k++) pm_eph_release(eph, tw_conns[k]);
+    n_tw = 0;
     return ok;
 }
 
@@ -419,7 +440,7 @@ static int child(uint64_t seed, unsigned nseq)
     pm_rng_seed(&rng, seed);
     unsigned calls = 0;
     for (unsigned q = 0; q < nseq; q++) {
-        if (!run_sequence(&rng, t, eph, &calls)) {
+        if (!run_sequence(&rng, t, eph, &calls, q)) {
             printf("DIVERGENCE with the kernel: seed %llu, sequence %u\n", (unsigned long long)seed,
                    q);
             for (int i = 0; i < nlog; i++) printf("  %s\n", oplog[i]);
@@ -433,6 +454,7 @@ static int child(uint64_t seed, unsigned nseq)
     }
     printf("oracle: %u sequences, %u calls, kernel and library agree (seed %llu)\n", nseq, calls,
            (unsigned long long)seed);
+    printf("TIME_WAIT entries made: %u\n", n_tw_total);
     printf("results: %u ok (%u connects), %u EADDRINUSE, %u EACCES, %u EINVAL, %u EADDRNOTAVAIL, "
            "%u EISCONN, %u other\n",
            n_ok, n_connects, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_other);
@@ -458,6 +480,11 @@ int main(void)
     unsigned nseq = 12000;
     e = getenv("PM_ORACLE_SEQS");
     if (e) nseq = (unsigned)strtoul(e, NULL, 0);
+    if (nseq > 14000) {
+        /* each sequence has two ports of its own in 10000-37999 */
+        printf("PM_ORACLE_SEQS %u: at most 14000 per run\n", nseq);
+        nseq = 14000;
+    }
     printf("oracle seed %llu (PM_ORACLE_SEED=%llu reproduces)\n", (unsigned long long)seed,
            (unsigned long long)seed);
     pid_t pid = fork();

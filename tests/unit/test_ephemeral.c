@@ -319,6 +319,28 @@ static void test_tw_reuse(void **state)
         assert_int_equal(conn(&g, &q, &res), mode == 1 ? 0 : -EADDRNOTAVAIL);
         rm(&g);
     }
+    /* a socket connecting from its bound port needs only the timestamps
+     * (Linux __inet_hash_connect() -> check_established(twp = NULL)) */
+    for (int ts = 1; ts >= 0; ts--) {
+        fixture b = mk(PM_EPH_ALG4, 48000, 48000, NULL);
+        pm_eph_connect_req q = req_to(LO1, SRV, 80);
+        q.opts.reuseaddr = true;
+        assert_int_equal(conn(&b, &q, &res), 0);
+        pm_eph_id old = res.conn;
+        assert_int_equal(pm_eph_time_wait(b.e, old, ts, 0), 0);
+        /* SO_REUSEADDR on both sides: bind() may share with TIME_WAIT */
+        pm_bind_opts ra = {PM_AF_INET, true, false, false};
+        pm_cred cr = {0, true};
+        pm_sockaddr bsa = {PM_AF_INET, 48000, pm_ip4(LO1)};
+        pm_bind_id bid = PM_BIND_NONE;
+        assert_int_equal(pm_bind(b.bt, PM_IPPROTO_TCP, &bsa, &ra, &cr, &bid), 0);
+        q.local.port = 48000;
+        q.now_us = 0; /* no delay, tw_reuse irrelevant */
+        int got = pm_eph_connect(b.e, &q, &bid, &res);
+        assert_int_equal(got, ts ? 0 : -EADDRNOTAVAIL);
+        if (ts) assert_int_equal(res.reused_tw, old);
+        rm(&b);
+    }
     /* a caller's rule replaces it */
     fixture h = mk(PM_EPH_ALG4, 48000, 48000, cfg_cb);
     assert_int_equal(conn(&h, &r, &res), 0);
