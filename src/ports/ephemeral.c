@@ -527,7 +527,9 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
         /* Linux __inet_hash_connect(): the range's low parity first */
         uint64_t first = (rg.lo & 1) ? PM_PM_ODD : PM_PM_EVEN;
         uint64_t second = first == PM_PM_ODD ? PM_PM_EVEN : PM_PM_ODD;
-        if (!e->cfg.parity_split) first = second = PM_PM_ALL;
+        /* Linux: step = local_ports ? 1 : 2 (a socket's own range: no split) */
+        bool sock_rg = req->sock_range && (req->sock_range->lo || req->sock_range->hi);
+        if (!e->cfg.parity_split || sock_rg) first = second = PM_PM_ALL;
         port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, first);
         if (port < 0)
             port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, second);
