@@ -364,6 +364,14 @@ static void test_alg3_and_determinism(void **state)
     uint16_t p0 = res.port;
     assert_int_equal(conn(&f, &r, &res), 0);
     assert_int_equal((res.port - 40000 + 1000 - (p0 - 40000)) % 1000, 2); /* next even port */
+    /* with the socket's own range: step 1 (Linux: no parity split) */
+    pm_port_range sr = {40000, 40999};
+    pm_eph_connect_req r2 = req_to(LO1, SRV, 8080);
+    r2.sock_range = &sr;
+    assert_int_equal(conn(&f, &r2, &res), 0);
+    p0 = res.port;
+    assert_int_equal(conn(&f, &r2, &res), 0);
+    assert_int_equal((res.port - 40000 + 1000 - (p0 - 40000)) % 1000, 1);
     rm(&f);
     /* the same seed gives the same ports; another seed others */
     uint16_t a[3][8];
