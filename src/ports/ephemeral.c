@@ -39,7 +39,9 @@ struct pm_eph {
     pm_eph_config cfg;
     pm_bind_table *bt;
     pm_sipkey key;
-    pm_rng rng;
+    pm_rng rng;     /* set-up only */
+    pm_sipkey rkey; /* the run-time random stream: SipHash(rkey, counter) */
+    uint64_t rcount;
     conn *conns;
     int32_t conn_free, *conn_hash;
     uint32_t conn_mask;
@@ -96,6 +98,8 @@ pm_eph *pm_eph_create(const pm_eph_config *cfg, pm_bind_table *bt)
     pm_rng_seed(&e->rng, c->seed);
     e->key.k0 = pm_rng_next(&e->rng);
     e->key.k1 = pm_rng_next(&e->rng);
+    e->rkey.k0 = pm_rng_next(&e->rng);
+    e->rkey.k1 = pm_rng_next(&e->rng);
     e->conn_mask = pow2_at_least(c->max_conns) - 1;
     e->dest_mask = pow2_at_least(c->max_dests) - 1;
     e->conns = calloc(c->max_conns, sizeof *e->conns);
@@ -163,6 +167,16 @@ static pm_port_range eff_range(const pm_eph *e, const pm_port_range *s)
         if (r.lo <= s->hi && s->hi <= r.hi) r.hi = s->hi;
     }
     return r;
+}
+
+/* Uniform in [0, bound): a keyed PRF of a counter, so that the ports of
+ * Algorithms 1 and 5 and of bind(0) do not reveal a generator's state to
+ * whoever sees many of them (xoshiro would). */
+static uint32_t rand_below(pm_eph *e, uint32_t bound)
+{
+    uint64_t c = e->rcount++;
+    uint64_t x = pm_siphash24(&e->rkey, &c, sizeof c);
+    return (uint32_t)(((x >> 32) * (uint64_t)bound) >> 32);
 }
 
 /* ---- bitmap blocks ---- */
@@ -320,12 +334,12 @@ static unsigned choose_start(pm_eph *e, const pm_eph_connect_req *r, pm_port_ran
     uint32_t n = pm_port_range_size(rg);
     switch (e->cfg.alg) {
     case PM_EPH_ALG1: /* 3.3.1: next_ephemeral = min + random() % num */
-        return rg.lo + pm_rng_below(&e->rng, n);
+        return rg.lo + rand_below(e, n);
     case PM_EPH_ALG3: /* 3.3.3: offset = F(laddr, faddr, fport, key) */
         return rg.lo + (unsigned)(tuple_hash(e, r) % n);
     case PM_EPH_ALG5: { /* 3.3.5: next_ephemeral += random(1..N) */
         uint32_t off = (e->alg5_next >= rg.lo && e->alg5_next <= rg.hi) ? e->alg5_next - rg.lo : 0;
-        return rg.lo + (off + 1 + pm_rng_below(&e->rng, e->cfg.alg5_step)) % n;
+        return rg.lo + (off + 1 + rand_below(e, e->cfg.alg5_step)) % n;
     }
     case PM_EPH_ALG4:
     default: { /* 3.3.4, as Linux __inet_hash_connect(): F() + table[G()] */
@@ -344,7 +358,7 @@ static void after_choice(pm_eph *e, pm_port_range rg, unsigned start, unsigned p
     if (e->cfg.alg == PM_EPH_ALG4) {
         /* Linux: table_perturb[index] += i + 2, i at least a small random */
         uint32_t dist = (port + n - start) % n;
-        uint32_t r = pm_rng_below(&e->rng, 8) * 2;
+        uint32_t r = rand_below(e, 8) * 2;
         e->perturb[pindex] += (dist > r ? dist : r) + 2;
     }
 }
@@ -362,7 +376,7 @@ int pm_eph_bind(pm_eph *e, uint8_t proto, pm_sockaddr *sa, const pm_bind_opts *o
     pm_port_range rg = eff_range(e, sock_range);
     uint32_t n = pm_port_range_size(rg);
     const pm_portmap *owned = pm_bind__owned(e->bt, proto);
-    unsigned start = rg.lo + pm_rng_below(&e->rng, n);
+    unsigned start = rg.lo + rand_below(e, n);
     /* Linux inet_csk_find_open_port(): the parity connect() does not favour */
     uint64_t first = (rg.lo & 1) ? PM_PM_EVEN : PM_PM_ODD;
     uint64_t second = first == PM_PM_ODD ? PM_PM_EVEN : PM_PM_ODD;
