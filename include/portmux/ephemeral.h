@@ -72,6 +72,7 @@ typedef struct pm_eph_stats {
     uint64_t tw_reused;       /* TIME_WAIT entries taken over */
     uint64_t conns, dests;    /* now */
     uint64_t pool_full;       /* refusals because a pool was full */
+    uint64_t search_steps;    /* bitmap blocks + words looked at, all searches */
 } pm_eph_stats;
 
 void pm_eph_config_default(pm_eph_config *cfg);

@@ -381,8 +381,11 @@ int pm_eph_bind(pm_eph *e, uint8_t proto, pm_sockaddr *sa, const pm_bind_opts *o
     uint64_t first = (rg.lo & 1) ? PM_PM_EVEN : PM_PM_ODD;
     uint64_t second = first == PM_PM_ODD ? PM_PM_EVEN : PM_PM_ODD;
     if (!e->cfg.parity_split) first = second = PM_PM_ALL;
-    int port = pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, first);
-    if (port < 0) port = pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, second);
+    int port =
+        pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, first, &e->st.search_steps);
+    if (port < 0)
+        port = pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, second,
+                                          &e->st.search_steps);
     if (port < 0) {
         /* Every port has an owner: one may still be free for this address
          * (owners on other addresses). Exact, and only when full. */
@@ -544,9 +547,11 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
         /* Linux: step = local_ports ? 1 : 2 (a socket's own range: no split) */
         bool sock_rg = req->sock_range && (req->sock_range->lo || req->sock_range->hi);
         if (!e->cfg.parity_split || sock_rg) first = second = PM_PM_ALL;
-        port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, first);
+        port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, first,
+                                          &e->st.search_steps);
         if (port < 0)
-            port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, second);
+            port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, second,
+                                              &e->st.search_steps);
         if (port < 0) port = tw_scan(e, d, rg, start, held, req->now_us, &twc);
     }
     d->nconn--;
