@@ -46,16 +46,16 @@ const char *pm_tcp_state_name(int state); /* "ESTABLISHED"...; "?" if bad */
 /* Knobs, with Linux's sysctl defaults (pm_tcp_config_default). Times are
  * microseconds. */
 typedef struct pm_tcp_config {
-    uint32_t msl_us;              /* TIME_WAIT = 2*MSL; Linux TCP_TIMEWAIT_LEN 60 s */
-    uint32_t fin_timeout_us;      /* orphaned FIN_WAIT_2: tcp_fin_timeout 60 s */
-    uint32_t rto_initial_us;      /* RFC 6298 2.1 / Linux TCP_TIMEOUT_INIT: 1 s */
-    uint32_t rto_min_us;          /* Linux TCP_RTO_MIN: 200 ms */
-    uint32_t rto_max_us;          /* Linux TCP_RTO_MAX: 120 s */
-    uint32_t delack_us;           /* Linux TCP_DELACK_MIN: 40 ms */
-    uint32_t rmem_default;        /* tcp_rmem[1]: 131072 (ring sizes a host picks) */
-    uint32_t wmem_default;        /* tcp_wmem[1]: 16384 */
-    uint32_t rmem_max;            /* tcp_rmem[2]: 6291456; sets the window scale */
-    uint32_t challenge_ack_limit; /* tcp_challenge_ack_limit, per second: 1000 */
+    uint32_t msl_us;               /* TIME_WAIT = 2*MSL; Linux TCP_TIMEWAIT_LEN 60 s */
+    uint32_t fin_timeout_us;       /* orphaned FIN_WAIT_2: tcp_fin_timeout 60 s */
+    uint32_t rto_initial_us;       /* RFC 6298 2.1 / Linux TCP_TIMEOUT_INIT: 1 s */
+    uint32_t rto_min_us;           /* Linux TCP_RTO_MIN: 200 ms */
+    uint32_t rto_max_us;           /* Linux TCP_RTO_MAX: 120 s */
+    uint32_t delack_us;            /* Linux TCP_DELACK_MIN: 40 ms */
+    uint32_t rmem_default;         /* tcp_rmem[1]: 131072 (ring sizes a host picks) */
+    uint32_t wmem_default;         /* tcp_wmem[1]: 16384 */
+    uint32_t rmem_max;             /* tcp_rmem[2]: 6291456; sets the window scale */
+    uint32_t challenge_ack_limit;  /* tcp_challenge_ack_limit, per second: 1000 */
     uint32_t invalid_ratelimit_us; /* tcp_invalid_ratelimit: 500 ms per socket */
     uint16_t mss_local;            /* MSS we announce: 1460 (MTU 1500 - 40) */
     uint16_t mss_default;          /* peer sent no MSS: TCP_MSS_DEFAULT 536 */
@@ -88,13 +88,13 @@ typedef struct pm_tcp_stats {
  * ACK budget and the counters. */
 typedef struct pm_tcp_stack {
     pm_tcp_config cfg;
-    uint64_t isn_k0, isn_k1;    /* RFC 6528 F() key */
-    uint64_t ts_k0, ts_k1;      /* timestamp offset key */
-    uint64_t cookie_k[2][2];    /* SYN cookie hash keys */
-    uint64_t rng;               /* challenge ACK jitter (splitmix64 state) */
-    uint64_t challenge_second;  /* RFC 5961 7: the second the budget is for */
-    uint32_t challenge_left;    /* ACKs left in that second */
-    uint8_t rcv_wscale;         /* our window scale (from rmem_max) */
+    uint64_t isn_k0, isn_k1;   /* RFC 6528 F() key */
+    uint64_t ts_k0, ts_k1;     /* timestamp offset key */
+    uint64_t cookie_k[2][2];   /* SYN cookie hash keys */
+    uint64_t rng;              /* challenge ACK jitter (splitmix64 state) */
+    uint64_t challenge_second; /* RFC 5961 7: the second the budget is for */
+    uint32_t challenge_left;   /* ACKs left in that second */
+    uint8_t rcv_wscale;        /* our window scale (from rmem_max) */
     pm_tcp_stats stats;
 } pm_tcp_stack;
 
@@ -136,7 +136,7 @@ typedef struct pm_tcp {
     uint8_t timer; /* PM_TCP_TIMER_* */
     uint8_t snd_wscale, rcv_wscale;
     uint8_t backoff, retries, dupacks, quick;
-    uint8_t err; /* pending SO_ERROR, positive errno */
+    uint8_t err;  /* pending SO_ERROR, positive errno */
     uint8_t opts; /* PM_TCPO_*: negotiated options */
 } pm_tcp;
 
@@ -174,8 +174,7 @@ void pm_tcp_init(pm_tcp *tcb, uint8_t *snd_buf, uint32_t snd_cap, uint8_t *rcv_b
 
 /* Active open (RFC 9293 3.10.1): SYN_SENT; output emits the SYN. isn 0:
  * RFC 6528. Returns 0 or -EISCONN / -EALREADY. */
-int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t isn,
-                   uint64_t now);
+int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t isn, uint64_t now);
 
 /* RFC 6528: ISN = M + F(4-tuple, key), M a 4 us clock. */
 uint32_t pm_tcp_isn(const pm_tcp_stack *st, const pm_tuple *t, uint64_t now);
@@ -193,8 +192,8 @@ int pm_tcp_listen_classify(const pm_tcp_repr *seg);
 /* A SYN to a listener: tcb (pm_tcp_init'ed) becomes SYN_RCVD and output
  * emits the SYN-ACK. isn 0: RFC 6528 (or pm_tcp_reopen_isn after a
  * TIME_WAIT reopen). */
-int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
-                      const pm_tcp_repr *syn, uint32_t isn, uint64_t now);
+int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const pm_tcp_repr *syn,
+                      uint32_t isn, uint64_t now);
 
 /* SYN cookies (RFC 4987; Linux cookie_v4_init_sequence): the SYN-ACK
  * carries the MSS (as an index in {536,1300,1440,1460}) in its ISN and,
@@ -231,13 +230,13 @@ bool pm_tcp_reset_reply(const pm_ip_repr *ip, const pm_tcp_repr *seg, pm_ip_repr
 /* ---- The connection ------------------------------------------------------ */
 
 /* One segment for this TCB (its 4-tuple already matched). */
-unsigned pm_tcp_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
-                      const pm_tcp_repr *seg, uint64_t now);
+unsigned pm_tcp_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const pm_tcp_repr *seg,
+                      uint64_t now);
 
 /* The next segment to send: 1 and *ip, *seg filled (seg->payload points
  * into buf, cap bytes at least the MSS), or 0 when there is nothing. */
-int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
-                  pm_tcp_repr *seg, uint8_t *buf, size_t cap);
+int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                  uint8_t *buf, size_t cap);
 
 uint64_t pm_tcp_next_deadline(const pm_tcp *tcb); /* UINT64_MAX: none */
 unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now);

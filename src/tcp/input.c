@@ -255,6 +255,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         (fl & PM_TH_ACK) && !(fl & PM_TH_RST) && seq == tcb->irs && seq + 1 == tcb->rcv_nxt) {
         fl = (uint16_t)(fl & ~PM_TH_SYN);
         seq++;
+        tcb->flags |= F_ACK_NOW; /* the peer may still wait for our SYN-ACK */
     }
 
     /* RFC 7323 5.3: PAWS first; a RST is taken even if it fails. */
@@ -288,8 +289,6 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
              * an active one is refused. */
             return conn_reset(tcb, (tcb->flags & F_PASSIVE) ? 0 : ECONNREFUSED);
         case PM_TCP_CLOSE_WAIT: return conn_reset(tcb, EPIPE); /* Linux tcp_reset() */
-        case PM_TCP_CLOSING:
-        case PM_TCP_LAST_ACK: return conn_reset(tcb, 0);
         default: return conn_reset(tcb, ECONNRESET);
         }
     }
@@ -521,8 +520,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     }
 
     /* eighth: FIN, once everything before it is in. */
-    if ((fl & PM_TH_FIN) && in_order && !(tcb->flags & F_FIN_RCVD) &&
-        seq + len == tcb->rcv_nxt) {
+    if ((fl & PM_TH_FIN) && in_order && !(tcb->flags & F_FIN_RCVD) && seq + len == tcb->rcv_nxt) {
         tcb->rcv_nxt++;
         tcb->flags |= F_FIN_RCVD | F_ACK_NOW;
         ev |= PM_TCP_EV_PEER_FIN | PM_TCP_EV_READABLE;
@@ -540,8 +538,8 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     return ev;
 }
 
-unsigned pm_tcp_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
-                      const pm_tcp_repr *seg, uint64_t now)
+unsigned pm_tcp_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const pm_tcp_repr *seg,
+                      uint64_t now)
 {
     st->stats.segs_in++;
     switch (tcb->state) {

@@ -82,8 +82,8 @@ static void copy_out(const pm_tcp *tcb, uint32_t off, uint8_t *buf, uint32_t len
     memcpy(buf + first, tcb->snd_buf, len - first);
 }
 
-static int emit_data(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
-                     pm_tcp_repr *seg, uint8_t *buf, uint32_t seq, uint32_t len, bool fin)
+static int emit_data(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                     uint8_t *buf, uint32_t seq, uint32_t len, bool fin)
 {
     uint32_t off = seq - tcp_data_base(tcb);
     uint16_t flags = PM_TH_ACK;
@@ -105,8 +105,7 @@ static void arm_rtx(pm_tcp *tcb, uint64_t now)
     }
 }
 
-static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
-                    pm_tcp_repr *seg)
+static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg)
 {
     bool active = tcb->state == PM_TCP_SYN_SENT;
     uint16_t flags = PM_TH_SYN | (active ? 0 : PM_TH_ACK);
@@ -146,8 +145,8 @@ static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     return finish(st, tcb, seg, now);
 }
 
-static int emit_rst(pm_tcp_stack *st, pm_tcp *tcb, pm_ip_repr *ip, pm_tcp_repr *seg,
-                    uint64_t now, uint16_t flags, uint32_t seq)
+static int emit_rst(pm_tcp_stack *st, pm_tcp *tcb, pm_ip_repr *ip, pm_tcp_repr *seg, uint64_t now,
+                    uint16_t flags, uint32_t seq)
 {
     seg_base(st, tcb, ip, seg, flags, seq);
     (void)now;
@@ -155,8 +154,8 @@ static int emit_rst(pm_tcp_stack *st, pm_tcp *tcb, pm_ip_repr *ip, pm_tcp_repr *
     return 1;
 }
 
-int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
-                  pm_tcp_repr *seg, uint8_t *buf, size_t cap)
+int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                  uint8_t *buf, size_t cap)
 {
     if (tcb->flags & F_RST_REPLY) {
         tcb->flags &= (uint16_t)~F_RST_REPLY;
@@ -176,7 +175,8 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     default: break;
     }
     /* The SYN, first sent or rewound for a retransmission. */
-    if (tcb->snd_una == tcb->iss && tcb->snd_nxt == tcb->iss) return emit_syn(st, tcb, now, ip, seg);
+    if (tcb->snd_una == tcb->iss && tcb->snd_nxt == tcb->iss)
+        return emit_syn(st, tcb, now, ip, seg);
     if (tcb->state == PM_TCP_SYN_SENT) return 0;
     uint32_t mss = tcb->mss;
     if (cap < mss) mss = (uint32_t)cap;
@@ -191,7 +191,8 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
         if (SEQ_GT(tcb->snd_una, tcb->iss) && off <= tcb->snd_len) {
             uint32_t avail = tcb->snd_len - off;
             uint32_t len = avail < mss ? avail : mss;
-            bool fin = fin_q && off + len == tcb->snd_len && SEQ_GT(tcb->snd_max, tcb->snd_una + len);
+            bool fin =
+                fin_q && off + len == tcb->snd_len && SEQ_GT(tcb->snd_max, tcb->snd_una + len);
             if (len || fin) {
                 st->stats.retrans_segs++;
                 if (SEQ_LT(tcb->snd_nxt, tcb->snd_una + len + fin))
@@ -331,9 +332,7 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
         break;
     }
     case PM_TCP_TIMER_TIME_WAIT:
-    case PM_TCP_TIMER_FIN_WAIT_2:
-        tcp_set_state(tcb, PM_TCP_CLOSED);
-        return ev | PM_TCP_EV_CLOSED;
+    case PM_TCP_TIMER_FIN_WAIT_2: tcp_set_state(tcb, PM_TCP_CLOSED); return ev | PM_TCP_EV_CLOSED;
     default: tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0); break;
     }
     return ev;

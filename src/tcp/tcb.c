@@ -6,8 +6,8 @@
 #include "tcp/tcp_internal.h"
 
 static const char *const state_names[PM_TCP_STATE_COUNT] = {
-    "CLOSED",     "LISTEN",     "SYN_SENT",   "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
-    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",    "LAST_ACK", "TIME_WAIT",
+    "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
+    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT",
 };
 
 const char *pm_tcp_state_name(int state)
@@ -318,8 +318,8 @@ int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t is
     tcb->iss = isn ? isn : pm_tcp_isn(st, t, now);
     tcb_open_common(st, tcb, now);
     /* The MSS we announce bounds our estimate until the SYN-ACK. */
-    tcb->mss = tcb->user_mss && tcb->user_mss < st->cfg.mss_local ? tcb->user_mss
-                                                                   : st->cfg.mss_local;
+    tcb->mss =
+        tcb->user_mss && tcb->user_mss < st->cfg.mss_local ? tcb->user_mss : st->cfg.mss_local;
     tcp_set_state(tcb, PM_TCP_SYN_SENT);
     return 0;
 }
@@ -340,8 +340,8 @@ int pm_tcp_listen_classify(const pm_tcp_repr *seg)
     return PM_TCP_LISTEN_DROP;
 }
 
-int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
-                      const pm_tcp_repr *syn, uint32_t isn, uint64_t now)
+int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const pm_tcp_repr *syn,
+                      uint32_t isn, uint64_t now)
 {
     if (pm_tcp_listen_classify(syn) != PM_TCP_LISTEN_SYN) return -EINVAL;
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;

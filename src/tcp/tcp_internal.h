@@ -12,12 +12,12 @@
 #define SEQ_GT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
 #define SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
 
-enum { /* pm_tcp.flags */
+enum {                        /* pm_tcp.flags */
        F_PASSIVE = 1 << 0,    /* opened from a listener */
        F_FIN_QUEUED = 1 << 1, /* SHUT_WR or close: a FIN follows the data */
        F_ORPHAN = 1 << 2,     /* close() called: no application any more */
        F_SHUT_RD = 1 << 3,
-       F_FIN_RCVD = 1 << 4,   /* the peer's FIN is in rcv_nxt */
+       F_FIN_RCVD = 1 << 4, /* the peer's FIN is in rcv_nxt */
        F_ACK_NOW = 1 << 5,
        F_FASTRXT = 1 << 6,    /* retransmit the segment at snd_una */
        F_PROBE = 1 << 7,      /* zero-window probe due */
@@ -25,14 +25,14 @@ enum { /* pm_tcp.flags */
        F_RST_REPLY = 1 << 9,  /* <SEQ=rst_seq><CTL=RST> due */
        F_RST_ABORT = 1 << 10, /* <SEQ=SND.NXT><CTL=RST,ACK> due */
        F_NODELAY = 1 << 11,
-       F_RECOVERY = 1 << 12,  /* RFC 6582 fast recovery */
+       F_RECOVERY = 1 << 12,   /* RFC 6582 fast recovery */
        F_RTT_TIMING = 1 << 13, /* rtt_seq is being timed */
        F_FIN_ACKED = 1 << 14
 };
 
 #define PM_TCP_MAX_WINDOW   65535u
-#define PM_TCP_MAX_WSCALE   14 /* RFC 7323 2.3 */
-#define PM_TCP_TS_LEN       12 /* TS option with its two NOPs */
+#define PM_TCP_MAX_WSCALE   14          /* RFC 7323 2.3 */
+#define PM_TCP_TS_LEN       12          /* TS option with its two NOPs */
 #define PM_TCP_INF_SSTHRESH 0x7fffffffu /* Linux TCP_INFINITE_SSTHRESH */
 
 static inline uint32_t tcp_ts_now(uint64_t now)
