@@ -163,14 +163,14 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
     }
     if (tcb->flags & F_RST_ABORT) {
         tcb->flags &= (uint16_t)~F_RST_ABORT;
-        return emit_rst(st, tcb, ip, seg, now, PM_TH_RST | PM_TH_ACK, tcb->snd_nxt);
+        return emit_rst(st, tcb, ip, seg, now, PM_TH_RST | PM_TH_ACK, tcb->snd_max);
     }
     switch (tcb->state) {
     case PM_TCP_CLOSED:
     case PM_TCP_LISTEN: return 0;
     case PM_TCP_TIME_WAIT:
         if (!(tcb->flags & F_ACK_NOW)) return 0;
-        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_nxt);
+        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);
         return finish(st, tcb, seg, now);
     default: break;
     }
@@ -247,7 +247,9 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
         }
     }
     if (tcb->flags & F_ACK_NOW) {
-        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_nxt);
+        /* BSD tcp_output(): a bare ACK carries SND.MAX, not the rewound
+         * SND.NXT of a retransmission, or the peer finds it old. */
+        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);
         return finish(st, tcb, seg, now);
     }
     /* RFC 9293 3.8.6.1: data waits on a closed window: the persist timer. */

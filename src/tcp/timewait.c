@@ -7,7 +7,7 @@
 void pm_tcp_tw_export(const pm_tcp *tcb, pm_tcp_tw *tw)
 {
     memset(tw, 0, sizeof *tw);
-    tw->snd_nxt = tcb->snd_nxt;
+    tw->snd_nxt = tcb->snd_max;
     tw->rcv_nxt = tcb->rcv_nxt;
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     tw->rcv_wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
