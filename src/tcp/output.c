@@ -190,6 +190,8 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
         uint32_t off = tcb->snd_una - base;
         if (SEQ_GT(tcb->snd_una, tcb->iss) && off <= tcb->snd_len) {
             uint32_t avail = tcb->snd_len - off;
+            uint32_t sent = tcb->snd_max - tcb->snd_una; /* only what went out */
+            if (avail > sent) avail = sent;
             uint32_t len = avail < mss ? avail : mss;
             bool fin =
                 fin_q && off + len == tcb->snd_len && SEQ_GT(tcb->snd_max, tcb->snd_una + len);
