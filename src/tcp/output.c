@@ -291,7 +291,7 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
             st->stats.timeouts++;
             if (!(tcb->flags & F_ORPHAN) &&
                 !(tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE))) {
-                tcb->err = ETIMEDOUT;
+                tcb->err = tcb->soft_err ? tcb->soft_err : ETIMEDOUT; /* Linux tcp_write_err */
                 ev |= PM_TCP_EV_RESET;
             }
             tcp_set_state(tcb, PM_TCP_CLOSED);
@@ -340,4 +340,49 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
     default: tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0); break;
     }
     return ev;
+}
+
+unsigned pm_tcp_icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, uint32_t quoted_seq,
+                           uint32_t mtu, uint64_t now)
+{
+    st->stats.icmp_in++;
+    if (tcb->state == PM_TCP_CLOSED || tcb->state == PM_TCP_LISTEN ||
+        tcb->state == PM_TCP_TIME_WAIT)
+        return 0;
+    /* RFC 5927 4.1: the quoted segment must be one in flight. */
+    if (!(SEQ_GEQ(quoted_seq, tcb->snd_una) && SEQ_LT(quoted_seq, tcb->snd_max))) {
+        st->stats.icmp_bad_seq++;
+        return 0;
+    }
+    if (err == EMSGSIZE) {
+        /* RFC 1191 / Linux tcp_v4_mtu_reduced(): shrink and resend. */
+        uint32_t hdr = pm_ip_is_v4(&tcb->tuple.laddr) ? 40 : 60;
+        if (tcb->opts & PM_TCPO_TS) hdr += PM_TCP_TS_LEN;
+        if (mtu > hdr + st->cfg.min_snd_mss && mtu - hdr < tcb->mss) {
+            tcb->mss = (uint16_t)(mtu - hdr);
+            st->stats.pmtu_reduced++;
+            if (SEQ_GT(tcb->snd_una, tcb->iss)) tcb->snd_nxt = tcb->snd_una;
+            (void)now;
+        }
+        return 0;
+    }
+    if (err <= 0 || err > 255) return 0;
+    bool connecting = tcb->state == PM_TCP_SYN_SENT ||
+                      (tcb->state == PM_TCP_SYN_RCVD && !(tcb->flags & F_PASSIVE));
+    if (connecting) {
+        /* Linux tcp_v4_err(): a connect() fails at once. */
+        tcb->err = (uint8_t)err;
+        tcp_set_state(tcb, PM_TCP_CLOSED);
+        return PM_TCP_EV_RESET | PM_TCP_EV_CLOSED;
+    }
+    if (tcb->state == PM_TCP_SYN_RCVD) {
+        /* Linux tcp_req_err(): a fatal error drops the embryonic one. */
+        if (hard) {
+            tcp_set_state(tcb, PM_TCP_CLOSED);
+            return PM_TCP_EV_CLOSED;
+        }
+        return 0;
+    }
+    tcb->soft_err = (uint8_t)err; /* RFC 1122 4.2.3.9 */
+    return 0;
 }

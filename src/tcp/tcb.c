@@ -43,6 +43,7 @@ void pm_tcp_config_default(pm_tcp_config *c)
     c->rfc5961 = true;                /* Linux since 3.6 */
     c->rfc1337 = false;               /* Linux: tcp_rfc1337 0 */
     c->nodelay = false;
+    c->tw_reuse = 2; /* Linux 4.19+: tcp_tw_reuse 2 */
 }
 
 static uint64_t splitmix(uint64_t *s)

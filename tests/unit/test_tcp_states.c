@@ -969,6 +969,67 @@ static void test_api_errors(void **state)
     assert_string_equal(pm_tcp_state_name(99), "?");
 }
 
+static void test_icmp_errors(void **state)
+{
+    (void)state;
+    /* While connecting: the error ends connect() (Linux tcp_v4_err). */
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EHOSTUNREACH, false, OUR_ISN + 9, 0, T0), 0);
+    assert_int_equal(st.stats.icmp_bad_seq, 1); /* RFC 5927 4.1: not in flight */
+    unsigned ev = pm_tcp_icmp_error(&st, &tcb, ECONNREFUSED, true, OUR_ISN, 0, T0);
+    assert_int_equal(ev, PM_TCP_EV_RESET | PM_TCP_EV_CLOSED);
+    assert_int_equal(pm_tcp_error(&tcb), -ECONNREFUSED);
+    /* Established: a soft error, reported only when the connection times out. */
+    setup_cfg(NULL);
+    open_active(false);
+    uint64_t now = T0 + SEC;
+    pm_tcp_send(&st, &tcb, "abcdef", 6, now);
+    assert_int_equal(drain(now), 1);
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EHOSTUNREACH, false, OUR_ISN + 1, 0, now), 0);
+    assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
+    assert_int_equal(pm_tcp_error(&tcb), 0);
+    /* Fragmentation needed: a smaller MSS, and the data again at that size. */
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 44, now), 0);
+    assert_int_equal(tcb.mss, 1460); /* below the floor: ignored */
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 43, now), 0);
+    pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 1000, now);
+    assert_int_equal(tcb.mss, 960);
+    assert_int_equal(st.stats.pmtu_reduced, 1);
+    assert_int_equal(drain(now), 1);
+    assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
+    ev = 0;
+    for (int i = 0; i < 40 && !(ev & PM_TCP_EV_CLOSED); i++) {
+        uint64_t d = pm_tcp_next_deadline(&tcb);
+        ev = pm_tcp_timer(&st, &tcb, d);
+        drain(d);
+    }
+    assert_int_equal(pm_tcp_error(&tcb), -EHOSTUNREACH);
+}
+
+static void test_tw_reuse(void **state)
+{
+    (void)state;
+    go_time_wait(true);
+    pm_tcp_tw tw;
+    pm_tcp_tw_export(&tcb, &tw);
+    uint32_t isn = 0;
+    uint64_t t = T0 + SEC;
+    /* Linux tcp_twsk_unique(): tw_reuse 2 is loopback only, and a second
+     * after the last timestamp. */
+    assert_false(pm_tcp_tw_reusable(&st, &tw, false, t + 5 * SEC, &isn));
+    assert_false(pm_tcp_tw_reusable(&st, &tw, true, t, &isn));
+    assert_true(pm_tcp_tw_reusable(&st, &tw, true, t + 2 * SEC, &isn));
+    assert_int_equal(isn, tw.snd_nxt + 65537);
+    st.cfg.tw_reuse = 0;
+    assert_false(pm_tcp_tw_reusable(&st, &tw, true, t + 2 * SEC, &isn));
+    /* Without timestamps, never. */
+    setup_cfg(NULL);
+    go_time_wait(false);
+    pm_tcp_tw_export(&tcb, &tw);
+    assert_false(pm_tcp_tw_reusable(&st, &tw, true, t + 10 * SEC, &isn));
+}
+
 static void test_tcb_size(void **state)
 {
     (void)state;
@@ -1008,6 +1069,8 @@ int main(void)
         cmocka_unit_test_setup(test_zero_window_probe, setup),
         cmocka_unit_test_setup(test_fast_retransmit, setup),
         cmocka_unit_test_setup(test_api_errors, setup),
+        cmocka_unit_test_setup(test_icmp_errors, setup),
+        cmocka_unit_test_setup(test_tw_reuse, setup),
         cmocka_unit_test_setup(test_tcb_size, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
