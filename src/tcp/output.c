@@ -28,9 +28,19 @@ static uint16_t select_window(pm_tcp *tcb, uint32_t *bytes)
     if (w > cur && w - cur < step) w = cur;
     if (w < cur) w = cur;
     uint32_t unit = 1u << tcb->rcv_wscale;
-    uint32_t field = (uint32_t)(((uint64_t)w + unit - 1) >> tcb->rcv_wscale);
-    if (field > PM_TCP_MAX_WINDOW) field = PM_TCP_MAX_WINDOW;
-    *bytes = field << tcb->rcv_wscale;
+    uint32_t field = w >> tcb->rcv_wscale;
+    uint32_t b = field << tcb->rcv_wscale;
+    if (b < cur) {
+        /* Keeping the edge: remember it exactly, announce it rounded up
+         * (RFC 7323 2.4), so the edge never creeps forward. */
+        field = (uint32_t)(((uint64_t)cur + unit - 1) >> tcb->rcv_wscale);
+        b = cur;
+    }
+    if (field > PM_TCP_MAX_WINDOW) {
+        field = PM_TCP_MAX_WINDOW;
+        b = field << tcb->rcv_wscale;
+    }
+    *bytes = b;
     return (uint16_t)field;
 }
 

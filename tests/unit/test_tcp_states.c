@@ -1030,6 +1030,119 @@ static void test_tw_reuse(void **state)
     assert_false(pm_tcp_tw_reusable(&st, &tw, true, t + 10 * SEC, &isn));
 }
 
+static void test_window(void **state)
+{
+    (void)state;
+    /* Window scaling: the peer's field is shifted, ours too. */
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_WSCALE;
+    sa.opts.mss = 1000;
+    sa.opts.wscale = 2;
+    sa.window = 5000; /* unscaled on a SYN */
+    in(&sa, T0);
+    assert_int_equal(tcb.snd_wnd, 5000);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].t.window, sizeof rbuf >> 7);
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
+    a.window = 100;
+    in(&a, T0);
+    assert_int_equal(tcb.snd_wnd, 400);
+    /* Fill our receive ring: the window closes, data past it is dropped
+     * and ACKed, a read reopens it with a window update. */
+    static char chunk[1001];
+    memset(chunk, 'q', 1000);
+    uint32_t seq = PEER_ISN + 1;
+    for (int i = 0; i < 70; i++) {
+        pm_tcp_repr d = mk(PM_TH_ACK, seq, OUR_ISN + 1, chunk);
+        in(&d, T0 + MS);
+        seq += 1000;
+        drain(T0 + MS);
+    }
+    assert_int_equal(pm_tcp_readable(&tcb), sizeof rbuf);
+    assert_true(st.stats.bad_seq + st.stats.rcvbuf_dropped > 0); /* past the window */
+    pm_tcp_repr probe = mk(PM_TH_ACK, tcb.rcv_nxt, OUR_ISN + 1, NULL);
+    in(&probe, T0 + SEC);
+    /* A zero window announces as 0. */
+    tcb.flags |= 1 << 5; /* ACK now */
+    assert_int_equal(drain(T0 + SEC), 1);
+    assert_int_equal(outs[0].t.window, 0);
+    static char sink[65536];
+    assert_int_equal(pm_tcp_recv(&st, &tcb, sink, sizeof sink, T0 + SEC), (long)sizeof rbuf);
+    assert_int_equal(drain(T0 + SEC), 1); /* the window update */
+    assert_int_equal(outs[0].t.window, sizeof rbuf >> 7);
+}
+
+static void test_syn_rcvd_close(void **state)
+{
+    (void)state;
+    pm_tcp_repr syn = mk(PM_TH_SYN, PEER_ISN, 0, NULL);
+    assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &pip, &syn, OUR_ISN, T0), 0);
+    assert_int_equal(drain(T0), 1);
+    /* RFC 9293 3.10.4: CLOSE in SYN-RECEIVED sends a FIN: FIN_WAIT_1. */
+    assert_int_equal(pm_tcp_close(&st, &tcb, false, T0), 0);
+    assert_int_equal(tcb.state, PM_TCP_FIN_WAIT_1);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
+    assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 2, NULL);
+    in(&a, T0 + MS);
+    assert_int_equal(tcb.state, PM_TCP_FIN_WAIT_2);
+}
+
+static void test_last_ack_and_closing_retransmit(void **state)
+{
+    (void)state;
+    open_active(false);
+    uint64_t now = T0 + SEC;
+    pm_tcp_repr f = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
+    in(&f, now);
+    pm_tcp_close(&st, &tcb, false, now);
+    assert_int_equal(tcb.state, PM_TCP_LAST_ACK);
+    assert_int_equal(drain(now), 1);
+    /* Our FIN is lost: it comes again after the RTO. */
+    uint64_t d = pm_tcp_next_deadline(&tcb);
+    assert_int_equal(d, now + tcb.rto_us);
+    assert_int_equal(tcb.rto_us, 210000); /* 10 ms RTT + rto_min */
+    pm_tcp_timer(&st, &tcb, d);
+    assert_int_equal(drain(d), 1);
+    assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
+    assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
+    /* CLOSING: the FIN is retransmitted there too. */
+    setup_cfg(NULL);
+    open_active(false);
+    pm_tcp_close(&st, &tcb, false, now);
+    drain(now);
+    pm_tcp_repr f2 = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
+    in(&f2, now);
+    assert_int_equal(tcb.state, PM_TCP_CLOSING);
+    assert_int_equal(drain(now), 1);
+    d = pm_tcp_next_deadline(&tcb);
+    pm_tcp_timer(&st, &tcb, d);
+    assert_int_equal(drain(d), 1);
+    assert_true(outs[0].t.flags & PM_TH_FIN);
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 2, OUR_ISN + 2, NULL);
+    assert_true(in(&a, d) & PM_TCP_EV_TIME_WAIT);
+}
+
+static void test_old_ack(void **state)
+{
+    (void)state;
+    open_active(false);
+    uint64_t now = T0 + SEC;
+    /* RFC 5961 5.2: an ACK far below SND.UNA - MAX.SND.WND: challenge, and
+     * its data is not taken. */
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1 - 200000, "evil");
+    assert_int_equal(in(&a, now), 0);
+    assert_int_equal(pm_tcp_readable(&tcb), 0);
+    assert_int_equal(drain(now), 1);
+    assert_int_equal(st.stats.challenge_acks, 1);
+    /* An old ACK within the window: the data is taken. */
+    pm_tcp_repr b = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN, "fine");
+    assert_true(in(&b, now + SEC) & PM_TCP_EV_READABLE);
+}
+
 static void test_tcb_size(void **state)
 {
     (void)state;
@@ -1071,6 +1184,10 @@ int main(void)
         cmocka_unit_test_setup(test_api_errors, setup),
         cmocka_unit_test_setup(test_icmp_errors, setup),
         cmocka_unit_test_setup(test_tw_reuse, setup),
+        cmocka_unit_test_setup(test_window, setup),
+        cmocka_unit_test_setup(test_syn_rcvd_close, setup),
+        cmocka_unit_test_setup(test_last_ack_and_closing_retransmit, setup),
+        cmocka_unit_test_setup(test_old_ack, setup),
         cmocka_unit_test_setup(test_tcb_size, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
