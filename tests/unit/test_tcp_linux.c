@@ -40,7 +40,8 @@ static int tun = -1;
 static pm_tcp_stack st;
 static pm_tcp tcb;
 static bool have_tcb, listening, cookies;
-static int kernel_syn_ws = -1; /* the window scale in the kernel's last SYN */
+static bool seen[PM_TCP_STATE_COUNT]; /* states the TCB passed through */
+static int kernel_syn_ws = -1;        /* the window scale in the kernel's last SYN */
 static uint16_t listen_port;
 static unsigned events;
 static uint8_t sbuf[65536], rbuf[65536];
@@ -121,6 +122,7 @@ static void on_packet(const uint8_t *b, size_t n, uint64_t now)
     if (have_tcb && tcb.state != PM_TCP_CLOSED && seg->dport == tcb.tuple.lport &&
         seg->sport == tcb.tuple.fport) {
         events |= pm_tcp_input(&st, &tcb, &p.ip, seg, now);
+        seen[tcb.state] = true;
         flush(now);
         return;
     }
@@ -210,6 +212,7 @@ static void reset_us(void)
     memset(&tcb, 0, sizeof tcb);
     have_tcb = listening = cookies = false;
     events = 0;
+    memset(seen, 0, sizeof seen);
 }
 
 /* Kernel client, our echo server; the kernel half-closes first. */
@@ -373,6 +376,56 @@ static void test_we_connect(void **state)
     close(l);
 }
 
+/* Simultaneous open and simultaneous close with the kernel. */
+static void test_simultaneous(void **state)
+{
+    (void)state;
+    reset_us();
+    int k = kernel_socket();
+    struct sockaddr_in ka = sin_of(KERNEL_IP, 9100);
+    assert_int_equal(bind(k, (struct sockaddr *)&ka, sizeof ka), 0);
+    struct sockaddr_in ua = sin_of(OUR_IP, 9200);
+    /* The kernel's SYN waits in the TUN queue while ours goes out. */
+    assert_true(connect(k, (struct sockaddr *)&ua, sizeof ua) == 0 || errno == EINPROGRESS);
+    pm_tuple t = {.lport = 9200, .fport = 9100, .proto = PM_IPPROTO_TCP};
+    t.laddr = pm_ip4(OUR_IP);
+    t.faddr = pm_ip4(KERNEL_IP);
+    pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &t, 0, now_us()), 0);
+    have_tcb = true;
+    flush(now_us());
+    uint64_t deadline = now_us() + 5000000;
+    while (tcb.state != PM_TCP_ESTABLISHED && now_us() < deadline) turn(5);
+    bool saw_syn_rcvd = seen[PM_TCP_SYN_RCVD];
+    assert_true(saw_syn_rcvd);
+    assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
+    struct pollfd pfd = {.fd = k, .events = POLLOUT};
+    while (now_us() < deadline) {
+        turn(2);
+        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) break;
+    }
+    int err = -1;
+    socklen_t el = sizeof err;
+    getsockopt(k, SOL_SOCKET, SO_ERROR, &err, &el);
+    assert_int_equal(err, 0); /* the kernel is connected too */
+    assert_int_equal(send(k, "hi", 2, 0), 2);
+    while (pm_tcp_readable(&tcb) < 2 && now_us() < deadline) turn(5);
+    char b[4];
+    assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now_us()), 2);
+    /* Both close before either FIN arrives: CLOSING, then TIME_WAIT. */
+    shutdown(k, SHUT_WR);
+    events |= pm_tcp_close(&st, &tcb, false, now_us());
+    flush(now_us());
+    while (tcb.state != PM_TCP_TIME_WAIT && now_us() < deadline) turn(5);
+    bool saw_closing = seen[PM_TCP_CLOSING];
+    printf("simultaneous: open via SYN_RCVD %d, close via CLOSING %d, state %s\n", saw_syn_rcvd,
+           saw_closing, pm_tcp_state_name(tcb.state));
+    assert_true(saw_closing);
+    assert_int_equal(tcb.state, PM_TCP_TIME_WAIT);
+    assert_int_equal(st.stats.challenge_acks, 0);
+    close(k);
+}
+
 /* RSTs both ways. */
 static void test_resets(void **state)
 {
@@ -427,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_kernel_client_echo),
         cmocka_unit_test(test_kernel_client_cookies),
         cmocka_unit_test(test_we_connect),
+        cmocka_unit_test(test_simultaneous),
         cmocka_unit_test(test_resets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
