@@ -40,6 +40,17 @@ static int tun = -1;
 static pm_tcp_stack st;
 static pm_tcp tcb;
 static bool have_tcb, listening, cookies;
+static int drop_pct; /* seeded loss both ways */
+static uint64_t drop_rng = 12345, dropped;
+static bool lose(void)
+{
+    drop_rng = drop_rng * 6364136223846793005ull + 1442695040888963407ull;
+    if ((int)((drop_rng >> 33) % 100) < drop_pct) {
+        dropped++;
+        return true;
+    }
+    return false;
+}
 static bool seen[PM_TCP_STATE_COUNT]; /* states the TCB passed through */
 static int kernel_syn_ws = -1;        /* the window scale in the kernel's last SYN */
 static uint16_t listen_port;
@@ -97,6 +108,7 @@ static void send_seg(const pm_ip_repr *ip, const pm_tcp_repr *seg)
     uint8_t buf[2048];
     int n = pm_packet_emit(&p, buf, sizeof buf);
     assert_true(n > 0);
+    if (lose()) return;
     assert_int_equal(write(tun, buf, (size_t)n), n);
 }
 
@@ -113,6 +125,7 @@ static void on_packet(const uint8_t *b, size_t n, uint64_t now)
 {
     pm_packet p;
     if (pm_packet_parse(b, n, &p, NULL) != 0 || p.ip.proto != PM_IPPROTO_TCP) return;
+    if (lose()) return;
     if (pm_ip_v4(&p.ip.dst) != OUR_IP) return;
     const pm_tcp_repr *seg = &p.tcp;
     if ((seg->flags & PM_TH_SYN) && pm_tcp_has(&seg->opts, PM_TCPOPT_WSCALE))
@@ -216,7 +229,7 @@ static void reset_us(void)
 }
 
 /* Kernel client, our echo server; the kernel half-closes first. */
-static void echo_scenario(bool with_cookies)
+static void echo_scenario(bool with_cookies, uint64_t total)
 {
     reset_us();
     listening = true;
@@ -225,11 +238,10 @@ static void echo_scenario(bool with_cookies)
     int k = kernel_socket();
     struct sockaddr_in a = sin_of(OUR_IP, 7);
     assert_true(connect(k, (struct sockaddr *)&a, sizeof a) == 0 || errno == EINPROGRESS);
-    const uint64_t total = 300000;
     uint64_t ksent = 0, krcvd = 0;
     bool kshut = false, keof = false;
     uint8_t buf[16384];
-    uint64_t deadline = now_us() + 20000000;
+    uint64_t deadline = now_us() + 40000000;
     while (!(keof && have_tcb && tcb.state == PM_TCP_CLOSED) && now_us() < deadline) {
         turn(5);
         /* Kernel side. */
@@ -287,13 +299,26 @@ static void echo_scenario(bool with_cookies)
 static void test_kernel_client_echo(void **state)
 {
     (void)state;
-    echo_scenario(false);
+    echo_scenario(false, 300000);
+}
+
+/* 3% loss each way: Linux's retransmissions and ours, out-of-order data. */
+static void test_kernel_client_echo_lossy(void **state)
+{
+    (void)state;
+    drop_pct = 3;
+    echo_scenario(false, 200000);
+    printf("lossy echo: %llu packets dropped, our retransmissions %llu, out-of-order %llu\n",
+           (unsigned long long)dropped, (unsigned long long)st.stats.retrans_segs,
+           (unsigned long long)st.stats.ooo_queued);
+    assert_true(dropped > 0);
+    drop_pct = 0;
 }
 
 static void test_kernel_client_cookies(void **state)
 {
     (void)state;
-    echo_scenario(true);
+    echo_scenario(true, 300000);
 }
 
 /* Our client to a kernel server; we close first and end in TIME_WAIT. */
@@ -479,6 +504,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel_client_echo),
         cmocka_unit_test(test_kernel_client_cookies),
+        cmocka_unit_test(test_kernel_client_echo_lossy),
         cmocka_unit_test(test_we_connect),
         cmocka_unit_test(test_simultaneous),
         cmocka_unit_test(test_resets),
