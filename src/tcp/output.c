@@ -68,6 +68,19 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
 {
     if (!(seg->flags & PM_TH_SYN)) {
         if (tcb->opts & PM_TCPO_TS) put_ts(seg, tcp_ts_now(now) + tcb->ts_off, tcb->ts_recent);
+        if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && tcb->ooo[0].len &&
+            !(tcb->flags & F_FIN_RCVD)) {
+            /* RFC 2018 4: SACK blocks for the out-of-order islands (3 fit
+             * beside the timestamps). */
+            pm_tcp_opts *o = &seg->opts;
+            o->present |= 1u << PM_TCPOPT_SACK;
+            int n = 0;
+            for (; n < PM_TCP_OOO_RANGES && n < PM_TCP_MAX_SACK && tcb->ooo[n].len; n++) {
+                o->sack[n].left = tcb->rcv_nxt + tcb->ooo[n].off;
+                o->sack[n].right = tcb->rcv_nxt + tcb->ooo[n].off + tcb->ooo[n].len;
+            }
+            o->sack_count = (uint8_t)n;
+        }
         if (seg->flags & PM_TH_ACK) {
             uint32_t bytes;
             seg->window = select_window(tcb, &bytes);

@@ -870,6 +870,33 @@ static void test_out_of_order(void **state)
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 12);
     assert_memory_equal(b, "ABCDEFGHIJKL", 12);
     assert_int_equal(st.stats.ooo_queued, 2);
+    /* No SACK negotiated: no SACK blocks. */
+    assert_false(pm_tcp_has(&outs[0].t.opts, PM_TCPOPT_SACK));
+}
+
+static void test_sack_blocks(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_SACK_PERM;
+    sa.opts.mss = 1460;
+    in(&sa, T0);
+    drain(T0);
+    pm_tcp_repr d3 = mk(PM_TH_ACK, PEER_ISN + 11, OUR_ISN + 1, "later");
+    pm_tcp_repr d5 = mk(PM_TH_ACK, PEER_ISN + 21, OUR_ISN + 1, "last!");
+    in(&d3, T0);
+    in(&d5, T0);
+    assert_int_equal(drain(T0), 1);
+    pm_tcp_opts *o = &outs[0].t.opts;
+    assert_true(pm_tcp_has(o, PM_TCPOPT_SACK));
+    assert_int_equal(o->sack_count, 2);
+    assert_int_equal(o->sack[0].left, PEER_ISN + 11);
+    assert_int_equal(o->sack[0].right, PEER_ISN + 16);
+    assert_int_equal(o->sack[1].left, PEER_ISN + 21);
+    assert_int_equal(o->sack[1].right, PEER_ISN + 26);
+    assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
 }
 
 static void test_rto_and_timeout(void **state)
@@ -1178,6 +1205,7 @@ int main(void)
         cmocka_unit_test_setup(test_syn_cookie, setup),
         cmocka_unit_test_setup(test_data_delack, setup),
         cmocka_unit_test_setup(test_out_of_order, setup),
+        cmocka_unit_test_setup(test_sack_blocks, setup),
         cmocka_unit_test_setup(test_rto_and_timeout, setup),
         cmocka_unit_test_setup(test_zero_window_probe, setup),
         cmocka_unit_test_setup(test_fast_retransmit, setup),
