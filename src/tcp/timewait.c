@@ -77,6 +77,8 @@ int pm_tcp_tw_input(pm_tcp_stack *st, pm_tcp_tw *tw, const pm_tcp_repr *seg, uin
         /* Everything else is ACKed (rate-limited); an ACK-less SYN below
          * RCV.NXT does not restart the timer. */
         if (paws || (fl & PM_TH_ACK)) tw->expire = now + twlen;
+        /* Linux tcp_oow_rate_limited(): a FIN or data is always answered. */
+        if (end != seg->seq && !(fl & PM_TH_SYN)) return PM_TCP_TW_ACK;
         return tcp_oow_allowed(st, &tw->last_oow_ms, now) ? PM_TCP_TW_ACK : PM_TCP_TW_DROP;
     }
     return PM_TCP_TW_DROP;

@@ -467,6 +467,15 @@ static void test_fin_wait_1_fin_ack(void **state)
     assert_int_equal(drain(now + 10 * SEC), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
     assert_int_equal(pm_tcp_next_deadline(&tcb), now + 70 * SEC);
+    /* And again at once: a FIN is never rate-limited. */
+    in(&fa, now + 10 * SEC + MS);
+    assert_int_equal(drain(now + 10 * SEC + MS), 1);
+    /* A bare out-of-window ACK is (tcp_invalid_ratelimit). */
+    pm_tcp_repr old = mk(PM_TH_ACK, PEER_ISN - 5000, OUR_ISN + 2, NULL);
+    in(&old, now + 10 * SEC + 2 * MS);
+    assert_int_equal(drain(now + 10 * SEC + 2 * MS), 1);
+    in(&old, now + 10 * SEC + 3 * MS);
+    assert_int_equal(drain(now + 10 * SEC + 3 * MS), 0);
 }
 
 static void test_fin_retransmit(void **state)
@@ -508,6 +517,12 @@ static void test_passive_close(void **state)
     assert_int_equal(drain(now), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 5);
     char b[8];
+    /* The FIN again (our ACK was lost): ACKed at once, twice. */
+    in(&f, now + MS);
+    assert_int_equal(drain(now + MS), 1);
+    in(&f, now + 2 * MS);
+    assert_int_equal(drain(now + 2 * MS), 1);
+    assert_int_equal(outs[0].t.ack, PEER_ISN + 5);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 3);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 0);
     assert_int_equal(pm_tcp_send(&st, &tcb, "ok", 2, now), 2);
