@@ -149,7 +149,8 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
     /* fourth: the SYN. */
     tcb->irs = seg->seq;
     tcb->rcv_nxt = tcb->rcv_wup = seg->seq + 1;
-    tcb->rcv_wnd = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len); /* what our SYN said */
+    tcb->rcv_wnd = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len,
+                                  tcp_v6(&tcb->tuple)); /* what our SYN said */
     tcp_syn_options(st, tcb, seg, true);
     if (tcb->opts & PM_TCPO_TS) tcb->ts_recent_stamp = (uint32_t)(now / 1000000);
     tcb->cwnd = (uint32_t)st->cfg.init_cwnd * tcb->mss;

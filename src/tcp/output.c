@@ -7,10 +7,10 @@
 
 /* The window our SYN or SYN-ACK announces: unscaled (RFC 7323 2.2) and,
  * as Linux's tcp_select_initial_window(), a multiple of the MSS. */
-uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space)
+uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6)
 {
     uint32_t w = space < PM_TCP_MAX_WINDOW ? space : PM_TCP_MAX_WINDOW;
-    uint32_t mss = st->cfg.mss_local;
+    uint32_t mss = tcp_local_mss(st, v6);
     if (mss && w > mss) w = w / mss * mss;
     return w;
 }
@@ -135,7 +135,7 @@ static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     seg_base(st, tcb, ip, seg, flags, tcb->iss);
     const pm_tcp_config *c = &st->cfg;
     pm_tcp_opts *o = &seg->opts;
-    uint16_t mss = c->mss_local;
+    uint16_t mss = tcp_local_mss(st, tcp_v6(&tcb->tuple));
     if (tcb->user_mss && tcb->user_mss < mss) mss = tcb->user_mss;
     o->present |= 1u << PM_TCPOPT_MSS;
     o->mss = mss;
@@ -149,7 +149,7 @@ static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
         o->wscale = st->rcv_wscale;
         if (active) tcb->rcv_wscale = st->rcv_wscale; /* until the SYN-ACK says */
     }
-    uint32_t w = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len);
+    uint32_t w = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len, tcp_v6(&tcb->tuple));
     seg->window = (uint16_t)w;
     if (!active) {
         tcb->rcv_wup = tcb->rcv_nxt;

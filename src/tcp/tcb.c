@@ -147,10 +147,14 @@ void tcp_ip_out(const pm_tcp_stack *st, const pm_tuple *t, pm_ip_repr *ip)
 
 /* ---- Option negotiation -------------------------------------------------- */
 
-uint16_t tcp_clamp_mss(const pm_tcp_stack *st, const pm_tcp_repr *syn)
+uint16_t tcp_clamp_mss(const pm_tcp_stack *st, const pm_tcp_repr *syn, bool v6)
 {
-    uint32_t mss = pm_tcp_has(&syn->opts, PM_TCPOPT_MSS) ? syn->opts.mss : st->cfg.mss_default;
-    if (mss > st->cfg.mss_local) mss = st->cfg.mss_local;
+    /* RFC 9293 3.7.1: without the option, 536 (IPv4) or 1220 (IPv6, as
+     * Linux tcp_v6_conn_request's IPV6_MIN_MTU - 60). */
+    uint32_t dflt = v6 ? 1220 : st->cfg.mss_default;
+    uint32_t mss = pm_tcp_has(&syn->opts, PM_TCPOPT_MSS) ? syn->opts.mss : dflt;
+    uint16_t local = tcp_local_mss(st, v6);
+    if (mss > local) mss = local;
     if (mss < st->cfg.min_snd_mss) mss = st->cfg.min_snd_mss; /* Linux: tcp_min_snd_mss */
     return (uint16_t)mss;
 }
@@ -172,7 +176,7 @@ void tcp_syn_options(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *syn, bool
         tcb->snd_wscale = tcb->rcv_wscale = 0;
     }
     (void)active;
-    uint16_t mss = tcp_clamp_mss(st, syn);
+    uint16_t mss = tcp_clamp_mss(st, syn, tcp_v6(&tcb->tuple));
     if (tcb->user_mss && tcb->user_mss < mss) mss = tcb->user_mss;
     /* Linux tcp_mss_to_mtu(): the MSS counts the timestamp option out. */
     if ((tcb->opts & PM_TCPO_TS) && mss > PM_TCP_TS_LEN + 8) mss -= PM_TCP_TS_LEN;
@@ -319,8 +323,9 @@ int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t is
     tcb->iss = isn ? isn : pm_tcp_isn(st, t, now);
     tcb_open_common(st, tcb, now);
     /* The MSS we announce bounds our estimate until the SYN-ACK. */
-    tcb->mss =
-        tcb->user_mss && tcb->user_mss < st->cfg.mss_local ? tcb->user_mss : st->cfg.mss_local;
+    tcb->mss = tcb->user_mss && tcb->user_mss < tcp_local_mss(st, tcp_v6(t))
+                   ? tcb->user_mss
+                   : tcp_local_mss(st, tcp_v6(t));
     tcp_set_state(tcb, PM_TCP_SYN_SENT);
     return 0;
 }
@@ -397,7 +402,7 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
         tcb->ts_recent_stamp = (uint32_t)(now / 1000000);
     }
     /* The window our SYN-ACK announced was unscaled and at most 65535. */
-    tcb->rcv_wnd = tcp_syn_window(st, st->cfg.rmem_default);
+    tcb->rcv_wnd = tcp_syn_window(st, st->cfg.rmem_default, tcp_v6(&tcb->tuple));
     tcb->snd_wnd = (uint32_t)ack->window << tcb->snd_wscale;
     tcb->max_snd_wnd = tcb->snd_wnd;
     tcb->snd_wl1 = ack->seq;

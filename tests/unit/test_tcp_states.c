@@ -1185,6 +1185,29 @@ static void test_old_ack(void **state)
     assert_true(in(&b, now + SEC) & PM_TCP_EV_READABLE);
 }
 
+static void test_ipv6(void **state)
+{
+    (void)state;
+    pm_tuple t6 = tup;
+    assert_int_equal(pm_ip_parse("2001:db8::1", &t6.laddr, NULL), 0);
+    assert_int_equal(pm_ip_parse("2001:db8::2", &t6.faddr, NULL), 0);
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &t6, OUR_ISN, T0), 0);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].ip.version, 6);
+    assert_int_equal(outs[0].t.opts.mss, 1440); /* 1500 - 60 */
+    assert_int_equal(outs[0].t.window, 64800);  /* Linux's IPv6 SYN window */
+    /* No MSS option from an IPv6 peer: 1220 (RFC 9293 3.7.1). */
+    pm_ip_repr ip6 = pip;
+    ip6.version = 6;
+    ip6.src = t6.faddr;
+    ip6.dst = t6.laddr;
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    assert_true(pm_tcp_input(&st, &tcb, &ip6, &sa, T0) & PM_TCP_EV_CONNECTED);
+    assert_int_equal(tcb.mss, 1220);
+    assert_int_equal(drain(T0), 1);
+    assert_true(pm_ip_eq(&outs[0].ip.dst, &t6.faddr));
+}
+
 static void test_tcb_size(void **state)
 {
     (void)state;
@@ -1231,6 +1254,7 @@ int main(void)
         cmocka_unit_test_setup(test_syn_rcvd_close, setup),
         cmocka_unit_test_setup(test_last_ack_and_closing_retransmit, setup),
         cmocka_unit_test_setup(test_old_ack, setup),
+        cmocka_unit_test_setup(test_ipv6, setup),
         cmocka_unit_test_setup(test_tcb_size, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
