@@ -51,8 +51,12 @@ static bool lose(void)
     }
     return false;
 }
-static bool seen[PM_TCP_STATE_COUNT]; /* states the TCB passed through */
-static int kernel_syn_ws = -1;        /* the window scale in the kernel's last SYN */
+static bool seen[PM_TCP_STATE_COUNT];
+static bool have_tw; /* one compact TIME_WAIT entry */
+static pm_tcp_tw tw;
+static pm_tuple tw_tuple;
+static int tw_verdicts[4];     /* states the TCB passed through */
+static int kernel_syn_ws = -1; /* the window scale in the kernel's last SYN */
 static uint16_t listen_port;
 static unsigned events;
 static uint8_t sbuf[65536], rbuf[65536];
@@ -136,6 +140,23 @@ static void on_packet(const uint8_t *b, size_t n, uint64_t now)
         seg->sport == tcb.tuple.fport) {
         events |= pm_tcp_input(&st, &tcb, &p.ip, seg, now);
         seen[tcb.state] = true;
+        flush(now);
+        return;
+    }
+    uint32_t reopen_isn = 0;
+    if (have_tw && seg->dport == tw_tuple.lport && seg->sport == tw_tuple.fport) {
+        int v = pm_tcp_tw_input(&st, &tw, seg, now, &reopen_isn);
+        tw_verdicts[v]++;
+        if (v == PM_TCP_TW_ACK) {
+            pm_tcp_tw_ack_reply(&st, &tw, &tw_tuple, now, &oip, &oseg);
+            send_seg(&oip, &oseg);
+        }
+        if (v == PM_TCP_TW_KILL || v == PM_TCP_TW_SYN) have_tw = false;
+        if (v != PM_TCP_TW_SYN) return;
+        /* Linux: the SYN goes on to the listener, with the ISN given. */
+        pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+        assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &p.ip, seg, reopen_isn, now), 0);
+        have_tcb = true;
         flush(now);
         return;
     }
@@ -223,7 +244,8 @@ static void reset_us(void)
 {
     pm_tcp_stack_init(&st, NULL, (uint64_t)now_us());
     memset(&tcb, 0, sizeof tcb);
-    have_tcb = listening = cookies = false;
+    have_tcb = listening = cookies = have_tw = false;
+    memset(tw_verdicts, 0, sizeof tw_verdicts);
     events = 0;
     memset(seen, 0, sizeof seen);
 }
@@ -451,6 +473,59 @@ static void test_simultaneous(void **state)
     close(k);
 }
 
+/* We close first as the server: TIME_WAIT goes compact; the kernel client
+ * reconnects from the same port and its SYN (newer timestamp) reopens it. */
+static void test_time_wait_reopen(void **state)
+{
+    (void)state;
+    reset_us();
+    listening = true;
+    listen_port = 7;
+    struct sockaddr_in a = sin_of(OUR_IP, 7);
+    struct sockaddr_in ka = sin_of(KERNEL_IP, 5555);
+    int one = 1;
+    int k = kernel_socket();
+    setsockopt(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    assert_int_equal(bind(k, (struct sockaddr *)&ka, sizeof ka), 0);
+    assert_true(connect(k, (struct sockaddr *)&a, sizeof a) == 0 || errno == EINPROGRESS);
+    uint64_t deadline = now_us() + 10000000;
+    while (!(have_tcb && tcb.state == PM_TCP_ESTABLISHED) && now_us() < deadline) turn(5);
+    for (int i = 0; i < 10; i++) turn(1);
+    events |= pm_tcp_close(&st, &tcb, false, now_us());
+    flush(now_us());
+    char c;
+    while (now_us() < deadline) {
+        turn(5);
+        if (recv(k, &c, 1, 0) == 0) break;
+    }
+    close(k);
+    while (tcb.state != PM_TCP_TIME_WAIT && now_us() < deadline) turn(5);
+    assert_int_equal(tcb.state, PM_TCP_TIME_WAIT);
+    pm_tcp_tw_export(&tcb, &tw);
+    tw_tuple = tcb.tuple;
+    have_tw = true;
+    have_tcb = false;
+    for (int i = 0; i < 20; i++) turn(2); /* the kernel's last ACK, if late */
+    /* Same 4-tuple again, while we hold TIME_WAIT. */
+    k = kernel_socket();
+    setsockopt(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    assert_int_equal(bind(k, (struct sockaddr *)&ka, sizeof ka), 0);
+    assert_true(connect(k, (struct sockaddr *)&a, sizeof a) == 0 || errno == EINPROGRESS);
+    while (!(have_tcb && tcb.state == PM_TCP_ESTABLISHED) && now_us() < deadline) turn(5);
+    printf("TIME_WAIT reopen: verdicts drop %d ack %d kill %d syn %d; new state %s, iss %u "
+           "(tw snd_nxt %u)\n",
+           tw_verdicts[0], tw_verdicts[1], tw_verdicts[2], tw_verdicts[3],
+           pm_tcp_state_name(tcb.state), tcb.iss, tw.snd_nxt);
+    assert_int_equal(tw_verdicts[PM_TCP_TW_SYN], 1);
+    assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
+    assert_int_equal(tcb.iss, tw.snd_nxt + 65537);
+    assert_int_equal(send(k, "again", 5, 0), 5);
+    while (pm_tcp_readable(&tcb) < 5 && now_us() < deadline) turn(5);
+    char b[8];
+    assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now_us()), 5);
+    close(k);
+}
+
 /* RSTs both ways. */
 static void test_resets(void **state)
 {
@@ -507,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_kernel_client_echo_lossy),
         cmocka_unit_test(test_we_connect),
         cmocka_unit_test(test_simultaneous),
+        cmocka_unit_test(test_time_wait_reopen),
         cmocka_unit_test(test_resets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
