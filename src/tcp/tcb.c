@@ -18,16 +18,17 @@ const char *pm_tcp_state_name(int state)
 void pm_tcp_config_default(pm_tcp_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->msl_us = 30000000;             /* Linux: TCP_TIMEWAIT_LEN (60 s) = 2*MSL */
-    c->fin_timeout_us = 60000000;     /* Linux: tcp_fin_timeout 60 */
-    c->rto_initial_us = 1000000;      /* RFC 6298 2.1; Linux TCP_TIMEOUT_INIT */
-    c->rto_min_us = 200000;           /* Linux: TCP_RTO_MIN */
-    c->rto_max_us = 120000000;        /* Linux: TCP_RTO_MAX */
-    c->delack_us = 40000;             /* Linux: TCP_DELACK_MIN */
-    c->rmem_default = 131072;         /* Linux: tcp_rmem = 4096 131072 6291456 */
-    c->wmem_default = 16384;          /* Linux: tcp_wmem = 4096 16384 4194304 */
-    c->rmem_max = 6291456;            /* gives window scale 7, as Linux announces */
-    c->challenge_ack_limit = 1000;    /* Linux 4.7+: tcp_challenge_ack_limit */
+    c->msl_us = 30000000;         /* Linux: TCP_TIMEWAIT_LEN (60 s) = 2*MSL */
+    c->fin_timeout_us = 60000000; /* Linux: tcp_fin_timeout 60 */
+    c->rto_initial_us = 1000000;  /* RFC 6298 2.1; Linux TCP_TIMEOUT_INIT */
+    c->rto_min_us = 200000;       /* Linux: TCP_RTO_MIN */
+    c->rto_max_us = 120000000;    /* Linux: TCP_RTO_MAX */
+    c->delack_us = 40000;         /* Linux: TCP_DELACK_MIN */
+    c->rmem_default = 131072;     /* Linux: tcp_rmem = 4096 131072 6291456 */
+    c->wmem_default = 16384;      /* Linux: tcp_wmem = 4096 16384 4194304 */
+    c->rmem_max = 6291456;        /* gives window scale 7, as Linux announces */
+    /* Linux 6.0+ (79e3602caa6f): host-wide limit off, INT_MAX; 4.7-5.19: 1000. */
+    c->challenge_ack_limit = 0x7fffffff;
     c->invalid_ratelimit_us = 500000; /* Linux: tcp_invalid_ratelimit 500 ms */
     c->mss_local = 1460;              /* Ethernet MTU 1500 - 40 */
     c->mss_default = 536;             /* RFC 9293 3.7.1; Linux TCP_MSS_DEFAULT */
@@ -254,7 +255,8 @@ bool tcp_challenge_allowed(pm_tcp_stack *st, uint32_t *last_oow_ms, uint64_t now
         uint32_t lim = st->cfg.challenge_ack_limit;
         uint32_t half = (lim + 1) / 2;
         st->challenge_second = sec;
-        st->challenge_left = half + (lim ? (uint32_t)(splitmix(&st->rng) % lim) : 0);
+        uint64_t left = half + (lim ? splitmix(&st->rng) % lim : 0);
+        st->challenge_left = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
     }
     if (st->challenge_left == 0) {
         st->stats.challenge_acks_limited++;
