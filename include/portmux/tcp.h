@@ -54,7 +54,7 @@ typedef struct pm_tcp_config {
     uint32_t delack_us;            /* Linux TCP_DELACK_MIN: 40 ms */
     uint32_t rmem_default;         /* tcp_rmem[1]: 131072 (ring sizes a host picks) */
     uint32_t wmem_default;         /* tcp_wmem[1]: 16384 */
-    uint32_t rmem_max;             /* tcp_rmem[2]: 6291456; sets the window scale */
+    uint32_t rmem_max;             /* tcp_rmem[2]: 32 MiB; sets the window scale (10) */
     uint32_t challenge_ack_limit;  /* tcp_challenge_ack_limit/s: INT_MAX (Linux 6.0+) */
     uint32_t invalid_ratelimit_us; /* tcp_invalid_ratelimit: 500 ms per socket */
     uint16_t mss_local;            /* MSS we announce: 1460 (MTU 1500 - 40) */

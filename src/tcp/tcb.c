@@ -24,9 +24,9 @@ void pm_tcp_config_default(pm_tcp_config *c)
     c->rto_min_us = 200000;       /* Linux: TCP_RTO_MIN */
     c->rto_max_us = 120000000;    /* Linux: TCP_RTO_MAX */
     c->delack_us = 40000;         /* Linux: TCP_DELACK_MIN */
-    c->rmem_default = 131072;     /* Linux: tcp_rmem = 4096 131072 6291456 */
+    c->rmem_default = 131072;     /* Linux: tcp_rmem = 4096 131072 33554432 */
     c->wmem_default = 16384;      /* Linux: tcp_wmem = 4096 16384 4194304 */
-    c->rmem_max = 6291456;        /* gives window scale 7, as Linux announces */
+    c->rmem_max = 33554432;       /* tcp_rmem[2], Linux 6.x (was 6 MiB): window scale 10 */
     /* Linux 6.0+ (79e3602caa6f): host-wide limit off, INT_MAX; 4.7-5.19: 1000. */
     c->challenge_ack_limit = 0x7fffffff;
     c->invalid_ratelimit_us = 500000; /* Linux: tcp_invalid_ratelimit 500 ms */

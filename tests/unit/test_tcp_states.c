@@ -118,13 +118,13 @@ static void test_active_open(void **state)
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, 0, T0), 0);
     assert_int_equal(drain(T0), 1);
     pm_tcp_repr *s = &outs[0].t;
-    /* Linux's SYN: MSS 1460, SACK-permitted, timestamps, wscale 7. */
+    /* Linux's SYN: MSS 1460, SACK-permitted, timestamps, wscale 10 (tcp_rmem[2] 32 MiB). */
     assert_int_equal(s->flags, PM_TH_SYN);
     assert_int_equal(s->seq, tcb.iss);
     assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_MSS) && s->opts.mss == 1460);
     assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_SACK_PERM));
     assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_TS) && s->opts.ts_ecr == 0);
-    assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_WSCALE) && s->opts.wscale == 7);
+    assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_WSCALE) && s->opts.wscale == 10);
     assert_int_equal(s->window, 64240);
     assert_int_equal(outs[0].ip.version, 4);
     assert_true(pm_ip_eq(&outs[0].ip.dst, &tup.faddr));
@@ -147,7 +147,7 @@ static void test_active_open(void **state)
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
     assert_int_equal(tcb.mss, 1400 - 12);
     assert_int_equal(tcb.snd_wscale, 9);
-    assert_int_equal(tcb.rcv_wscale, 7);
+    assert_int_equal(tcb.rcv_wscale, 10);
     assert_int_equal(tcb.opts, PM_TCPO_TS | PM_TCPO_WS | PM_TCPO_SACK);
     assert_int_equal(tcb.cwnd, 10u * tcb.mss);
     assert_int_equal(tcb.srtt_us, 20000); /* from the timestamp echo */
@@ -1086,7 +1086,7 @@ static void test_window(void **state)
     in(&sa, T0);
     assert_int_equal(tcb.snd_wnd, 5000);
     assert_int_equal(drain(T0), 1);
-    assert_int_equal(outs[0].t.window, sizeof rbuf >> 7);
+    assert_int_equal(outs[0].t.window, sizeof rbuf >> 10);
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
     a.window = 100;
     in(&a, T0);
@@ -1113,7 +1113,7 @@ static void test_window(void **state)
     static char sink[65536];
     assert_int_equal(pm_tcp_recv(&st, &tcb, sink, sizeof sink, T0 + SEC), (long)sizeof rbuf);
     assert_int_equal(drain(T0 + SEC), 1); /* the window update */
-    assert_int_equal(outs[0].t.window, sizeof rbuf >> 7);
+    assert_int_equal(outs[0].t.window, sizeof rbuf >> 10);
 }
 
 static void test_syn_rcvd_close(void **state)
