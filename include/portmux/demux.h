@@ -211,7 +211,6 @@ typedef struct pm_udptab_iter {
     pm_tuple k;
     uint32_t ifindex;
     unsigned pass;
-    const void *slot;
     uint32_t i;
 } pm_udptab_iter;
 void pm_udptab_mcast_begin(const pm_udptab *t, pm_udptab_iter *it, const pm_tuple *k,

@@ -53,6 +53,11 @@ static inline uint32_t dm_le32(const void *p)
     return x;
 }
 
+static inline uint32_t dm_fastrange_u32(uint32_t h, uint32_t n)
+{
+    return (uint32_t)(((uint64_t)h * n) >> 32);
+}
+
 static inline int dm_is_v4(const pm_ip *ip)
 {
     static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
