@@ -515,13 +515,16 @@ static void run_timewait(uint32_t n)
 int main(int argc, char **argv)
 {
     cfg c = {.quick = 0, .reps = 5, .nq = 2000000};
+    int only = -1; /* --only 10k|1m|10m: one size (for development) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             g_json = 1;
         else if (!strcmp(argv[i], "--quick"))
             c.quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = !strcmp(argv[++i], "10k") ? 0 : !strcmp(argv[i], "1m") ? 1 : 2;
         else {
-            fprintf(stderr, "usage: %s [--json] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--json] [--quick] [--only 10k|1m|10m]\n", argv[0]);
             return 2;
         }
     }
@@ -542,11 +545,13 @@ int main(int argc, char **argv)
     say("rte_hash unavailable: built without DPDK\n");
     sum_add("rte_hash", "\"not built\"");
 #endif
-    run_timewait(1000000);
     uint32_t sizes[3] = {10000, 1000000, 10000000};
     const char *tags[3] = {"10k", "1m", "10m"};
     int ns = c.quick ? 2 : 3;
-    for (int i = 0; i < ns; i++) run_size(&c, sizes[i], tags[i], i == ns - 1);
+    if (only < 0) run_timewait(1000000);
+    for (int i = 0; i < ns || i == only; i++)
+        if (only < 0 || i == only) run_size(&c, sizes[i], tags[i], only >= 0 || i == ns - 1);
+    if (only >= 0) ns = only + 1;
     sum_num("ratio_vs_rte_hash", g_ratio_largest);
     sum_add("largest", "\"%s\"", tags[ns - 1]);
     g_sum[g_sumlen++] = '}';

@@ -115,7 +115,7 @@ static inline uint32_t index_find(const pm_ehash *t, const dm_index *ix, const p
                 return bk->ref[s];
             }
         }
-        if (!bk->ovf) break;
+        if (!dm_passes(bk, tag)) break;
         b = next_bucket(ix, b);
     }
     return PM_EHASH_MISS;
@@ -135,6 +135,7 @@ static void index_put(dm_index *ix, uint64_t h, uint32_t ref)
             }
         }
         if (bk->ovf != DM_OVF_STICKY) bk->ovf++;
+        bk->ofilt |= dm_tag_bit(tag);
         b = next_bucket(ix, b);
     }
 }
@@ -144,7 +145,7 @@ void dm_index_erase(pm_ehash *t, dm_index *ix, uint64_t h, uint32_t b, unsigned 
     (void)t;
     ix->b[b].tag[slot] = 0;
     for (uint32_t i = dm_fastrange((uint32_t)(h >> 32), ix->nb); i != b; i = next_bucket(ix, i))
-        if (ix->b[i].ovf != DM_OVF_STICKY) ix->b[i].ovf--;
+        if (ix->b[i].ovf != DM_OVF_STICKY && --ix->b[i].ovf == 0) ix->b[i].ofilt = 0;
 }
 
 static int index_find_ref_in(dm_index *ix, uint64_t h, uint32_t ref, uint32_t *pb, unsigned *ps)
@@ -160,7 +161,7 @@ static int index_find_ref_in(dm_index *ix, uint64_t h, uint32_t ref, uint32_t *p
                 return 0;
             }
         }
-        if (!bk->ovf) break;
+        if (!dm_passes(bk, tag)) break;
         b = next_bucket(ix, b);
     }
     return -ENOENT;
@@ -312,24 +313,39 @@ uint32_t pm_ehash_lookup(const pm_ehash *t, const pm_tuple *k)
     return public_ref(t, lookup_h(t, k, dm_hash_tuple(&t->key, k)));
 }
 
-/* Batched lookups in three passes over up to 64 keys, as DPDK's
- * rte_hash_lookup_bulk does: hash all and prefetch their home buckets;
- * compare tags and prefetch the first candidate record; then compare
- * records. Each pass gives the previous one's loads time to arrive. */
+static inline uint32_t match_in(const pm_ehash *t, const dm_bucket *b, unsigned m,
+                                const pm_tuple *k)
+{
+    for (; m; m &= m - 1) {
+        uint32_t ref = b->ref[__builtin_ctz(m) / 2];
+        if (ref_match(t, ref, k)) return ref;
+    }
+    return PM_EHASH_MISS;
+}
+
+/* Batched lookups in passes over up to 64 keys, as DPDK's
+ * rte_hash_lookup_bulk does, so that each pass's loads are in flight
+ * together: hash all keys and prefetch their home buckets; match tags,
+ * prefetch the candidate record, or the next bucket when the home bucket
+ * has overflowed and holds no candidate; compare records; finish the few
+ * keys that needed the next bucket. Only a key displaced two buckets or
+ * more takes the plain path. */
 void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out)
 {
     enum { G = 64 };
     uint64_t h[G];
     const dm_bucket *bk[G];
     unsigned m[G];
+    uint8_t later[G];
     if (t->old.b) { /* growing: two indexes; take the plain path */
         for (size_t i = 0; i < n; i++) out[i] = pm_ehash_lookup(t, &keys[i]);
         return;
     }
     const dm_index *ix = &t->cur;
     for (size_t base = 0; base < n; base += G) {
-        size_t g = n - base < G ? n - base : G;
+        size_t g = n - base < G ? n - base : G, nl = 0;
         const pm_tuple *k = keys + base;
+        uint32_t *o = out + base;
         for (size_t i = 0; i < g; i++) {
             h[i] = dm_hash_tuple(&t->key, &k[i]);
             bk[i] = &ix->b[dm_fastrange((uint32_t)(h[i] >> 32), ix->nb)];
@@ -337,19 +353,29 @@ void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uin
         }
         for (size_t i = 0; i < g; i++) {
             m[i] = dm_match(bk[i], dm_tag(h[i]));
-            if (m[i]) __builtin_prefetch(ref_record(t, bk[i]->ref[__builtin_ctz(m[i]) / 2]));
+            if (m[i])
+                __builtin_prefetch(ref_record(t, bk[i]->ref[__builtin_ctz(m[i]) / 2]));
+            else if (dm_passes(bk[i], dm_tag(h[i])))
+                __builtin_prefetch(&ix->b[next_bucket(ix, (uint32_t)(bk[i] - ix->b))]);
         }
         for (size_t i = 0; i < g; i++) {
-            uint32_t r = PM_EHASH_MISS;
-            for (unsigned mm = m[i]; mm; mm &= mm - 1) {
-                uint32_t ref = bk[i]->ref[__builtin_ctz(mm) / 2];
-                if (ref_match(t, ref, &k[i])) {
-                    r = ref;
-                    break;
-                }
+            uint32_t r = match_in(t, bk[i], m[i], &k[i]);
+            if (r == PM_EHASH_MISS && dm_passes(bk[i], dm_tag(h[i]))) {
+                /* Displaced: look at the next bucket in the last pass. */
+                bk[i] = &ix->b[next_bucket(ix, (uint32_t)(bk[i] - ix->b))];
+                m[i] = dm_match(bk[i], dm_tag(h[i]));
+                if (m[i]) __builtin_prefetch(ref_record(t, bk[i]->ref[__builtin_ctz(m[i]) / 2]));
+                later[nl++] = (uint8_t)i;
+                continue;
             }
-            if (r == PM_EHASH_MISS && bk[i]->ovf) r = index_find(t, ix, &k[i], h[i], 0, 0, 0);
-            out[base + i] = public_ref(t, r);
+            o[i] = public_ref(t, r);
+        }
+        for (size_t j = 0; j < nl; j++) {
+            size_t i = later[j];
+            uint32_t r = match_in(t, bk[i], m[i], &k[i]);
+            if (r == PM_EHASH_MISS && dm_passes(bk[i], dm_tag(h[i])))
+                r = index_find(t, ix, &k[i], h[i], 0, 0, 0);
+            o[i] = public_ref(t, r);
         }
     }
 }

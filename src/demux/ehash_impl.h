@@ -27,8 +27,8 @@
 
 typedef struct dm_bucket {
     _Alignas(64) uint16_t tag[DM_SLOTS];
-    uint16_t ovf; /* entries stored beyond this bucket whose probe passed it */
-    uint16_t pad;
+    uint16_t ovf;   /* entries stored beyond this bucket whose probe passed it */
+    uint16_t ofilt; /* their tags' filter bits (dm_tag_bit); 0 when ovf is */
     uint32_t ref[DM_SLOTS];
 } dm_bucket;
 _Static_assert(sizeof(dm_bucket) == 64, "one cache line");
@@ -92,6 +92,18 @@ static inline uint16_t dm_tag(uint64_t h)
 {
     uint16_t t = (uint16_t)h;
     return t ? t : 1;
+}
+
+/* A lookup that misses in bucket b goes on to the next one only when
+ * some entry with the same filter bit passed b: most misses end at home. */
+static inline uint16_t dm_tag_bit(uint16_t tag)
+{
+    return (uint16_t)(1u << (tag >> 12));
+}
+
+static inline int dm_passes(const dm_bucket *b, uint16_t tag)
+{
+    return b->ofilt & dm_tag_bit(tag);
 }
 
 static inline dm_est *dm_est_at(const pm_ehash *t, uint32_t i)
