@@ -52,6 +52,7 @@ typedef struct pm_ehash_config {
     uint32_t max_entries;     /* established connections; more: -ENOBUFS */
     uint32_t max_tw;          /* Linux's tcp_max_tw_buckets (0: none kept) */
     uint32_t tw_timeout_us;   /* TIME_WAIT lifetime (Linux: 60 s); < 2^31 */
+    bool siphash;             /* hash with SipHash-1-3 even where AES-NI is there */
     /* Told of each TIME_WAIT entry recycled at the limit, while it is being
      * removed (e.g. to release its port); may be NULL. Must not call back
      * into the table. */
@@ -90,6 +91,7 @@ typedef struct pm_ehash_stats {
     uint64_t capacity; /* slots in those buckets */
     uint64_t bytes;    /* heap bytes this table asked for */
     bool growing;      /* an incremental rehash is in progress */
+    bool aes_hash;     /* keyed with AES rounds (else SipHash-1-3) */
     /* counters */
     uint64_t inserts, removes, insert_exists, insert_full, insert_nomem;
     uint64_t tw_inserts, tw_recycled, tw_expired, tw_removed, tw_rescheduled;

@@ -8,8 +8,27 @@
 #include <emmintrin.h>
 #endif
 
+#include "demux/aes_hash.h"
 #include "demux/ehash_impl.h"
 #include "demux/tuple_hash.h"
+
+/* The table's keyed hash of a tuple (see aes_hash.h for the choice). */
+static inline uint64_t thash(const pm_ehash *t, const pm_tuple *k)
+{
+#if DM_HAVE_AES_HASH
+    if (t->aes) return dm_aes_hash_tuple((const uint8_t(*)[16])t->rk, k);
+#endif
+    return dm_hash_tuple(&t->key, k);
+}
+
+/* The same, with the choice made by the caller: the lookup paths are
+ * compiled twice (AES-NI and generic) so that the hash inlines. */
+#if DM_HAVE_AES_HASH
+#define THASH(t, k, aes)                                                                           \
+    ((aes) ? dm_aes_hash_tuple((const uint8_t(*)[16])(t)->rk, (k)) : dm_hash_tuple(&(t)->key, (k)))
+#else
+#define THASH(t, k, aes) dm_hash_tuple(&(t)->key, (k))
+#endif
 
 /* ---- memory: every byte this table asks for is counted ---------------- */
 
@@ -183,8 +202,14 @@ int dm_index_find_ref(pm_ehash *t, uint64_t h, uint32_t ref, dm_index **ix, uint
 
 uint64_t dm_tw_hash(const pm_ehash *t, const dm_tw *w)
 {
-    return dm_hash_parts(&t->key, &t->la.ip[w->lidx], &w->faddr, w->lport, w->fport,
-                         PM_IPPROTO_TCP);
+    pm_tuple k;
+    memset(&k, 0, sizeof k);
+    k.laddr = t->la.ip[w->lidx];
+    k.faddr = w->faddr;
+    k.lport = w->lport;
+    k.fport = w->fport;
+    k.proto = PM_IPPROTO_TCP;
+    return thash(t, &k);
 }
 
 static uint64_t ref_hash(const pm_ehash *t, uint32_t ref, uint16_t tag)
@@ -258,6 +283,12 @@ int pm_ehash_create(pm_ehash **out, const pm_ehash_config *cfg)
     t->bytes = sizeof *t;
     t->key.k0 = cfg->key[0];
     t->key.k1 = cfg->key[1];
+    /* Round keys drawn from the secret by SipHash-2-4 in counter mode. */
+    for (uint64_t i = 0; i < 16; i++) {
+        uint64_t w = pm_siphash24(&t->key, &i, sizeof i);
+        memcpy(&t->rk[i / 2][(i % 2) * 8], &w, 8);
+    }
+    t->aes = !cfg->siphash && dm_cpu_has_aes();
     t->max_entries = cfg->max_entries;
     t->free_head = UINT32_MAX;
     t->maxchunk = (cfg->max_entries + DM_CHUNK - 1) / DM_CHUNK;
@@ -308,9 +339,26 @@ static inline uint32_t public_ref(const pm_ehash *t, uint32_t ref)
     return dm_est_at(t, ref)->handle;
 }
 
+static inline __attribute__((always_inline)) uint32_t lookup_one(const pm_ehash *t,
+                                                                 const pm_tuple *k, int aes)
+{
+    (void)aes;
+    return public_ref(t, lookup_h(t, k, THASH(t, k, aes)));
+}
+
+#if DM_HAVE_AES_HASH
+__attribute__((target("aes"))) static uint32_t lookup_one_aes(const pm_ehash *t, const pm_tuple *k)
+{
+    return lookup_one(t, k, 1);
+}
+#endif
+
 uint32_t pm_ehash_lookup(const pm_ehash *t, const pm_tuple *k)
 {
-    return public_ref(t, lookup_h(t, k, dm_hash_tuple(&t->key, k)));
+#if DM_HAVE_AES_HASH
+    if (t->aes) return lookup_one_aes(t, k);
+#endif
+    return lookup_one(t, k, 0);
 }
 
 static inline uint32_t match_in(const pm_ehash *t, const dm_bucket *b, unsigned m,
@@ -330,7 +378,8 @@ static inline uint32_t match_in(const pm_ehash *t, const dm_bucket *b, unsigned 
  * has overflowed and holds no candidate; compare records; finish the few
  * keys that needed the next bucket. Only a key displaced two buckets or
  * more takes the plain path. */
-void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out)
+static inline __attribute__((always_inline)) void
+lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out, int aes)
 {
     enum { G = 64 };
     uint64_t h[G];
@@ -347,7 +396,7 @@ void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uin
         const pm_tuple *k = keys + base;
         uint32_t *o = out + base;
         for (size_t i = 0; i < g; i++) {
-            h[i] = dm_hash_tuple(&t->key, &k[i]);
+            h[i] = THASH(t, &k[i], aes);
             bk[i] = &ix->b[dm_fastrange((uint32_t)(h[i] >> 32), ix->nb)];
             __builtin_prefetch(bk[i]);
         }
@@ -380,6 +429,25 @@ void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uin
     }
 }
 
+#if DM_HAVE_AES_HASH
+__attribute__((target("aes"))) static void lookup_bulk_aes(const pm_ehash *t, const pm_tuple *keys,
+                                                           size_t n, uint32_t *out)
+{
+    lookup_bulk(t, keys, n, out, 1);
+}
+#endif
+
+void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out)
+{
+#if DM_HAVE_AES_HASH
+    if (t->aes) {
+        lookup_bulk_aes(t, keys, n, out);
+        return;
+    }
+#endif
+    lookup_bulk(t, keys, n, out, 0);
+}
+
 static int64_t est_alloc(pm_ehash *t)
 {
     if (t->free_head != UINT32_MAX) {
@@ -406,7 +474,7 @@ static void est_free(pm_ehash *t, uint32_t i)
 int pm_ehash_insert(pm_ehash *t, const pm_tuple *k, uint32_t handle)
 {
     if (handle >= PM_EHASH_HANDLE_MAX) return -EINVAL;
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     if (lookup_h(t, k, h) != PM_EHASH_MISS) {
         t->st.insert_exists++;
         return -EEXIST;
@@ -459,7 +527,7 @@ static uint32_t locate(pm_ehash *t, const pm_tuple *k, uint64_t h, dm_index **ix
 
 int64_t pm_ehash_remove(pm_ehash *t, const pm_tuple *k)
 {
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     dm_index *ix;
     uint32_t b;
     unsigned s;
@@ -500,7 +568,7 @@ int64_t pm_ehash_to_timewait(pm_ehash *t, const pm_tuple *k, const pm_tw_state *
                              uint32_t *ref)
 {
     if (!t->tw_cap) return -ENOBUFS;
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     dm_index *ix;
     uint32_t b, pos;
     unsigned s;
@@ -527,7 +595,7 @@ int pm_ehash_tw_insert(pm_ehash *t, const pm_tuple *k, const pm_tw_state *st, ui
 {
     if (k->proto != PM_IPPROTO_TCP) return -EINVAL;
     if (!t->tw_cap) return -ENOBUFS;
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     if (lookup_h(t, k, h) != PM_EHASH_MISS) {
         t->st.insert_exists++;
         return -EEXIST;
@@ -555,7 +623,7 @@ int pm_ehash_tw_insert(pm_ehash *t, const pm_tuple *k, const pm_tw_state *st, ui
 pm_ehash_probe pm_ehash_probes(const pm_ehash *t, const pm_tuple *k)
 {
     pm_ehash_probe pr = {0, 0};
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     if (index_find(t, &t->cur, k, h, NULL, NULL, &pr) == PM_EHASH_MISS && t->old.b)
         index_find(t, &t->old, k, h, NULL, NULL, &pr);
     return pr;
@@ -592,4 +660,5 @@ void pm_ehash_stats_get(const pm_ehash *t, pm_ehash_stats *s)
     s->capacity = s->buckets * DM_SLOTS;
     s->bytes = t->bytes;
     s->growing = t->old.b != NULL;
+    s->aes_hash = t->aes != 0;
 }

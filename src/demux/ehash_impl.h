@@ -65,6 +65,8 @@ typedef struct dm_laddr {
 } dm_laddr;
 
 struct pm_ehash {
+    _Alignas(16) uint8_t rk[8][16]; /* AES round keys (aes_hash.h) */
+    int aes;                        /* hash with AES rounds, else SipHash-1-3 */
     pm_sipkey key;
     dm_index cur, old; /* old.b != NULL while growing */
     uint32_t mig;      /* next old bucket to move */
