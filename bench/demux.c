@@ -29,13 +29,17 @@
 #endif
 
 static int g_json;
+/* Keys per batched call (DPDK: RTE_HASH_LOOKUP_BULK_MAX is 64; NIC bursts are 32). */
+#ifndef BATCH
+#define BATCH 32
+#endif
 
 /* ---- output ------------------------------------------------------------ */
 
 static char g_sum[65536];
 static size_t g_sumlen;
 
-static void sum_add(const char *key, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sum_add(const char *key, const char *fmt, ...)
 {
     va_list ap;
     g_sumlen += (size_t)snprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen,
@@ -53,7 +57,7 @@ static void sum_num(const char *key, double v)
         sum_add(key, "%.4g", v);
 }
 
-static void say(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
     if (g_json) return;
     va_list ap;
@@ -392,20 +396,21 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                             for (size_t i = c0; i < c1; i++) out[i] = pm_ehash_lookup(t, &qk[i]);
                             break;
                         case V_OURSB:
-                            for (size_t i = c0; i < c1; i += 32)
-                                pm_ehash_lookup_bulk(t, qk + i, c1 - i < 32 ? c1 - i : 32, out + i);
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                pm_ehash_lookup_bulk(t, qk + i, c1 - i < BATCH ? c1 - i : BATCH,
+                                                     out + i);
                             break;
                         case V_SIP1:
                             for (size_t i = c0; i < c1; i++) out[i] = pm_ehash_lookup(ts, &qk[i]);
                             break;
                         case V_SIPB:
-                            for (size_t i = c0; i < c1; i += 32)
-                                pm_ehash_lookup_bulk(ts, qk + i, c1 - i < 32 ? c1 - i : 32,
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                pm_ehash_lookup_bulk(ts, qk + i, c1 - i < BATCH ? c1 - i : BATCH,
                                                      out + i);
                             break;
                         case V_ALTB:
-                            for (size_t i = c0; i < c1; i += 32)
-                                alt_bulk(&alt, qk + i, c1 - i < 32 ? c1 - i : 32, out + i);
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                alt_bulk(&alt, qk + i, c1 - i < BATCH ? c1 - i : BATCH, out + i);
                             break;
 #ifdef PM_HAVE_RTE_HASH
                         case V_RTE1:
@@ -415,9 +420,10 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                             }
                             break;
                         case V_RTEB:
-                            for (size_t i = c0; i < c1; i += 32)
-                                rte_hash_lookup_bulk(
-                                    rh, qp + i, (uint32_t)(c1 - i < 32 ? c1 - i : 32), pos + i);
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                rte_hash_lookup_bulk(rh, qp + i,
+                                                     (uint32_t)(c1 - i < BATCH ? c1 - i : BATCH),
+                                                     pos + i);
                             for (size_t i = c0; i < c1; i++)
                                 out[i] = pos[i] < 0 ? PM_EHASH_MISS : (uint32_t)pos[i];
                             break;

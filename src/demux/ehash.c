@@ -222,7 +222,7 @@ static uint64_t ref_hash(const pm_ehash *t, uint32_t ref, uint16_t tag)
 
 static uint64_t limit_of(uint32_t nb)
 {
-    return (uint64_t)nb * DM_SLOTS * 4 / 5; /* grow beyond 80% full */
+    return (uint64_t)nb * DM_SLOTS * 7 / 10; /* grow beyond 70% full */
 }
 
 /* Moves one old bucket into the current index. */
@@ -297,7 +297,7 @@ int pm_ehash_create(pm_ehash **out, const pm_ehash_config *cfg)
     t->tw_recycled = cfg->tw_recycled;
     t->ctx = cfg->ctx;
     uint64_t want = cfg->initial_entries ? cfg->initial_entries : 1;
-    uint64_t nb = (want * 5 + DM_SLOTS * 4 - 1) / (DM_SLOTS * 4);
+    uint64_t nb = (want * 10 + DM_SLOTS * 7 - 1) / (DM_SLOTS * 7);
     if (nb < 1) nb = 1;
     if (nb > UINT32_MAX / 2) nb = UINT32_MAX / 2;
     int err = -ENOMEM;
