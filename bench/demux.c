@@ -345,7 +345,7 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     if (pm_ehash_create(&ts, &ec)) exit(1);
     for (uint32_t i = 0; i < n; i++) pm_ehash_insert(ts, &keys[i], i);
     pm_ehash_stats_get(t, &st);
-    sum_add("aes_hash", st.aes_hash ? "true" : "false");
+    if (largest) sum_add("aes_hash", st.aes_hash ? "true" : "false");
 
     alt_table alt = {.n = n + n / 4, .key = {pm_rng_next(&r), pm_rng_next(&r)}};
     alt.s = calloc(alt.n, sizeof *alt.s);
@@ -474,7 +474,7 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
             sum_num(key, rte1 / ours1);
             if (largest && w == W_UNIFORM && hit) g_ratio_largest = ratio;
             if (list) {
-                size_t lq = nq < 20000 ? nq : 20000;
+                size_t lq = c->quick ? 4000 : 20000;
                 double lv[16];
                 for (int rep = 0; rep < c->reps; rep++) {
                     uint64_t f = 0;
@@ -579,7 +579,7 @@ int main(int argc, char **argv)
     }
     if (c.quick) {
         c.reps = 3;
-        c.nq = 500000;
+        c.nq = 262144;
     }
     g_sum[g_sumlen++] = '{';
     sum_add("bench", "\"demux\"");
