@@ -141,8 +141,9 @@ int pm_ehash_tw_remove(pm_ehash *t, uint32_t ref);
  * by moving it to the FIFO's tail: *ref receives its new id. */
 int pm_ehash_tw_reschedule(pm_ehash *t, uint32_t ref, uint64_t now, uint32_t *newref);
 /* Removes entries whose expiry is <= now, oldest first, writing them to
- * out[]; examines at most `max` FIFO slots (bounded work). Returns how
- * many were written; call again while it returns max. */
+ * out[] (the host releases their ports). Bounded work: at most `max`
+ * entries and `max` dead slots per call. Returns how many were written;
+ * more are due while pm_ehash_tw_next_expiry() says so. */
 size_t pm_ehash_tw_expire(pm_ehash *t, uint64_t now, pm_tw_entry *out, size_t max);
 /* When the oldest entry expires: true and *at, or false when none. */
 bool pm_ehash_tw_next_expiry(const pm_ehash *t, uint64_t now, uint64_t *at);
