@@ -526,6 +526,23 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     free(pos);
 }
 
+/* The running kernel's slab object size for a cache (/proc/slabinfo, which
+ * needs root), or NAN. */
+static double slab_objsize(const char *cache)
+{
+    FILE *f = fopen("/proc/slabinfo", "r");
+    char line[512], name[64];
+    unsigned long active, num, objsize;
+    double v = NAN;
+    if (!f) return v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63s %lu %lu %lu", name, &active, &num, &objsize) == 4 &&
+            !strcmp(name, cache))
+            v = (double)objsize;
+    fclose(f);
+    return v;
+}
+
 /* Bytes per TIME_WAIT entry: a table holding only TIME_WAIT entries. */
 static void run_timewait(uint32_t n)
 {
@@ -552,9 +569,13 @@ static void run_timewait(uint32_t n)
     pm_ehash_stats s;
     pm_ehash_stats_get(t, &s);
     double bpt = (double)heap / s.timewait;
-    say("== TIME_WAIT: %u entries, %.1f bytes/entry (heap), own count %.1f; insert %.2f M/s "
-        "(Linux tcp_timewait_sock ~168 B)\n",
-        n, bpt, (double)s.bytes / s.timewait, ins / 1e6);
+    double ltw = slab_objsize("tw_sock_TCP"), ltcp = slab_objsize("TCP");
+    say("== TIME_WAIT: %u entries, %.1f bytes/entry (heap), own count %.1f; insert %.2f M/s; "
+        "this kernel's tw_sock_TCP slab object: %.0f B, TCP socket: %.0f B\n",
+        n, bpt, (double)s.bytes / s.timewait, ins / 1e6, ltw, ltcp);
+    sum_num("linux_tw_sock_slab_bytes", ltw);
+    sum_num("linux_tcp_sock_slab_bytes", ltcp);
+    sum_num("ratio_timewait_bytes_vs_linux", ltw / bpt);
     sum_num("bytes_per_timewait", bpt);
     sum_num("tw_entries_measured", (double)s.timewait);
     sum_num("tw_insert_mops", ins / 1e6);
