@@ -139,10 +139,16 @@ static void test_ehash_full_and_growth(void **state)
     pm_ehash *t = mk(1, 5000, 0);
     pm_tuple k = tup("10.0.0.1", 80, "10.1.0.0", 1, PM_IPPROTO_TCP);
     pm_ehash_stats s;
+    uint64_t steps = 0;
     for (uint32_t i = 0; i < 5000; i++) {
         k.fport = (uint16_t)(i + 1);
         k.faddr.b[15] = (uint8_t)(i >> 8);
         assert_int_equal(pm_ehash_insert(t, &k, i), 0);
+        /* Growth is incremental: an insert moves at most 2 old buckets
+         * (4 on the insert that starts a growth), never the whole index. */
+        pm_ehash_stats_get(t, &s);
+        assert_true(s.grow_steps - steps <= 4);
+        steps = s.grow_steps;
         /* Every entry stays findable while the index grows under it. */
         if (i % 97 == 0)
             for (uint32_t j = 0; j <= i; j += 13) {
