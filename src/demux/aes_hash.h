@@ -4,8 +4,8 @@
  * runtime map hash (aeshash) does with a random per-process seed.
  *   IPv4 tuple (one 16-byte block, the SipHash message of tuple_hash.h):
  *     x = block ^ k0, then 4 AES rounds keyed k1..k4;
- *   otherwise, laddr, faddr and the ports block absorbed in turn, each
- *   followed by 2 rounds (full diffusion), then 2 more.
+ *   otherwise, laddr and faddr absorbed in turn, each followed by 2
+ *   rounds (full diffusion), then the ports block and 4 rounds.
  * For an IPv4 tuple the 128-bit state is a keyed permutation of the
  * input, so distinct tuples never collide before the 64-bit fold; for the
  * others, a difference in one block must be cancelled by the next after
