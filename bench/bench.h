@@ -1,20 +1,20 @@
 /* What every benchmark in bench/ needs: clocks, medians, --quick/--json,
- * and the setup of a network namespace of its own for the kernel peer.
+ * and (from tests/unit/testlib) the setup of a network namespace of its own
+ * for the kernel peer.
  * Header-only (each bench/<name>.c is one executable). */
 #ifndef PM_BENCH_H
 #define PM_BENCH_H
 
-#include <fcntl.h>
-#include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+/* netns_lo_up, netns_write_file: shared with the oracle tests. */
+#include "../tests/unit/testlib/netns.h"
 
 /* Each benchmark picks its clock: CLOCK_MONOTONIC where the kernel or other
  * processes are part of what is measured, CLOCK_THREAD_CPUTIME_ID for pure
@@ -60,33 +60,6 @@ static inline int bench_args(int argc, char **argv, bool *quick, bool *json)
         }
     }
     return 0;
-}
-
-/* Writes text to a /proc/sys file (a sysctl of our own namespace). */
-static inline int bench_write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = write(fd, text, strlen(text));
-    close(fd);
-    return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* Brings up lo: a fresh network namespace starts with it down. */
-static inline int bench_lo_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    close(fd);
-    return r;
 }
 
 /* Raises the descriptor limit to the hard limit; returns the new soft one. */

@@ -153,7 +153,7 @@ static int linux_child(int wfd)
         fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
         return 3;
     }
-    if (bench_lo_up() != 0) return 3;
+    if (netns_lo_up() != 0) return 3;
     /* One fd per filled connection (the server side is closed at once and
      * lingers as an orphan), so the range is narrowed to the fd limit we
      * may use. */
@@ -163,7 +163,7 @@ static int linux_child(int wfd)
     if (quick && n > 8192) n = 8192; /* the kernel's walk makes filling slow */
     char buf[64];
     snprintf(buf, sizeof buf, "%d %u", LO, LO + n - 1);
-    if (bench_write_file("/proc/sys/net/ipv4/ip_local_port_range", buf) != 0) return 3;
+    if (netns_write_file("/proc/sys/net/ipv4/ip_local_port_range", buf) != 0) return 3;
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(80)};
     sin.sin_addr.s_addr = htonl(0x7f000001);

@@ -215,9 +215,9 @@ int main(int argc, char **argv)
         printf("{\"bench\":\"ss\",\"skipped\":\"unshare(CLONE_NEWNET): %s\"}\n", strerror(errno));
         return 0;
     }
-    if (bench_lo_up() < 0 ||
-        bench_write_file("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535") < 0 ||
-        bench_write_file("/proc/sys/net/core/somaxconn", "65535") < 0) {
+    if (netns_lo_up() < 0 ||
+        netns_write_file("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535") < 0 ||
+        netns_write_file("/proc/sys/net/core/somaxconn", "65535") < 0) {
         fprintf(stderr, "ss bench: namespace setup: %s\n", strerror(errno));
         return 1;
     }
