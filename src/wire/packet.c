@@ -1,0 +1,48 @@
+/* Whole packets: IP, then the transport it carries. */
+#include "wire_int.h"
+
+int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stats *stats)
+{
+    int err = pm_ip_hdr_parse(buf, len, &out->ip, stats);
+    if (err) return err;
+    /* Not reassembled: the caller sees the header and decides. */
+    if (out->ip.fragment) return pm_wire_fail(stats, -PM_E_FRAGMENT);
+    const pm_ip_repr *ip = &out->ip;
+    const uint8_t *t = buf + ip->header_len;
+    size_t tl = ip->payload_len;
+    if (ip->proto == PM_IPPROTO_TCP)
+        err = pm_tcp_parse(ip, t, tl, true, &out->tcp, stats);
+    else if (ip->proto == PM_IPPROTO_UDP)
+        err = pm_udp_parse(ip, t, tl, true, &out->udp, stats);
+    else if ((ip->proto == PM_IPPROTO_ICMP && ip->version == 4) ||
+             (ip->proto == PM_IPPROTO_ICMPV6 && ip->version == 6))
+        err = pm_icmp_parse(ip, t, tl, &out->icmp, stats);
+    else
+        err = pm_wire_fail(stats, -PM_E_PROTO);
+    if (err == 0 && stats) stats->ok++;
+    return err;
+}
+
+int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap)
+{
+    pm_ip_repr ip = p->ip;
+    size_t hl = pm_ip_emit_len(&ip);
+    int n;
+    if (ip.version != 4 && ip.version != 6) return -EINVAL;
+    if (cap < hl) return -ENOSPC;
+    if (ip.proto == PM_IPPROTO_TCP)
+        n = pm_tcp_emit(&ip, &p->tcp, buf + hl, cap - hl);
+    else if (ip.proto == PM_IPPROTO_UDP)
+        n = pm_udp_emit(&ip, &p->udp, buf + hl, cap - hl);
+    else if ((ip.proto == PM_IPPROTO_ICMP && ip.version == 4) ||
+             (ip.proto == PM_IPPROTO_ICMPV6 && ip.version == 6))
+        n = pm_icmp_emit(&ip, &p->icmp, buf + hl, cap - hl);
+    else
+        return -EPROTONOSUPPORT;
+    if (n < 0) return n;
+    if ((size_t)n > 0xffff) return -EMSGSIZE;
+    ip.payload_len = (uint16_t)n;
+    int h = pm_ip_hdr_emit(&ip, buf, cap);
+    if (h < 0) return h;
+    return h + n;
+}
