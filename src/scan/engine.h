@@ -60,8 +60,9 @@ struct pm_engine {
     double tokens;
     uint64_t last_refill, last_progress, rate_mark_us, rate_mark_sent;
     double cur_rate;
-    uint64_t done;   /* probes concluded */
-    uint64_t key[2]; /* cookie key */
+    uint64_t done;       /* probes concluded */
+    uint64_t key[2];     /* cookie key */
+    uint16_t sport_base; /* raw scans: source ports in use */
 };
 
 /* Target index -> address and port. */
