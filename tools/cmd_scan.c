@@ -36,7 +36,8 @@ static void usage(FILE *f)
                "timing:\n"
                "  --max-rate R     send at most R packets/s\n"
                "  --min-rate R     send at least R packets/s (grows the window past -M)\n"
-               "  --max-retries N  retransmissions of an unanswered probe (default 1)\n"
+               "  --max-retries N  at most N retransmissions of a probe (default 10; as nmap,\n"
+               "                   one more than the highest retry that drew an answer)\n"
                "  -M, --max-parallelism N  probes in flight (default 1024 -sT, 4096 raw)\n"
                "  --initial-rtt-timeout T, --min-rtt-timeout T, --max-rtt-timeout T\n"
                "                   T as 250ms, 1s, 2m (default 1s, 100ms, 10s)\n"
@@ -212,7 +213,7 @@ int cmd_scan(int argc, char **argv)
     int type = geteuid() == 0 ? PM_SCAN_SYN : PM_SCAN_CONNECT;
     pm_scan_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.max_retries = 1;
+    cfg.max_retries = 10; /* nmap's; tries beyond the highest answered one are not made */
     cfg.progress = true;
     cfg.firewall = true;
     cfg.nshards = 1;
@@ -325,7 +326,8 @@ int cmd_scan(int argc, char **argv)
             cfg.initial_rtt_us = irtt[t];
             cfg.min_rtt_us = minr[t];
             cfg.max_rtt_us = maxr[t];
-            if (t == 5) cfg.max_retries = 2 < cfg.max_retries ? 2 : cfg.max_retries;
+            if (t == 4) cfg.max_retries = 6;
+            if (t == 5) cfg.max_retries = 2;
             if (t <= 1 && !parallel_set) cfg.max_parallel = 1;
             break;
         }

@@ -301,7 +301,13 @@ void pm_scan_write_xml(FILE *f, const pm_scan_report *r)
     const char *proto = proto_str(r);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n");
     fprintf(f, "<!-- portmux %s scan initiated %s as: ", PM_VERSION, tbuf);
-    xml_escape(f, r->cmdline);
+    /* "--" may not appear in a comment: write the second '-' as nmap does */
+    for (const char *c = r->cmdline; *c; c++) {
+        if (*c == '-' && c > r->cmdline && c[-1] == '-')
+            fputs("&#45;", f);
+        else
+            fputc(*c, f);
+    }
     fprintf(f, " -->\n<nmaprun scanner=\"portmux\" args=\"");
     xml_escape(f, r->cmdline);
     fprintf(f, "\" start=\"%lld\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"1.05\">\n",

@@ -56,7 +56,8 @@ static void resolve_errno(pm_engine *e, pm_probe *p, int err, uint64_t now)
     case ENOPROTOOPT: state = PM_PORT_FILTERED, reason = PM_R_PROTO_UNREACH; break;
     default: state = PM_PORT_FILTERED, reason = PM_R_NO_RESPONSE; break;
     }
-    pm_engine_resolve(e, p->idx, state, reason, 0, 0, now);
+    /* one socket per probe: the answer is to its latest try */
+    pm_engine_resolve(e, p->idx, state, reason, 0, p->tries == 1 ? 1 : 0, now);
 }
 
 static int c_send(pm_engine *e, pm_probe *p, uint64_t now)
@@ -146,7 +147,10 @@ static void c_close(pm_engine *e)
     e->be_state = NULL;
 }
 
-static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close};
+/* Linux (tcp_v6_err, recent tcp_v4_err) may hold an ICMP error for a
+ * SYN_SENT socket as a soft error, reported when the SYN is retransmitted
+ * after TCP_TIMEOUT_INIT (1 s): wait that long before "filtered". */
+static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, 1200000};
 
 int pm_backend_connect(pm_engine *e)
 {

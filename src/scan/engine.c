@@ -228,6 +228,17 @@ void pm_engine_resolve(pm_engine *e, uint64_t idx, int state, int reason, uint8_
     /* Karn's rule (RFC 6298 3): sample only replies that name their try. */
     if (tryno == p->tries || (tryno == 0 && p->tries == 1))
         pm_rtt_sample(&e->rtt, now > p->sent_us ? now - p->sent_us : 0);
+    if (tryno > e->max_ok_try) e->max_ok_try = tryno;
+    /* Congestion window, as nmap's: +1 per reply up to the maximum; a
+     * reply to a retransmission means an earlier probe was lost: halve. */
+    if (tryno > 1 && !e->be->kernel_retransmits) {
+        e->window_f /= 2;
+        if (e->window_f < 8) e->window_f = 8;
+    } else if (e->window_f < e->window_max) {
+        e->window_f += 1;
+    }
+    e->window = (uint32_t)e->window_f;
+    if (e->window > e->window_max) e->window = e->window_max;
     conclude(e, p, state, reason, ttl);
 }
 
@@ -276,6 +287,7 @@ static int transmit(pm_engine *e, pm_probe *p, uint64_t now)
     e->st->sent++;
     if (p->tries > 1) e->st->retrans++;
     p->sent_us = now;
+    if (p->tries == 1) p->first_us = now;
     p->deadline = now + e->rtt.timeout;
     return fifo_push(e, (uint32_t)(p - e->slot));
 }
@@ -323,7 +335,28 @@ static int expire(pm_engine *e, uint64_t now)
             continue;
         }
         if (p->deadline > now) break;
-        if (p->tries <= e->cfg->max_retries) {
+        unsigned allowed = e->max_ok_try + 1 < e->cfg->max_retries + 1 ? e->max_ok_try + 1
+                                                                       : e->cfg->max_retries + 1;
+        if (allowed < 2 && e->cfg->max_retries >= 1) allowed = 2; /* one retry at least */
+        if (e->be->kernel_retransmits) {
+            /* connect(): the socket keeps waiting; only the deadline moves */
+            if (p->tries < allowed || now < p->first_us + e->be->min_wait_us) {
+                e->fhead++;
+                if (p->tries < allowed) p->tries++;
+                uint64_t next = now + e->rtt.timeout;
+                if (p->tries >= allowed && next < p->first_us + e->be->min_wait_us)
+                    next = p->first_us + e->be->min_wait_us;
+                p->deadline = next;
+                int rc = fifo_push(e, fe.slot);
+                if (rc < 0) return rc;
+                continue;
+            }
+            e->fhead++;
+            e->st->timeouts++;
+            conclude(e, p, default_state(e), PM_R_NO_RESPONSE, 0);
+            continue;
+        }
+        if (p->tries < allowed) {
             if (!may_send(e)) break;
             if (e->be->release) e->be->release(e, p);
             e->fhead++;
@@ -444,6 +477,8 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         }
     }
     e->window = cfg->max_parallel ? cfg->max_parallel : 1024;
+    e->window_max = e->window;
+    e->window_f = e->window;
     uint64_t extra = cfg->min_rate > 0 ? (uint64_t)(cfg->min_rate * 2.0) : 0;
     uint64_t nslots = e->window + extra;
     if (nslots > (1u << 20)) nslots = 1u << 20;

@@ -14,6 +14,7 @@ typedef struct pm_probe {
     uint64_t idx;      /* ip_index * nports + port_index */
     uint64_t pos;      /* permutation position, for --resume */
     uint64_t sent_us;  /* last transmission */
+    uint64_t first_us; /* first transmission */
     uint64_t deadline; /* when it times out */
     uint32_t gen;      /* bumped on each reuse: stale FIFO entries skip */
     uint8_t tries;     /* transmissions so far */
@@ -37,6 +38,10 @@ typedef struct pm_backend {
     /* Waits up to timeout_ms for replies and resolves them. */
     int (*poll)(pm_engine *e, int timeout_ms);
     void (*close)(pm_engine *e);
+    /* connect(): the kernel retransmits the SYN itself, so a "retry" only
+     * extends the wait, and no probe concludes before min_wait_us. */
+    bool kernel_retransmits;
+    uint64_t min_wait_us;
 } pm_backend;
 
 struct pm_engine {
@@ -63,6 +68,13 @@ struct pm_engine {
     uint64_t done;       /* probes concluded */
     uint64_t key[2];     /* cookie key */
     uint16_t sport_base; /* raw scans: source ports in use */
+    /* nmap's max_successful_tryno: the highest try (1-based) that drew a
+     * reply. Unanswered probes are retried up to one try beyond it (and
+     * at most max_retries times): a target that answers first probes is
+     * not losing them, one that answers only retries is. */
+    unsigned max_ok_try;
+    uint32_t window_max;
+    double window_f; /* congestion window, grown per reply, halved on loss */
 };
 
 /* Target index -> address and port. */
