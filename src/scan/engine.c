@@ -277,6 +277,8 @@ static bool window_open(pm_engine *e)
 
 static int transmit(pm_engine *e, pm_probe *p, uint64_t now)
 {
+    (void)now;
+    now = pm_scan_now_us(); /* a burst of sends takes a while: stamp each */
     p->tries++;
     int rc = e->be->send(e, p, now);
     if (rc < 0) {
