@@ -72,6 +72,15 @@ static int c_send(pm_engine *e, pm_probe *p, uint64_t now)
     /* Close with RST: no TIME_WAIT on our side, no FIN exchange. */
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    /* Linux (tcp_v6_err) holds an ICMPv6 error for a SYN_SENT socket as a
+     * soft error, reported only when the SYN is retransmitted after a
+     * second, unless the socket asked for errors (IPV6_RECVERR): then
+     * "refused" or "prohibited" arrives with the ICMP message. */
+    int on = 1;
+    if (family == PM_AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+    else
+        setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
     struct sockaddr_storage ss;
     socklen_t len;
     to_sockaddr(&ip, family, pm_engine_port(e, p->idx), &ss, &len);
@@ -147,10 +156,9 @@ static void c_close(pm_engine *e)
     e->be_state = NULL;
 }
 
-/* Linux (tcp_v6_err, recent tcp_v4_err) may hold an ICMP error for a
- * SYN_SENT socket as a soft error, reported when the SYN is retransmitted
- * after TCP_TIMEOUT_INIT (1 s): wait that long before "filtered". */
-static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, 1200000};
+/* The kernel retransmits the SYN: a probe keeps its socket for all its
+ * tries, so an answer to any of them is seen. */
+static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, 0};
 
 int pm_backend_connect(pm_engine *e)
 {
