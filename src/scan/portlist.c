@@ -10,13 +10,25 @@
 static int list_from_bits(const uint8_t *bits, pm_portlist *out)
 {
     size_t n = 0;
-    for (uint32_t p = 0; p < 65536; p++) n += (bits[p >> 3] >> (p & 7)) & 1;
+    for (uint32_t i = 0; i < 8192; i++) n += (size_t)__builtin_popcount(bits[i]);
     out->port = malloc((n ? n : 1) * sizeof *out->port);
     if (!out->port) return -ENOMEM;
     out->n = 0;
-    for (uint32_t p = 0; p < 65536; p++)
-        if ((bits[p >> 3] >> (p & 7)) & 1) out->port[out->n++] = (uint16_t)p;
+    for (uint32_t i = 0; i < 8192; i++)
+        for (uint32_t b = bits[i]; b; b &= b - 1)
+            out->port[out->n++] = (uint16_t)(i * 8 + (uint32_t)__builtin_ctz(b));
     return 0;
+}
+
+/* Sets bits lo..hi, whole bytes at a time in the middle. */
+static void set_range(uint8_t *bits, uint32_t lo, uint32_t hi)
+{
+    while (lo <= hi && (lo & 7)) bits[lo >> 3] |= (uint8_t)(1u << (lo & 7)), lo++;
+    if (lo + 7 <= hi) {
+        memset(bits + (lo >> 3), 0xff, (hi + 1 - lo) >> 3);
+        lo += (hi + 1 - lo) & ~7u;
+    }
+    while (lo <= hi) bits[lo >> 3] |= (uint8_t)(1u << (lo & 7)), lo++;
 }
 
 static int parse_num(const char **s, uint32_t *v)
@@ -67,8 +79,7 @@ int pm_portlist_parse(const char *spec, uint8_t proto, pm_portlist *out)
             rc = -EINVAL;
             break;
         }
-        if (section == 0 || section == proto)
-            for (uint32_t p = lo; p <= hi; p++) bits[p >> 3] |= (uint8_t)(1u << (p & 7));
+        if (section == 0 || section == proto) set_range(bits, lo, hi);
         if (*s == '\0') break;
         if (*s != ',') {
             rc = -EINVAL;

@@ -8,6 +8,9 @@
 static int push(pm_targets *t, const pm_ip *base, uint64_t count, int family)
 {
     if (count == 0) return -EINVAL;
+    /* ::ffff:a.b.c.d is IPv4 on the wire (RFC 4291 2.5.5.2) */
+    if (family == PM_AF_INET6 && pm_ip_is_v4(base) && count <= (1ull << 32) - pm_ip_v4(base))
+        family = PM_AF_INET;
     if (t->total + count > PM_TARGETS_MAX || t->total + count < t->total) return -E2BIG;
     if (t->n == t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 8;

@@ -132,6 +132,12 @@ static void test_targets(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(pm_targets_add(&t, bad[i]), -EINVAL);
     assert_int_equal(pm_targets_add(&t, "2001:db8::/64"), -E2BIG);
+    /* an IPv4-mapped IPv6 address is scanned as IPv4 */
+    pm_targets m = {0};
+    assert_int_equal(pm_targets_add(&m, "::ffff:10.0.0.1"), 0);
+    (void)pm_targets_at(&m, 0, &fam);
+    assert_int_equal(fam, PM_AF_INET);
+    pm_targets_free(&m);
     pm_targets_free(&t);
 }
 
