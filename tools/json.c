@@ -100,7 +100,7 @@ void pm_json_num(pm_json *j, const char *key, double val)
 {
     prefix(j, key);
     if (isfinite(val))
-        fprintf(j->f, "%.6g", val);
+        fprintf(j->f, "%.12g", val);
     else
         fputs("null", j->f);
 }

@@ -13,6 +13,8 @@ enum {
     PM_IPPROTO_TCP = 6,
     PM_IPPROTO_UDP = 17,
     PM_IPPROTO_ICMPV6 = 58,
+    PM_IPPROTO_DCCP = 33,
+    PM_IPPROTO_SCTP = 132,
 };
 
 /* An IP address. IPv4 is held IPv4-mapped (::ffff:a.b.c.d, RFC 4291

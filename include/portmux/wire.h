@@ -6,7 +6,8 @@
  * checked, and returns 0 or a negative pm_err (err.h) naming what was wrong;
  * when stats is not NULL the matching counter is bumped. emit writes the
  * header, options and payload, fills in checksums, and returns the number
- * of bytes written or -ENOSPC.
+ * of bytes written, -ENOSPC, -EMSGSIZE, or -EINVAL for a repr that cannot
+ * be sent. docs/wire.md has the errors, their RFCs, and what is checked.
  *
  * Multi-byte fields in reprs are in host order. Payload pointers point into
  * the parsed buffer: a repr does not own bytes. */
@@ -49,9 +50,10 @@ typedef struct pm_ip_repr {
     uint16_t payload_len; /* transport bytes after header_len */
 } pm_ip_repr;
 
-/* Parses the IP header(s) of buf. A fragment parses (fragment is set) and
- * the caller decides; pm_packet_parse reports it as -PM_E_FRAGMENT. */
-/* (Named pm_ip_hdr_*: addr.h's pm_ip_parse parses address text.) */
+/* Parses the IP header(s) of buf, IPv6 extension headers included. A
+ * fragment parses (fragment is set) and the caller decides; pm_packet_parse
+ * reports it as -PM_E_FRAGMENT. (Named pm_ip_hdr_*: addr.h's pm_ip_parse
+ * parses address text.) */
 int pm_ip_hdr_parse(const uint8_t *buf, size_t len, pm_ip_repr *out, pm_wire_stats *stats);
 /* Writes a 20-byte IPv4 or 40-byte IPv6 header for payload_len bytes; for
  * an IPv6 fragment (fragment, more_frags or frag_off set) a Fragment header
@@ -229,6 +231,13 @@ typedef struct pm_packet {
 int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stats *stats);
 /* IP header plus transport, lengths and checksums computed. */
 int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap);
+/* The 5-tuple a received packet belongs to, from the receiving host's side
+ * (laddr = dst, lport = dport). For an ICMP or ICMPv6 error, the tuple of
+ * the quoted packet, which the host sent (laddr = its src, lport = its
+ * sport, proto = its proto): the socket the error is for. 0, -PM_E_ICMP
+ * for an error that quotes no ports, -PM_E_PROTO for anything else (echo,
+ * informational ICMP). */
+int pm_packet_tuple(const pm_packet *p, pm_tuple *t);
 
 /* ---- Checksums -------------------------------------------------------- */
 
@@ -237,6 +246,9 @@ uint32_t pm_csum_add(uint32_t sum, const void *data, size_t len);
 uint16_t pm_csum_fold(uint32_t sum); /* folded and complemented */
 /* Pseudo-header sum for src, dst, proto, length (IPv4 or IPv6 by ip->version). */
 uint32_t pm_csum_pseudo(const pm_ip_repr *ip, uint8_t proto, uint32_t len);
+/* A checksum field after one 16-bit word it covers changed from old to new,
+ * without summing again (RFC 1624 eqn. 3, which never yields -0). */
+uint16_t pm_csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word);
 
 /* Printable one-line summary, tcpdump style, for tests and drill's diffs:
  * "IP 10.0.0.1.1234 > 10.0.0.2.80: Flags [S.], seq 1, ack 2, win 65535,

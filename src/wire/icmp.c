@@ -50,7 +50,6 @@ int pm_icmp_parse(const pm_ip_repr *ip, const uint8_t *msg, size_t len, pm_icmp_
                   pm_wire_stats *stats)
 {
     if (len < ICMP_HLEN) return pm_wire_fail(stats, -PM_E_TRUNCATED);
-    if (len > 0xffff) return pm_wire_fail(stats, -PM_E_TRUNCATED);
     /* RFC 792: the checksum covers the message; RFC 4443 2.3: ICMPv6's
      * also covers the IPv6 pseudo-header. */
     uint32_t s = ip->version == 6 ? pm_csum_pseudo(ip, PM_IPPROTO_ICMPV6, (uint32_t)len) : 0;

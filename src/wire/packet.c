@@ -46,3 +46,30 @@ int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap)
     if (h < 0) return h;
     return h + n;
 }
+
+int pm_packet_tuple(const pm_packet *p, pm_tuple *t)
+{
+    memset(t, 0, sizeof *t);
+    switch (p->ip.proto) {
+    case PM_IPPROTO_TCP:
+    case PM_IPPROTO_UDP:
+        t->laddr = p->ip.dst;
+        t->faddr = p->ip.src;
+        t->lport = p->ip.proto == PM_IPPROTO_TCP ? p->tcp.dport : p->udp.dport;
+        t->fport = p->ip.proto == PM_IPPROTO_TCP ? p->tcp.sport : p->udp.sport;
+        t->proto = p->ip.proto;
+        return 0;
+    case PM_IPPROTO_ICMP:
+    case PM_IPPROTO_ICMPV6:
+        if (!p->icmp.is_error) return -PM_E_PROTO;
+        if (!p->icmp.inner_ports) return -PM_E_ICMP;
+        /* RFC 1122 3.2.2.1, RFC 4443 2.4(b): demultiplex on the quote. */
+        t->laddr = p->icmp.inner.src;
+        t->faddr = p->icmp.inner.dst;
+        t->lport = p->icmp.inner_sport;
+        t->fport = p->icmp.inner_dport;
+        t->proto = p->icmp.inner.proto;
+        return 0;
+    default: return -PM_E_PROTO;
+    }
+}

@@ -222,7 +222,6 @@ int pm_tcp_parse(const pm_ip_repr *ip, const uint8_t *seg, size_t len, bool veri
     size_t doff = (size_t)(seg[12] >> 4) * 4;
     if (doff < TCP_HLEN || doff > len) return pm_wire_fail(stats, -PM_E_DOFF);
     /* RFC 9293 3.1: the checksum covers a pseudo-header, header and data. */
-    if (verify_csum && len > 0xffff) return pm_wire_fail(stats, -PM_E_TRUNCATED);
     if (verify_csum &&
         pm_csum_fold(pm_csum_add(pm_csum_pseudo(ip, PM_IPPROTO_TCP, (uint32_t)len), seg, len)))
         return pm_wire_fail(stats, -PM_E_CHECKSUM);
