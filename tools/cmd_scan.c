@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "portmux/scan.h"
+#include "portmux/services.h"
 #include "scan_output.h"
 
 static void usage(FILE *f)
@@ -158,6 +159,13 @@ static const char *svc_lookup(void *ctx, uint16_t port, uint8_t proto)
     if (!t) return NULL;
     const char *n = proto == PM_IPPROTO_UDP ? t->udp[port] : t->tcp[port];
     return n && strcmp(n, "unknown") ? n : NULL;
+}
+
+/* Without nmap-services: names from the IANA registry (services.h). */
+static const char *reg_lookup(void *ctx, uint16_t port, uint8_t proto)
+{
+    const pm_service *s = ctx ? pm_registry_by_port(ctx, port, proto) : NULL;
+    return s ? s->name : NULL;
 }
 
 static int add_target(pm_targets *t, const char *spec)
@@ -427,6 +435,8 @@ int cmd_scan(int argc, char **argv)
     }
     svc_table *svc = svctext ? svc_load(svctext, svclen) : NULL;
     free(svctext);
+    pm_registry *reg = NULL;
+    if (!svc && pm_registry_load(&reg, NULL) < 0) reg = NULL;
 
     if (cfg.resume_path && access(cfg.resume_path, F_OK) == 0) {
         uint64_t seed;
@@ -463,6 +473,10 @@ int cmd_scan(int argc, char **argv)
         exit_code = PM_EXIT_FAIL;
     } else {
         pm_scan_report rep = {&cfg, &res, &st, cmdline, started, finished, svc_lookup, svc};
+        if (!svc) {
+            rep.service = reg_lookup;
+            rep.svc_ctx = reg;
+        }
         bool to_stdout = false;
         struct {
             const char *path;
@@ -503,6 +517,7 @@ int cmd_scan(int argc, char **argv)
         free(svc->text);
         free(svc);
     }
+    pm_registry_free(reg);
     pm_portlist_free(&cfg.ports);
     pm_targets_free(&cfg.targets);
     free(cmdline);
