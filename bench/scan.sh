@@ -81,7 +81,7 @@ now() { date +%s.%N; }
 # yardstick for every tool.
 measure() { # stall_seconds command...
   ip netns exec "$A" python3 - "$IA" "$@" <<'PY'
-import subprocess, sys, time
+import signal, subprocess, sys, time
 path = f"/sys/class/net/{sys.argv[1]}/statistics/tx_packets"
 stall = float(sys.argv[2])
 rd = lambda: int(open(path).read())
@@ -95,7 +95,11 @@ while p.poll() is None:
     # masscan can keep "waiting" long past --wait (for minutes at high
     # rates): once its sending has stopped for stall s, end it by its pid
     if stall and last_change and t - last_change > stall:
-        p.terminate(); p.wait()
+        # SIGINT twice: masscan writes its -oL file and exits
+        p.send_signal(signal.SIGINT); time.sleep(0.3)
+        if p.poll() is None: p.send_signal(signal.SIGINT)
+        try: p.wait(timeout=5)
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
         t0 += stall - 1.0  # charge it one second of waiting, as --wait 1 asks
         break
     time.sleep(0.002)

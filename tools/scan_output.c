@@ -308,7 +308,9 @@ void pm_scan_write_xml(FILE *f, const pm_scan_report *r)
         else
             fputc(*c, f);
     }
-    fprintf(f, " -->\n<nmaprun scanner=\"portmux\" args=\"");
+    /* nmap.dtd enumerates scanner as (nmap) only: tools that validate
+     * or check it accept the file; the comment above and args name us. */
+    fprintf(f, " -->\n<nmaprun scanner=\"nmap\" args=\"");
     xml_escape(f, r->cmdline);
     fprintf(f, "\" start=\"%lld\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"1.05\">\n",
             (long long)r->started, tbuf, PM_VERSION);

@@ -69,9 +69,6 @@ static int c_send(pm_engine *e, pm_probe *p, uint64_t now)
     int fd = socket(family == PM_AF_INET ? AF_INET : AF_INET6,
                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return (errno == EMFILE || errno == ENFILE || errno == ENOBUFS) ? -EAGAIN : -errno;
-    /* Close with RST: no TIME_WAIT on our side, no FIN exchange. */
-    struct linger lg = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     /* Linux (tcp_v6_err) holds an ICMPv6 error for a SYN_SENT socket as a
      * soft error, reported only when the SYN is retransmitted after a
      * second, unless the socket asked for errors (IPV6_RECVERR): then
@@ -115,7 +112,14 @@ static int c_send(pm_engine *e, pm_probe *p, uint64_t now)
 static void c_release(pm_engine *e, pm_probe *p)
 {
     (void)e;
-    if (p->fd >= 0) close(p->fd); /* also leaves the epoll set */
+    if (p->fd < 0) return;
+    /* A connected socket closes with a RST (SO_LINGER 0): no TIME_WAIT on
+     * our side, no FIN exchange. Refused ones have nothing to close. */
+    if (e->res->state[p->idx] == PM_PORT_OPEN) {
+        struct linger lg = {1, 0};
+        setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(p->fd); /* also leaves the epoll set */
     p->fd = -1;
 }
 
@@ -158,7 +162,7 @@ static void c_close(pm_engine *e)
 
 /* The kernel retransmits the SYN: a probe keeps its socket for all its
  * tries, so an answer to any of them is seen. */
-static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, 0};
+static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, 0, false};
 
 int pm_backend_connect(pm_engine *e)
 {

@@ -198,10 +198,10 @@ static void conclude(pm_engine *e, pm_probe *p, int state, int reason, uint8_t t
 {
     uint32_t h;
     if (find(e, p->idx, &h) == p) hash_delete(e, h);
-    if (e->be->release) e->be->release(e, p);
     e->res->state[p->idx] = (uint8_t)state;
     e->res->reason[p->idx] = (uint8_t)reason;
     e->res->ttl[p->idx] = ttl;
+    if (e->be->release) e->be->release(e, p); /* after: it may look at the state */
     p->used = false;
     p->gen++;
     e->freelist[e->nfree++] = (uint32_t)(p - e->slot);
@@ -542,6 +542,9 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         }
         int ms = wake == UINT64_MAX ? 100 : (wake > now ? (int)((wake - now + 999) / 1000) : 0);
         if (ms > 100) ms = 100;
+        /* Unpaced raw scans spin while probes remain to be sent, as masscan
+         * does: a sleeping sender waits for the scheduler on a busy host. */
+        if (e->be->spin && cfg->max_rate <= 0 && e->pos < e->npos) ms = 0;
         if ((rc = e->be->poll(e, ms)) < 0) break;
         progress(e, pm_scan_now_us(), false);
     }

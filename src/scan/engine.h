@@ -42,6 +42,7 @@ typedef struct pm_backend {
      * extends the wait, and no probe concludes before min_wait_us. */
     bool kernel_retransmits;
     uint64_t min_wait_us;
+    bool spin; /* poll without sleeping while unsent probes remain */
 } pm_backend;
 
 struct pm_engine {

@@ -82,6 +82,11 @@ compare() { # name, nmap args..., --, portmux args...
   # the XML must be well-formed and the JSON valid
   python3 -c 'import sys,xml.dom.minidom,json; xml.dom.minidom.parse(sys.argv[1]); json.load(open(sys.argv[2]))' \
     "$work/$name.xml" "$work/$name.json" || { echo "FAIL $name: bad XML or JSON"; fail=$((fail + 1)); }
+  # and the XML valid under nmap's own DTD, as nmap's is
+  if [ -r /usr/share/nmap/nmap.dtd ] && command -v xmllint >/dev/null; then
+    xmllint --noout --dtdvalid /usr/share/nmap/nmap.dtd "$work/$name.xml" ||
+      { echo "FAIL $name: XML not valid under nmap.dtd"; fail=$((fail + 1)); }
+  fi
 }
 
 P=1-2000

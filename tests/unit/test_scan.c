@@ -340,7 +340,7 @@ static void test_output_normal_xml_json(void **state)
     fixture f;
     make_fixture(&f, 30);
     char *out = render(&f, (void (*)(FILE *, const pm_scan_report *))pm_scan_write_xml);
-    assert_non_null(strstr(out, "<nmaprun scanner=\"portmux\""));
+    assert_non_null(strstr(out, "<nmaprun scanner=\"nmap\" args=\"portmux scan"));
     assert_non_null(strstr(out, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"100\" "
                                 "services=\"1-100\"/>"));
     /* ignored states by count, each with its reasons and port ranges */
