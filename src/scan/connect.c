@@ -162,7 +162,7 @@ static void c_close(pm_engine *e)
 
 /* The kernel retransmits the SYN: a probe keeps its socket for all its
  * tries, so an answer to any of them is seen. */
-static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, 0, false};
+static const pm_backend connect_backend = {c_send, c_release, c_poll, c_close, true, false};
 
 int pm_backend_connect(pm_engine *e)
 {

@@ -292,7 +292,7 @@ static int transmit(pm_engine *e, pm_probe *p, uint64_t now)
     if (p->tries > 1) e->st->retrans++;
     p->sent_us = now;
     if (p->tries == 1) p->first_us = now;
-    p->deadline = now + e->rtt.timeout;
+    p->wait_from = now;
     return fifo_push(e, (uint32_t)(p - e->slot));
 }
 
@@ -338,19 +338,19 @@ static int expire(pm_engine *e, uint64_t now)
             e->fhead++;
             continue;
         }
-        if (p->deadline > now) break;
+        /* The timeout now, not the one when it was sent: the first probes
+         * go out before any RTT sample, under the 1 s initial timeout
+         * (nmap, too, judges a probe by the host's current timeout). */
+        if (p->wait_from + e->rtt.timeout > now) break;
         unsigned allowed = e->max_ok_try + 1 < e->cfg->max_retries + 1 ? e->max_ok_try + 1
                                                                        : e->cfg->max_retries + 1;
         if (allowed < 2 && e->cfg->max_retries >= 1) allowed = 2; /* one retry at least */
         if (e->be->kernel_retransmits) {
             /* connect(): the socket keeps waiting; only the deadline moves */
-            if (p->tries < allowed || now < p->first_us + e->be->min_wait_us) {
+            if (p->tries < allowed) {
                 e->fhead++;
-                if (p->tries < allowed) p->tries++;
-                uint64_t next = now + e->rtt.timeout;
-                if (p->tries >= allowed && next < p->first_us + e->be->min_wait_us)
-                    next = p->first_us + e->be->min_wait_us;
-                p->deadline = next;
+                p->tries++;
+                p->wait_from = now;
                 int rc = fifo_push(e, fe.slot);
                 if (rc < 0) return rc;
                 continue;
@@ -385,7 +385,7 @@ static uint64_t next_deadline(pm_engine *e)
     for (size_t i = e->fhead; i < e->ftail; i++) {
         pm_fifo_ent fe = e->fifo[i & (e->fcap - 1)];
         pm_probe *p = &e->slot[fe.slot];
-        if (p->used && p->gen == fe.gen) return p->deadline;
+        if (p->used && p->gen == fe.gen) return p->wait_from + e->rtt.timeout;
         e->fhead = i + 1;
     }
     return UINT64_MAX;

@@ -11,13 +11,13 @@
 #include "portmux/scan.h"
 
 typedef struct pm_probe {
-    uint64_t idx;      /* ip_index * nports + port_index */
-    uint64_t pos;      /* permutation position, for --resume */
-    uint64_t sent_us;  /* last transmission */
-    uint64_t first_us; /* first transmission */
-    uint64_t deadline; /* when it times out */
-    uint32_t gen;      /* bumped on each reuse: stale FIFO entries skip */
-    uint8_t tries;     /* transmissions so far */
+    uint64_t idx;       /* ip_index * nports + port_index */
+    uint64_t pos;       /* permutation position, for --resume */
+    uint64_t sent_us;   /* last transmission */
+    uint64_t first_us;  /* first transmission */
+    uint64_t wait_from; /* its current try's timeout runs from here */
+    uint32_t gen;       /* bumped on each reuse: stale FIFO entries skip */
+    uint8_t tries;      /* transmissions so far */
     bool used;
     int fd; /* connect scan: the socket, -1 otherwise */
 } pm_probe;
@@ -39,9 +39,8 @@ typedef struct pm_backend {
     int (*poll)(pm_engine *e, int timeout_ms);
     void (*close)(pm_engine *e);
     /* connect(): the kernel retransmits the SYN itself, so a "retry" only
-     * extends the wait, and no probe concludes before min_wait_us. */
+     * extends the wait. */
     bool kernel_retransmits;
-    uint64_t min_wait_us;
     bool spin; /* poll without sleeping while unsent probes remain */
 } pm_backend;
 

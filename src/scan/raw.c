@@ -465,7 +465,7 @@ static void r_close(pm_engine *e)
     e->be_state = NULL;
 }
 
-static const pm_backend raw_backend = {r_send, NULL, r_poll, r_close, false, 0, true};
+static const pm_backend raw_backend = {r_send, NULL, r_poll, r_close, false, true};
 
 static int open_raw(int domain, int proto, bool rx)
 {
