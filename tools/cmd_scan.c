@@ -29,6 +29,7 @@ static void usage(FILE *f)
                "  -sT              connect() scan, no privilege needed (default if not root)\n"
                "  -sS              SYN scan over a raw socket (default as root)\n"
                "  -sU              UDP scan (raw socket; DNS and SNMP probes carry payloads)\n"
+               "  -sA              ACK scan: unfiltered (a RST came back) or filtered\n"
                "ports:\n"
                "  -p SPEC          22,80,1000-2000  -p- (all)  -100  60000-  T:22,U:53\n"
                "  -F               the 100 most frequently open ports (nmap-services)\n"
@@ -289,6 +290,8 @@ int cmd_scan(int argc, char **argv)
                 type = PM_SCAN_SYN;
             else if (!strcmp(optarg, "U"))
                 type = PM_SCAN_UDP;
+            else if (!strcmp(optarg, "A"))
+                type = PM_SCAN_ACK;
             else
                 goto bad;
             break;

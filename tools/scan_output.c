@@ -16,7 +16,10 @@
 
 static const char *type_name(int t)
 {
-    return t == PM_SCAN_SYN ? "syn" : t == PM_SCAN_UDP ? "udp" : "connect";
+    return t == PM_SCAN_SYN   ? "syn"
+           : t == PM_SCAN_UDP ? "udp"
+           : t == PM_SCAN_ACK ? "ack"
+                              : "connect";
 }
 
 static uint8_t proto_of(const pm_scan_report *r)

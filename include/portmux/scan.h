@@ -132,7 +132,7 @@ void pm_rtt_sample(pm_rtt *r, uint64_t rtt_us);
 
 /* ---- The scan --------------------------------------------------------- */
 
-enum pm_scan_type { PM_SCAN_CONNECT, PM_SCAN_SYN, PM_SCAN_UDP };
+enum pm_scan_type { PM_SCAN_CONNECT, PM_SCAN_SYN, PM_SCAN_UDP, PM_SCAN_ACK };
 
 typedef struct pm_scan_cfg {
     int type;

@@ -217,10 +217,17 @@ static int r_send(pm_engine *e, pm_probe *p, uint64_t now)
         pk.tcp.sport = sport;
         pk.tcp.dport = dport;
         pk.tcp.seq = pm_scan_cookie(e->key, &dst, dport, sport);
-        pk.tcp.flags = PM_TH_SYN;
+        if (c->type == PM_SCAN_ACK) {
+            /* RFC 9293 3.10.7.1: the RST to an ACK takes its sequence
+             * number from our acknowledgment: the cookie comes back there */
+            pk.tcp.flags = PM_TH_ACK;
+            pk.tcp.ack = pk.tcp.seq;
+        } else {
+            pk.tcp.flags = PM_TH_SYN;
+            pk.tcp.opts.present = 1u << PM_TCPOPT_MSS;
+            pk.tcp.opts.mss = 1460;
+        }
         pk.tcp.window = 1024;
-        pk.tcp.opts.present = 1u << PM_TCPOPT_MSS;
-        pk.tcp.opts.mss = 1460;
     } else {
         pk.udp.sport = sport;
         pk.udp.dport = dport;
@@ -304,6 +311,17 @@ static void handle(pm_engine *e, rstate *rs, const pm_packet *pk, uint64_t now)
     if (ip->proto == PM_IPPROTO_TCP && rs->proto == PM_IPPROTO_TCP) {
         const pm_tcp_repr *t = &pk->tcp;
         if (!our_port(e, t->dport, &tryno)) return;
+        if (e->cfg->type == PM_SCAN_ACK) {
+            /* nmap: any RST means the probe got through: unfiltered */
+            if (!(t->flags & PM_TH_RST)) return;
+            if (t->seq != pm_scan_cookie(e->key, &ip->src, t->sport, t->dport)) {
+                e->st->bad_cookie++;
+                return;
+            }
+            if (pm_engine_index(e, &ip->src, t->sport, &idx))
+                pm_engine_resolve(e, idx, PM_PORT_UNFILTERED, PM_R_RESET, ip->ttl, tryno, now);
+            return;
+        }
         if (!(t->flags & PM_TH_ACK)) return;
         if (t->ack - 1 != pm_scan_cookie(e->key, &ip->src, t->sport, t->dport)) {
             e->st->bad_cookie++;
@@ -541,7 +559,7 @@ int pm_backend_raw(pm_engine *e)
     }
     if (rc < 0) goto fail;
     e->sport_base = base;
-    if (rs->proto == PM_IPPROTO_TCP && c->firewall) nft_add(rs, base);
+    if (c->type == PM_SCAN_SYN && c->firewall) nft_add(rs, base);
     return 0;
 fail:
     r_close(e);

@@ -3,7 +3,7 @@
 # veth pair; the target has TCP listeners, UDP services, and nftables rules
 # that DROP some ports and REJECT others (TCP reset, ICMP port unreachable,
 # admin prohibited, host unreachable). nmap and portmux scan it with the
-# same flags (-sT, -sS, -sU; IPv4 and IPv6); their grepable port lines must
+# same flags (-sT, -sS, -sA, -sU; IPv4 and IPv6); their grepable port lines must
 # be identical: same ports, states, service names and "Ignored State".
 set -euo pipefail
 skip() { echo "SKIP: $*"; exit 77; }
@@ -104,6 +104,8 @@ if ip netns exec "$A" "$PORTMUX" scan --no-progress -sT -p 135,139 fd77::2 -oG -
 else
   echo "FAIL tcp-connect-v6 135/139"; fail=$((fail + 1))
 fi
+compare tcp-ack-v4     -sA -p $P 10.77.0.2 -- -sA -p $P 10.77.0.2
+compare tcp-ack-v6  -6 -sA -p 1-500 fd77::2 -- -sA -p 1-500 fd77::2
 U=1-200,5000-5002
 compare udp-v4 -sU -p $U 10.77.0.2 -- -sU -p $U 10.77.0.2
 compare udp-v6 -6 -sU -p $U fd77::2 -- -sU -p $U fd77::2
