@@ -74,10 +74,7 @@ static int c_send(pm_engine *e, pm_probe *p, uint64_t now)
      * second, unless the socket asked for errors (IPV6_RECVERR): then
      * "refused" or "prohibited" arrives with the ICMP message. */
     int on = 1;
-    if (family == PM_AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
-    else
-        setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+    if (family == PM_AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
     struct sockaddr_storage ss;
     socklen_t len;
     to_sockaddr(&ip, family, pm_engine_port(e, p->idx), &ss, &len);
