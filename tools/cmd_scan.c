@@ -40,7 +40,7 @@ static void usage(FILE *f)
                "  --min-rate R     send at least R packets/s (grows the window past -M)\n"
                "  --max-retries N  at most N retransmissions of a probe (default 10; as nmap,\n"
                "                   one more than the highest retry that drew an answer)\n"
-               "  -M, --max-parallelism N  probes in flight (default 512 -sT, 4096 raw)\n"
+               "  -M, --max-parallelism N  probes in flight (default 1024 -sT, 4096 raw)\n"
                "  --initial-rtt-timeout T, --min-rtt-timeout T, --max-rtt-timeout T\n"
                "                   T as 250ms, 1s, 2m (default 1s, 100ms, 10s)\n"
                "  -T0..-T5         nmap's timing templates for the timeouts and retries\n"
@@ -396,7 +396,8 @@ int cmd_scan(int argc, char **argv)
         free(cmdline);
         return pm_cli_usage_error("scan", "--min-rate must not exceed --max-rate");
     }
-    if (!parallel_set && !cfg.max_parallel) cfg.max_parallel = type == PM_SCAN_CONNECT ? 512 : 4096;
+    if (!parallel_set && !cfg.max_parallel)
+        cfg.max_parallel = type == PM_SCAN_CONNECT ? 1024 : 4096;
     for (int i = 0; i < ntargets; i++) {
         if ((rc = add_target(&cfg.targets, targets[i])) < 0) {
             fprintf(stderr, "portmux scan: bad target '%s': %s\n", targets[i],

@@ -51,6 +51,20 @@ else
   echo "note: nmap or its nmap-services missing: -F/--top-ports not compared"
 fi
 
+# thousands in flight give the same answer as the default window
+"$PORTMUX" scan -sT -p 1-8000,"$OPEN" 127.0.0.1 -M 4000 -oG "$work/m4000" >/dev/null
+"$PORTMUX" scan -sT -p 1-8000,"$OPEN" 127.0.0.1 -oG "$work/mdef" >/dev/null
+if diff <(grep -P '\tPorts:' "$work/m4000") <(grep -P '\tPorts:' "$work/mdef") >/dev/null; then
+  ok "-M 4000 equals the default window"
+else
+  bad "-M 4000 differs from the default window"
+fi
+
+# a scan longer than a second shows percent, rate and ETA on stderr
+"$PORTMUX" scan -sT -p 1-3000 127.0.0.1 --max-rate 2000 -oG /dev/null >/dev/null 2>"$work/prog"
+grep -qP '^portmux scan: +\d+\.\d% done, \d+ pkts/s, .*ETA \d+:\d\d:\d\d' "$work/prog" &&
+  ok "progress line on stderr" || { bad "no progress line:"; cat "$work/prog"; }
+
 # --shards: two halves with one seed cover every probe exactly once, and
 # together find what one whole scan finds
 for s in 1/2 2/2 1/1; do
