@@ -44,6 +44,9 @@ static void usage(FILE *f)
                "  --initial-rtt-timeout T, --min-rtt-timeout T, --max-rtt-timeout T\n"
                "                   T as 250ms, 1s, 2m (default 1s, 100ms, 10s)\n"
                "  -T0..-T5         nmap's timing templates for the timeouts and retries\n"
+               "  --scan-delay T, --max-scan-delay T  gap between probes: at least T; it\n"
+               "                   doubles (from 5 ms, up to the max, default 1s) while\n"
+               "                   only retries are answered, as nmap's\n"
                "order and splitting:\n"
                "  --seed N         key of the ip x port permutation (default: random)\n"
                "  --shards I/N     scan the I-th (1-based) of N disjoint shards (same --seed)\n"
@@ -203,6 +206,8 @@ enum {
     OPT_NOPROG,
     OPT_SPORT,
     OPT_NOFW,
+    OPT_DELAY,
+    OPT_MAXDELAY,
 };
 
 static FILE *open_out(const char *path, bool *to_stdout)
@@ -256,6 +261,8 @@ int cmd_scan(int argc, char **argv)
         {"no-progress", no_argument, NULL, OPT_NOPROG},
         {"sport", required_argument, NULL, OPT_SPORT},
         {"no-firewall", no_argument, NULL, OPT_NOFW},
+        {"scan-delay", required_argument, NULL, OPT_DELAY},
+        {"max-scan-delay", required_argument, NULL, OPT_MAXDELAY},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -337,8 +344,8 @@ int cmd_scan(int argc, char **argv)
             cfg.initial_rtt_us = irtt[t];
             cfg.min_rtt_us = minr[t];
             cfg.max_rtt_us = maxr[t];
-            if (t == 4) cfg.max_retries = 6;
-            if (t == 5) cfg.max_retries = 2;
+            if (t == 4) cfg.max_retries = 6, cfg.max_scan_delay_us = 10000;
+            if (t == 5) cfg.max_retries = 2, cfg.max_scan_delay_us = 5000;
             if (t <= 1 && !parallel_set) cfg.max_parallel = 1;
             break;
         }
@@ -381,6 +388,12 @@ int cmd_scan(int argc, char **argv)
             break;
         }
         case OPT_NOFW: cfg.firewall = false; break;
+        case OPT_DELAY:
+            if (parse_time(optarg, &cfg.scan_delay_us) < 0) goto bad;
+            break;
+        case OPT_MAXDELAY:
+            if (parse_time(optarg, &cfg.max_scan_delay_us) < 0) goto bad;
+            break;
         default: goto bad;
         }
     }

@@ -144,11 +144,12 @@ typedef struct pm_scan_cfg {
     unsigned max_retries;      /* retransmissions after the first probe */
     unsigned max_parallel;     /* probes in flight */
     uint64_t initial_rtt_us, min_rtt_us, max_rtt_us;
-    uint16_t sport_base;     /* raw scans: first source port used */
-    const char *resume_path; /* state file, NULL: none */
-    bool progress;           /* progress line on stderr */
-    bool firewall;           /* -sS: suppress our kernel's RSTs (nftables) */
-    volatile int *stop;      /* set by a signal handler: stop and save */
+    uint64_t scan_delay_us, max_scan_delay_us; /* between probes; 0: none / 1 s */
+    uint16_t sport_base;                       /* raw scans: first source port used */
+    const char *resume_path;                   /* state file, NULL: none */
+    bool progress;                             /* progress line on stderr */
+    bool firewall;                             /* -sS: suppress our kernel's RSTs (nftables) */
+    volatile int *stop;                        /* set by a signal handler: stop and save */
 } pm_scan_cfg;
 
 /* One byte per (ip, port): state in the low 4 bits, and the reason kept

@@ -234,6 +234,17 @@ void pm_engine_resolve(pm_engine *e, uint64_t idx, int state, int reason, uint8_
     if (tryno > 1 && !e->be->kernel_retransmits) {
         e->window_f /= 2;
         if (e->window_f < 8) e->window_f = 8;
+        /* nmap's send delay: a target that answers retries only is
+         * dropping (an ICMP rate limit, most often): space the probes out,
+         * 5 ms at first, doubling at most once a timeout, up to
+         * --max-scan-delay (nmap: "Increasing send delay ... due to
+         * max_successful_tryno increase"). */
+        uint64_t maxd = e->cfg->max_scan_delay_us ? e->cfg->max_scan_delay_us : 1000000;
+        if (now > e->delay_bumped + e->rtt.timeout && e->delay_us < maxd) {
+            e->delay_us = e->delay_us ? e->delay_us * 2 : 5000;
+            if (e->delay_us > maxd) e->delay_us = maxd;
+            e->delay_bumped = now;
+        }
     } else if (e->window_f < e->window_max) {
         e->window_f += 1;
     }
@@ -260,12 +271,14 @@ static void refill(pm_engine *e, uint64_t now)
 
 static bool may_send(pm_engine *e)
 {
+    if (e->delay_us && pm_scan_now_us() < e->last_send + e->delay_us) return false;
     return e->cfg->max_rate <= 0 || e->tokens >= 1.0;
 }
 
 static void spent(pm_engine *e)
 {
     if (e->cfg->max_rate > 0) e->tokens -= 1.0;
+    if (e->delay_us) e->last_send = pm_scan_now_us();
 }
 
 /* The window: max_parallel probes, but --min-rate lets it grow while the
@@ -481,6 +494,7 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         }
     }
     e->window = cfg->max_parallel ? cfg->max_parallel : 1024;
+    e->delay_us = cfg->scan_delay_us;
     e->window_max = e->window;
     e->window_f = e->window;
     uint64_t extra = cfg->min_rate > 0 ? (uint64_t)(cfg->min_rate * 2.0) : 0;
@@ -533,18 +547,21 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         }
         rc = 0;
         if (e->pos >= e->npos && e->nused == 0) break;
-        /* Sleep until the next deadline, token or reply; replies wake us. */
+        /* Sleep until the next deadline, token or reply; replies wake us.
+         * A send (new or retry) waits for the pacer: a token, the delay. */
+        uint64_t send_ok = now;
+        if (cfg->max_rate > 0 && e->tokens < batch)
+            send_ok = now + (uint64_t)((batch - e->tokens) * 1e6 / cfg->max_rate);
+        if (e->delay_us && e->last_send + e->delay_us > send_ok)
+            send_ok = e->last_send + e->delay_us;
         uint64_t wake = next_deadline(e);
-        if (e->pos < e->npos && window_open(e)) {
-            double need = cfg->max_rate > 0 ? batch - e->tokens : 0;
-            uint64_t t = now + (need > 0 ? (uint64_t)(need * 1e6 / cfg->max_rate) : 0);
-            if (t < wake) wake = t;
-        }
+        if (wake <= now && send_ok > wake) wake = send_ok; /* expired, but paced */
+        if (e->pos < e->npos && window_open(e) && send_ok < wake) wake = send_ok;
         int ms = wake == UINT64_MAX ? 100 : (wake > now ? (int)((wake - now + 999) / 1000) : 0);
         if (ms > 100) ms = 100;
         /* Unpaced raw scans spin while probes remain to be sent, as masscan
          * does: a sleeping sender waits for the scheduler on a busy host. */
-        if (e->be->spin && cfg->max_rate <= 0 && e->pos < e->npos) ms = 0;
+        if (e->be->spin && cfg->max_rate <= 0 && !e->delay_us && e->pos < e->npos) ms = 0;
         if ((rc = e->be->poll(e, ms)) < 0) break;
         progress(e, pm_scan_now_us(), false);
     }

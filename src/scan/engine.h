@@ -74,6 +74,7 @@ struct pm_engine {
      * not losing them, one that answers only retries is. */
     unsigned max_ok_try;
     uint32_t window_max;
+    uint64_t delay_us, delay_bumped, last_send; /* nmap's scan delay */
     double window_f; /* congestion window, grown per reply, halved on loss */
 };
 
