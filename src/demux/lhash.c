@@ -80,14 +80,22 @@ uint32_t pm_lhash_lookup(const pm_lhash *t, const pm_tuple *k, uint32_t ifindex)
     int v4 = dm_is_v4(&k->laddr);
     const pm_demux_sock *best = NULL;
     int hi = -1;
-    for (int c = 0; c < n; c++) {
-        /* The exact pass, when it found someone, ends the lookup. */
-        if (c == nexact && best) break;
-        for (uint32_t i = 0; i < cand[c]->n; i++) {
-            int sc = score(&cand[c]->v[i], v4, ifindex);
+    /* The exact address's chain, and only when it yields nothing the
+     * wildcard chain; the first of the highest scores wins. */
+    for (int pass = 0; pass < 2 && !best; pass++) {
+        dm_walk w = {NULL, NULL, 0, 0};
+        if (pass == 0) {
+            if (!nexact) continue;
+            w.a = cand[0];
+        } else {
+            w.a = nexact < n ? cand[nexact] : NULL;
+            w.b = nexact + 1 < n ? cand[nexact + 1] : NULL;
+        }
+        for (const pm_demux_sock *s; (s = dm_walk_next(&w)) != NULL;) {
+            int sc = score(s, v4, ifindex);
             if (sc > hi) {
                 hi = sc;
-                best = &cand[c]->v[i];
+                best = s;
             }
         }
     }
