@@ -105,6 +105,23 @@ uint32_t pm_udptab_lookup(const pm_udptab *t, const pm_tuple *k, uint32_t ifinde
     int v4 = dm_is_v4(&k->laddr);
     const pm_demux_sock *best = NULL;
     int hi = -1;
+    /* Linux >= 6.13: udp4_lib_lookup4() / udp6_lib_lookup4() first look the
+     * full 4-tuple up among connected sockets (hash4), where the socket
+     * connected last wins whatever its family (udp_lib_hash4() adds at
+     * the head); connected sockets always have a specific local address. */
+    if (nexact) {
+        const dm_pslot *sl = cand[0];
+        uint64_t newest = 0;
+        for (uint32_t i = 0; i < sl->n; i++) {
+            const pm_demux_sock *s = &sl->v[i];
+            if (pm_ip_is_any(&s->faddr) || !s->fport || score(s, k, v4, ifindex) < 0) continue;
+            if (sl->seq[i] > newest) {
+                newest = sl->seq[i];
+                best = s;
+            }
+        }
+        if (best) return best->handle;
+    }
     /* The exact address's chain, and only when it yields nothing the
      * wildcard chain; the first of the highest scores wins. */
     for (int pass = 0; pass < 2 && !best; pass++) {
