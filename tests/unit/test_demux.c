@@ -980,6 +980,85 @@ static void test_udp_device_and_reuseport(void **state)
     pm_udptab_destroy(t);
 }
 
+/* Found by the kernel oracle (test_demux_oracle): among equal scores the
+ * first socket of Linux's chain wins, and sockets are added at its head,
+ * AF_INET6 SO_REUSEPORT ones at its tail (__inet_hash, udp_lib_get_port). */
+static void test_udp_newest_of_equal_wins(void **state)
+{
+    (void)state;
+    pm_udptab *t;
+    assert_int_equal(pm_udptab_create(&t, k2), 0);
+    pm_demux_sock a = usock(PM_AF_INET, NULL, 4000, NULL, 0, 1);
+    pm_demux_sock b = usock(PM_AF_INET, NULL, 4000, NULL, 0, 2); /* SO_REUSEADDR twin */
+    assert_int_equal(pm_udptab_insert(t, &a), 0);
+    assert_int_equal(pm_udptab_insert(t, &b), 0);
+    pm_tuple k = dgram("127.0.0.2", 4000, "127.0.0.1", 3000);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 2); /* the last bound */
+    assert_int_equal(pm_udptab_remove(t, &b), 0);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 1);
+    /* An AF_INET6 reuseport socket goes to the tail: the older plain one
+     * is still met first. */
+    pm_demux_sock p6 = usock(PM_AF_INET6, NULL, 4001, NULL, 0, 3);
+    pm_demux_sock r6 = usock(PM_AF_INET6, NULL, 4001, NULL, 0, 4);
+    r6.reuseport = true;
+    assert_int_equal(pm_udptab_insert(t, &p6), 0);
+    assert_int_equal(pm_udptab_insert(t, &r6), 0);
+    k = dgram("::1", 4001, "::1", 3000);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 3);
+    pm_udptab_destroy(t);
+}
+
+/* Linux keeps 0.0.0.0, :: and ::ffff:0.0.0.0 sockets in one wildcard
+ * chain (their portaddr hashes are equal); ties follow that chain. */
+static void test_listen_wildcard_chain_order(void **state)
+{
+    (void)state;
+    pm_lhash *t;
+    assert_int_equal(pm_lhash_create(&t, k2), 0);
+    pm_demux_sock d6 = lsock(PM_AF_INET6, NULL, 80, 1);
+    pm_demux_sock m6 = lsock(PM_AF_INET6, NULL, 80, 2);
+    m6.laddr = pm_ip_any4; /* bound to ::ffff:0.0.0.0 */
+    d6.reuseport = m6.reuseport = true;
+    assert_int_equal(pm_lhash_insert(t, &d6), 0);
+    assert_int_equal(pm_lhash_insert(t, &m6), 0);
+    pm_tuple k = syn("127.0.0.3", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 1); /* tail: oldest first */
+    k = syn("::1", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 1); /* ::ffff:0.0.0.0 takes no IPv6 */
+    assert_int_equal(pm_lhash_remove(t, &d6), 0);
+    assert_int_equal(pm_lhash_remove(t, &m6), 0);
+    d6.reuseport = m6.reuseport = false;
+    assert_int_equal(pm_lhash_insert(t, &d6), 0);
+    assert_int_equal(pm_lhash_insert(t, &m6), 0);
+    k = syn("127.0.0.3", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 2); /* head: newest first */
+    pm_lhash_destroy(t);
+}
+
+/* Linux >= 6.13 (udp4_lib_lookup4, hash4): the socket connected last to
+ * the exact 4-tuple wins before any scoring, whatever its family. */
+static void test_udp_hash4_last_connected_wins(void **state)
+{
+    (void)state;
+    pm_udptab *t;
+    assert_int_equal(pm_udptab_create(&t, k2), 0);
+    pm_demux_sock c4 = usock(PM_AF_INET, "127.0.0.1", 5000, "127.0.0.3", 3001, 1);
+    pm_demux_sock c6 = usock(PM_AF_INET6, "::ffff:127.0.0.1", 5000, "::ffff:127.0.0.3", 3001, 2);
+    pm_demux_sock un = usock(PM_AF_INET, "127.0.0.1", 5000, NULL, 0, 3);
+    assert_int_equal(pm_udptab_insert(t, &c4), 0);
+    assert_int_equal(pm_udptab_insert(t, &c6), 0);
+    assert_int_equal(pm_udptab_insert(t, &un), 0);
+    pm_tuple k = dgram("127.0.0.1", 5000, "127.0.0.3", 3001);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 2); /* compute_score() would say 1 */
+    /* connect() again = remove + insert: c4 is now the last connected */
+    assert_int_equal(pm_udptab_remove(t, &c4), 0);
+    assert_int_equal(pm_udptab_insert(t, &c4), 0);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 1);
+    k.fport = 3002;
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 3);
+    pm_udptab_destroy(t);
+}
+
 static void test_udp_multicast(void **state)
 {
     (void)state;
@@ -1042,6 +1121,9 @@ int main(void)
         cmocka_unit_test(test_udp_families),
         cmocka_unit_test(test_udp_device_and_reuseport),
         cmocka_unit_test(test_udp_multicast),
+        cmocka_unit_test(test_udp_newest_of_equal_wins),
+        cmocka_unit_test(test_listen_wildcard_chain_order),
+        cmocka_unit_test(test_udp_hash4_last_connected_wins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
