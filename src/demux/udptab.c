@@ -98,6 +98,31 @@ static int score(const pm_demux_sock *s, const pm_tuple *k, int v4, uint32_t ifi
     return sc;
 }
 
+static int in_group(const pm_demux_sock *m, const pm_demux_sock *s)
+{
+    return m->reuseport && dm_same_binding(m, s);
+}
+
+static int group_has_conns(const pm_udptab *t, const pm_demux_sock *s)
+{
+    const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (in_group(&sl->v[i], s) && connected(&sl->v[i])) return 1;
+    return 0;
+}
+
+/* Linux: reuseport_select_sock(), which skips connected members. */
+static uint32_t group_pick(const pm_udptab *t, const pm_demux_sock *s, const pm_tuple *k)
+{
+    const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    uint32_t members = 0;
+    for (uint32_t i = 0; i < sl->n; i++) members += in_group(&sl->v[i], s) && !connected(&sl->v[i]);
+    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (in_group(&sl->v[i], s) && !connected(&sl->v[i]) && pick-- == 0) return sl->v[i].handle;
+    return s->handle;
+}
+
 uint32_t pm_udptab_lookup(const pm_udptab *t, const pm_tuple *k, uint32_t ifindex)
 {
     const dm_pslot *cand[3];
@@ -135,26 +160,21 @@ uint32_t pm_udptab_lookup(const pm_udptab *t, const pm_tuple *k, uint32_t ifinde
         }
         for (const pm_demux_sock *s; (s = dm_walk_next(&w)) != NULL;) {
             int sc = score(s, k, v4, ifindex);
-            if (sc > hi) {
-                hi = sc;
-                best = s;
-            }
+            if (sc <= hi) continue;
+            hi = sc;
+            best = s;
+            /* Linux: udp4_lib_lookup2() returns the first SO_REUSEPORT
+             * group that beats the score so far, unless the group has
+             * connected members (reuseport_has_conns()): then it goes on
+             * scoring. */
+            if (s->reuseport && !connected(s) && !group_has_conns(t, s)) return group_pick(t, s, k);
         }
     }
     if (!best) return PM_DEMUX_NONE;
     /* Connected sockets are not load-balanced (udp4_lib_lookup2: a socket
      * in TCP_ESTABLISHED is the result as it is). */
     if (!best->reuseport || connected(best)) return best->handle;
-    const dm_pslot *sl = dm_pat_find(&t->pat, &best->laddr, best->lport);
-    uint32_t members = 0;
-    for (uint32_t i = 0; i < sl->n; i++)
-        members += sl->v[i].reuseport && !connected(&sl->v[i]) && dm_same_binding(&sl->v[i], best);
-    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
-    for (uint32_t i = 0; i < sl->n; i++)
-        if (sl->v[i].reuseport && !connected(&sl->v[i]) && dm_same_binding(&sl->v[i], best) &&
-            pick-- == 0)
-            return sl->v[i].handle;
-    return best->handle;
+    return group_pick(t, best, k);
 }
 
 /* Linux: __udp_is_mcast_sock() / __udp_v6_is_mcast_sock(). */
