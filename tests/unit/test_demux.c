@@ -1059,6 +1059,46 @@ static void test_udp_hash4_last_connected_wins(void **state)
     pm_udptab_destroy(t);
 }
 
+/* Linux returns the first SO_REUSEPORT group that beats the score so far
+ * (inet_lhash2_lookup, udp4_lib_lookup2): an unbound group met before a
+ * device-bound socket wins although the latter scores higher. */
+static void test_reuseport_group_returns_first(void **state)
+{
+    (void)state;
+    pm_lhash *t;
+    assert_int_equal(pm_lhash_create(&t, k2), 0);
+    pm_demux_sock dev = lsock(PM_AF_INET, NULL, 80, 1), grp = lsock(PM_AF_INET, NULL, 80, 2);
+    dev.ifindex = 1;
+    dev.reuseport = grp.reuseport = true;
+    assert_int_equal(pm_lhash_insert(t, &dev), 0);
+    assert_int_equal(pm_lhash_insert(t, &grp), 0); /* newer: met first */
+    pm_tuple k = syn("127.0.0.2", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 2);
+    assert_int_equal(pm_lhash_remove(t, &grp), 0);
+    grp.reuseport = false; /* a plain socket does not stop the walk */
+    assert_int_equal(pm_lhash_insert(t, &grp), 0);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 1);
+    pm_lhash_destroy(t);
+
+    pm_udptab *u;
+    assert_int_equal(pm_udptab_create(&u, k2), 0);
+    pm_demux_sock ud = usock(PM_AF_INET, NULL, 53, NULL, 0, 1),
+                  ug = usock(PM_AF_INET, NULL, 53, NULL, 0, 2);
+    ud.ifindex = 1;
+    ud.reuseport = ug.reuseport = true;
+    assert_int_equal(pm_udptab_insert(u, &ud), 0);
+    assert_int_equal(pm_udptab_insert(u, &ug), 0);
+    pm_tuple d = dgram("127.0.0.1", 53, "127.0.0.3", 3000);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 2);
+    /* With a connected member the group no longer cuts the walk short
+     * (reuseport_has_conns()): scoring decides, the bound socket wins. */
+    pm_demux_sock uc = usock(PM_AF_INET, NULL, 53, "127.0.0.9", 9, 3);
+    uc.reuseport = true;
+    assert_int_equal(pm_udptab_insert(u, &uc), 0);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 1);
+    pm_udptab_destroy(u);
+}
+
 static void test_udp_multicast(void **state)
 {
     (void)state;
@@ -1124,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_udp_newest_of_equal_wins),
         cmocka_unit_test(test_listen_wildcard_chain_order),
         cmocka_unit_test(test_udp_hash4_last_connected_wins),
+        cmocka_unit_test(test_reuseport_group_returns_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
