@@ -490,6 +490,14 @@ static bool udp_scenario(pm_rng *rng, unsigned q)
             continue;
         }
         ksock *s = &us[nu];
+        pm_ip bound; /* before connect() */
+        uint16_t bport;
+        {
+            struct sockaddr_storage ss;
+            socklen_t l = sizeof ss;
+            getsockname(s->fd, (struct sockaddr *)&ss, &l);
+            to_pm(&ss, &bound, &bport);
+        }
         if (!mc && !bc && pm_rng_below(rng, 5) < 2) {
             /* connect() to a peer the clients may use */
             char pbuf[64];
@@ -520,6 +528,8 @@ static bool udp_scenario(pm_rng *rng, unsigned q)
                 snprintf(s->desc + strlen(s->desc), sizeof s->desc - strlen(s->desc), "; join");
         }
         read_back(s);
+        /* connect() from a wildcard: rehashed out of its reuseport group */
+        if (s->connected && !pm_ip_eq(&bound, &s->m.laddr)) s->m.reuseport = false;
         s->m.handle = (uint32_t)nu;
         char mbuf[160];
         model_str(s, nu, mbuf, sizeof mbuf);
