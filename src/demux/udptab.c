@@ -103,11 +103,20 @@ static int in_group(const pm_demux_sock *m, const pm_demux_sock *s)
     return m->reuseport && dm_same_binding(m, s);
 }
 
+/* Linux: reuseport_has_conns(), set when a member connect()s while the
+ * group has others. Measured on 6.18: a socket that connected while alone
+ * does not count for sockets that join later (they fall back to the early
+ * return), so a connected member counts only if an unconnected one was
+ * added before it connected (connect is remove + insert: its seq). */
 static int group_has_conns(const pm_udptab *t, const pm_demux_sock *s)
 {
     const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    uint64_t oldest = UINT64_MAX;
     for (uint32_t i = 0; i < sl->n; i++)
-        if (in_group(&sl->v[i], s) && connected(&sl->v[i])) return 1;
+        if (in_group(&sl->v[i], s) && !connected(&sl->v[i]) && sl->seq[i] < oldest)
+            oldest = sl->seq[i];
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (in_group(&sl->v[i], s) && connected(&sl->v[i]) && sl->seq[i] > oldest) return 1;
     return 0;
 }
 
