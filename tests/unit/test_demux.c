@@ -1097,6 +1097,23 @@ static void test_reuseport_group_returns_first(void **state)
     assert_int_equal(pm_udptab_insert(u, &uc), 0);
     assert_int_equal(pm_udptab_lookup(u, &d, 1), 1);
     pm_udptab_destroy(u);
+
+    /* A member that connected while alone in its group does not count for
+     * sockets that join later (measured on Linux 6.18): early return. */
+    assert_int_equal(pm_udptab_create(&u, k2), 0);
+    pm_demux_sock lone = usock(PM_AF_INET, "127.0.0.2", 53, "127.0.0.3", 9, 4);
+    lone.reuseport = true;
+    ud.laddr = ug.laddr = ip_of("127.0.0.2");
+    assert_int_equal(pm_udptab_insert(u, &lone), 0);
+    assert_int_equal(pm_udptab_insert(u, &ud), 0);
+    assert_int_equal(pm_udptab_insert(u, &ug), 0);
+    d = dgram("127.0.0.2", 53, "127.0.0.2", 3000);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 2);
+    /* ... but connecting after ug joined does (remove + insert). */
+    assert_int_equal(pm_udptab_remove(u, &lone), 0);
+    assert_int_equal(pm_udptab_insert(u, &lone), 0);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 1);
+    pm_udptab_destroy(u);
 }
 
 static void test_udp_multicast(void **state)
