@@ -17,13 +17,14 @@ enum pm_err {
     PM_E_EXTHDR,                  /* IPv6 extension chain overruns or loops */
     PM_E_CHECKSUM,                /* bad IPv4, TCP, UDP or ICMP checksum */
     PM_E_DOFF,                    /* TCP data offset < 5 or past the segment */
-    PM_E_OPTLEN,                  /* option length 0 or 1, or past the header */
+    PM_E_OPTLEN,                  /* option length 0, 1, wrong for its kind, or past the header */
     PM_E_URGPTR,                  /* urgent pointer past the data */
     PM_E_UDPLEN,                  /* UDP length < 8 or past the datagram */
     PM_E_ICMP,                    /* ICMP error whose quoted packet is unusable */
     PM_E_ADDR,                    /* source address that may not appear on the wire */
     PM_E_PROTO,                   /* transport protocol not handled */
     PM_E_FRAGMENT,                /* a fragment: recognised, not reassembled */
+    PM_E_OPTDUP,                  /* a known TCP option kind appears twice */
     PM_E__END
 };
 #define PM_E_COUNT (PM_E__END - PM_ERR_BASE)

@@ -6,7 +6,8 @@
  * checked, and returns 0 or a negative pm_err (err.h) naming what was wrong;
  * when stats is not NULL the matching counter is bumped. emit writes the
  * header, options and payload, fills in checksums, and returns the number
- * of bytes written or -ENOSPC.
+ * of bytes written, -ENOSPC, -EMSGSIZE, or -EINVAL for a repr that cannot
+ * be sent. docs/wire.md has the errors, their RFCs, and what is checked.
  *
  * Multi-byte fields in reprs are in host order. Payload pointers point into
  * the parsed buffer: a repr does not own bytes. */
@@ -20,7 +21,9 @@
 #include "portmux/addr.h"
 #include "portmux/err.h"
 
-/* Counters: one per pm_err code, and the packets that parsed. */
+/* Counters: one per pm_err code, and the packets that parsed. Every parse
+ * function bumps the counter of the error it returns; ok is bumped by
+ * pm_packet_parse only, so a packet counts once however it is parsed. */
 typedef struct pm_wire_stats {
     uint64_t ok;
     uint64_t err[PM_E_COUNT]; /* index: -err - PM_ERR_BASE */
@@ -42,15 +45,29 @@ typedef struct pm_ip_repr {
     pm_ip src, dst;       /* IPv4 as IPv4-mapped */
     uint16_t header_len;  /* bytes before the transport header, options and
                              extension headers included (parse only; emit
-                             writes no options and sets it) */
+                             ignores it: it writes no IPv4 options and no
+                             IPv6 extension header but a Fragment one) */
     uint16_t payload_len; /* transport bytes after header_len */
 } pm_ip_repr;
 
-/* Parses the IP header(s) of buf. A fragment parses (fragment is set) and
- * the caller decides; pm_packet_parse reports it as -PM_E_FRAGMENT. */
-int pm_ip_parse(const uint8_t *buf, size_t len, pm_ip_repr *out, pm_wire_stats *stats);
-/* Writes a 20-byte IPv4 or 40-byte IPv6 header for payload_len bytes. */
-int pm_ip_emit(const pm_ip_repr *r, uint8_t *buf, size_t cap);
+/* Parses the IP header(s) of buf, IPv6 extension headers included. A
+ * fragment parses (fragment is set) and the caller decides; pm_packet_parse
+ * reports it as -PM_E_FRAGMENT. (Named pm_ip_hdr_*: addr.h's pm_ip_parse
+ * parses address text.) */
+int pm_ip_hdr_parse(const uint8_t *buf, size_t len, pm_ip_repr *out, pm_wire_stats *stats);
+/* Writes a 20-byte IPv4 or 40-byte IPv6 header for payload_len bytes; for
+ * an IPv6 fragment (fragment, more_frags or frag_off set) a Fragment header
+ * follows (48 bytes). Returns the header length, -ENOSPC, -EMSGSIZE, or
+ * -EINVAL (an address of the other family, an unaligned offset). */
+int pm_ip_hdr_emit(const pm_ip_repr *r, uint8_t *buf, size_t cap);
+/* The first name of pm_ip_hdr_emit, kept for code written against it. */
+static inline int pm_ip_emit(const pm_ip_repr *r, uint8_t *buf, size_t cap)
+{
+    return pm_ip_hdr_emit(r, buf, cap);
+}
+
+/* Longest IPv6 extension-header chain parsed; longer is -PM_E_EXTHDR. */
+#define PM_IP6_MAX_EXT 8
 
 /* ---- TCP -------------------------------------------------------------- */
 
@@ -92,7 +109,8 @@ typedef struct pm_tcp_opts {
     /* The kinds in wire order, NOP and EOL included, so that a segment
      * re-emits byte for byte and a personality picks its own layout. When
      * order_len is 0, emit uses Linux's layout: SYN "mss,sackOK,TS,nop,
-     * wscale"; otherwise "nop,nop,TS" and "nop,nop,sack". */
+     * wscale"; otherwise "nop,nop,TS" and "nop,nop,sack". Emit pads the
+     * area with zeros to 32 bits; parse stops at EOL (the rest is padding). */
     uint8_t order_len;
     uint8_t order[PM_TCP_OPT_SPACE];
     /* Unknown kinds, kept opaque as kind, length, data..., in wire order;
@@ -109,7 +127,7 @@ static inline bool pm_tcp_has(const pm_tcp_opts *o, int kind)
 typedef struct pm_tcp_repr {
     uint16_t sport, dport;
     uint32_t seq, ack;
-    uint16_t flags; /* PM_TH_* */
+    uint16_t flags; /* PM_TH_*; the 3 reserved bits (0xe00) kept as received */
     uint16_t window;
     uint16_t urg;
     pm_tcp_opts opts;
@@ -123,7 +141,9 @@ typedef struct pm_tcp_repr {
 int pm_tcp_parse(const pm_ip_repr *ip, const uint8_t *seg, size_t len, bool verify_csum,
                  pm_tcp_repr *out, pm_wire_stats *stats);
 int pm_tcp_emit(const pm_ip_repr *ip, const pm_tcp_repr *r, uint8_t *buf, size_t cap);
-size_t pm_tcp_header_len(const pm_tcp_repr *r); /* 20 + padded options */
+/* 20 + padded options; 0 when the options do not fit in 40 bytes or do not
+ * match order[] (pm_tcp_emit then returns -EINVAL). */
+size_t pm_tcp_header_len(const pm_tcp_repr *r);
 
 /* ---- UDP -------------------------------------------------------------- */
 
@@ -186,7 +206,14 @@ typedef struct pm_icmp_repr {
 /* ip is the outer header: ICMPv6's checksum covers a pseudo-header. */
 int pm_icmp_parse(const pm_ip_repr *ip, const uint8_t *msg, size_t len, pm_icmp_repr *out,
                   pm_wire_stats *stats);
+/* Writes the header, rest and data; type, code, rest and data are all it
+ * reads (an error's quote is data, built by the caller). */
 int pm_icmp_emit(const pm_ip_repr *ip, const pm_icmp_repr *r, uint8_t *buf, size_t cap);
+/* Whether a type is an error that quotes a datagram (version 4 or 6). */
+bool pm_icmp_type_is_error(int version, uint8_t type);
+/* How many bytes of an offending datagram an error quotes: RFC 1812
+ * 4.3.2.3 (576-byte IPv4 errors), RFC 4443 2.4(c) (1280-byte ICMPv6). */
+size_t pm_icmp_quote_len(int version, size_t offending_len);
 
 /* ---- Whole packets ---------------------------------------------------- */
 
@@ -204,6 +231,13 @@ typedef struct pm_packet {
 int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stats *stats);
 /* IP header plus transport, lengths and checksums computed. */
 int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap);
+/* The 5-tuple a received packet belongs to, from the receiving host's side
+ * (laddr = dst, lport = dport). For an ICMP or ICMPv6 error, the tuple of
+ * the quoted packet, which the host sent (laddr = its src, lport = its
+ * sport, proto = its proto): the socket the error is for. 0, -PM_E_ICMP
+ * for an error that quotes no ports, -PM_E_PROTO for anything else (echo,
+ * informational ICMP). */
+int pm_packet_tuple(const pm_packet *p, pm_tuple *t);
 
 /* ---- Checksums -------------------------------------------------------- */
 
@@ -213,7 +247,10 @@ uint16_t pm_csum_fold(uint32_t sum); /* folded and complemented */
 /* Pseudo-header sum for src, dst, proto, length (IPv4 or IPv6 by ip->version). */
 uint32_t pm_csum_pseudo(const pm_ip_repr *ip, uint8_t proto, uint32_t len);
 
-/* Printable one-line summary, tcpdump style, for tests and drill's diffs. */
+/* Printable one-line summary, tcpdump style, for tests and drill's diffs:
+ * "IP 10.0.0.1.1234 > 10.0.0.2.80: Flags [S.], seq 1, ack 2, win 65535,
+ * options [mss 1460,nop,wscale 7], length 0". Returns what snprintf would
+ * (the full length; the text is cut to cap). */
 int pm_packet_format(const pm_packet *p, char *buf, size_t cap);
 
 #endif

@@ -13,13 +13,15 @@ static const struct {
     [PM_E_EXTHDR - PM_ERR_BASE] = {"E_EXTHDR", "IPv6 extension header chain overruns or loops"},
     [PM_E_CHECKSUM - PM_ERR_BASE] = {"E_CHECKSUM", "bad checksum"},
     [PM_E_DOFF - PM_ERR_BASE] = {"E_DOFF", "TCP data offset below 5 or past the segment"},
-    [PM_E_OPTLEN - PM_ERR_BASE] = {"E_OPTLEN", "option length 0 or 1, or past the header"},
+    [PM_E_OPTLEN -
+        PM_ERR_BASE] = {"E_OPTLEN", "option length 0 or 1, wrong for its kind, or past the header"},
     [PM_E_URGPTR - PM_ERR_BASE] = {"E_URGPTR", "urgent pointer past the data"},
     [PM_E_UDPLEN - PM_ERR_BASE] = {"E_UDPLEN", "UDP length below 8 or past the datagram"},
     [PM_E_ICMP - PM_ERR_BASE] = {"E_ICMP", "ICMP error with an unusable quoted packet"},
     [PM_E_ADDR - PM_ERR_BASE] = {"E_ADDR", "address not allowed on the wire"},
     [PM_E_PROTO - PM_ERR_BASE] = {"E_PROTO", "transport protocol not handled"},
     [PM_E_FRAGMENT - PM_ERR_BASE] = {"E_FRAGMENT", "IP fragment (not reassembled)"},
+    [PM_E_OPTDUP - PM_ERR_BASE] = {"E_OPTDUP", "TCP option kind repeated"},
 };
 
 /* The errno values portmux returns, named as Linux names them. */

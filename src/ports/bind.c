@@ -1,0 +1,555 @@
+/* The bind table: Linux's bhash for TCP (inet_csk_get_port()) and the
+ * UDP port hash (udp_lib_get_port()), with the same answers. */
+#include "portmux/bind.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/bind_internal.h"
+
+enum { P_TCP = 0, P_UDP = 1, NPROTO = 2 };
+/* Linux tb->fastreuseport values */
+enum { FASTREUSEPORT_ANY = 1, FASTREUSEPORT_STRICT = 2 };
+#define LOOPBACK4_IPV6 0x7f000006u /* Linux: v4 view of a specific IPv6 bind */
+
+/* A socket as Linux's rules see it. */
+typedef struct ksock {
+    pm_ip v6;      /* sk_v6_rcv_saddr; for AF_INET the mapped form */
+    uint32_t rcv4; /* inet_rcv_saddr, host order */
+    uint32_t uid;
+    uint8_t family;
+    bool v6only, reuse, reuseport;
+} ksock;
+
+typedef struct owner {
+    ksock k;
+    int32_t next, prev; /* in the port's list, newest first; next = free list */
+    uint16_t port;
+    uint8_t proto; /* P_TCP or P_UDP */
+    uint8_t state; /* pm_bind_state */
+    bool used, by_connect;
+} owner;
+
+typedef struct bucket {
+    int32_t head, tail;
+    uint32_t n;
+    uint32_t n_bind; /* owners that did not come from connect() */
+    int8_t fastreuse, fastreuseport;
+    bool fast_v6only;
+    uint8_t fast_family;
+    uint32_t fastuid, fast_rcv4;
+    pm_ip fast_v6;
+} bucket;
+
+struct pm_bind_table {
+    pm_bind_config cfg;
+    owner *owners;
+    int32_t free_head;
+    bucket *buckets[NPROTO]; /* 65536 each */
+    pm_portmap owned[NPROTO], held[NPROTO];
+    uint64_t *storage; /* the maps' blocks */
+    pm_bind_stats st;
+};
+
+static int proto_index(uint8_t proto)
+{
+    if (proto == PM_IPPROTO_TCP) return P_TCP;
+    if (proto == PM_IPPROTO_UDP) return P_UDP;
+    return -1;
+}
+
+void pm_bind_config_default(pm_bind_config *cfg)
+{
+    cfg->max_owners = 65536;
+    cfg->unprivileged_port_start = 1024;
+}
+
+pm_bind_table *pm_bind_create(const pm_bind_config *cfg)
+{
+    pm_bind_table *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    if (cfg)
+        t->cfg = *cfg;
+    else
+        pm_bind_config_default(&t->cfg);
+    if (t->cfg.max_owners == 0 || t->cfg.max_owners > INT32_MAX / 2) goto fail;
+    t->owners = calloc(t->cfg.max_owners, sizeof *t->owners);
+    t->storage = calloc((size_t)NPROTO * 2 * 1024, sizeof(uint64_t));
+    for (int p = 0; p < NPROTO; p++) t->buckets[p] = calloc(65536, sizeof(bucket));
+    if (!t->owners || !t->storage || !t->buckets[0] || !t->buckets[1]) goto fail;
+    for (int p = 0; p < NPROTO; p++) {
+        for (int b = 0; b < PM_PM_BLOCKS; b++) {
+            t->owned[p].blk[b] = t->storage + ((size_t)(p * 2) * 1024 + (size_t)b * 64);
+            t->held[p].blk[b] = t->storage + ((size_t)(p * 2 + 1) * 1024 + (size_t)b * 64);
+        }
+        for (int i = 0; i < 65536; i++) t->buckets[p][i].head = t->buckets[p][i].tail = -1;
+    }
+    for (uint32_t i = 0; i < t->cfg.max_owners; i++)
+        t->owners[i].next = (i + 1 < t->cfg.max_owners) ? (int32_t)(i + 1) : -1;
+    t->free_head = 0;
+    return t;
+fail:
+    pm_bind_destroy(t);
+    return NULL;
+}
+
+void pm_bind_destroy(pm_bind_table *t)
+{
+    if (!t) return;
+    free(t->owners);
+    free(t->storage);
+    for (int p = 0; p < NPROTO; p++) free(t->buckets[p]);
+    free(t);
+}
+
+void pm_bind_set_unprivileged_port_start(pm_bind_table *t, uint16_t port)
+{
+    t->cfg.unprivileged_port_start = port;
+}
+
+/* ---- Linux's address comparisons, kept literal ---- */
+
+static bool ip6_any(const pm_ip *a)
+{
+    return pm_ip_eq(a, &pm_ip_any6);
+}
+
+/* ipv6_addr_type() reduced to what the rules ask: any, mapped, other. */
+enum { T_ANY, T_MAPPED, T_OTHER };
+static int addr_type(const pm_ip *a)
+{
+    if (ip6_any(a)) return T_ANY;
+    if (pm_ip_is_v4(a)) return T_MAPPED;
+    return T_OTHER;
+}
+
+/* Linux: ipv6_rcv_saddr_equal(). sk2_v6 NULL for an AF_INET sk2. */
+static bool ipv6_rcv_saddr_equal(const pm_ip *sk1_v6, const pm_ip *sk2_v6, uint32_t sk1_rcv4,
+                                 uint32_t sk2_rcv4, bool sk1_v6only, bool sk2_v6only,
+                                 bool match_sk1_wildcard, bool match_sk2_wildcard)
+{
+    int t1 = addr_type(sk1_v6);
+    int t2 = sk2_v6 ? addr_type(sk2_v6) : T_MAPPED;
+    if (t1 == T_MAPPED && t2 == T_MAPPED) {
+        if (!sk2_v6only) {
+            if (sk1_rcv4 == sk2_rcv4) return true;
+            return (match_sk1_wildcard && !sk1_rcv4) || (match_sk2_wildcard && !sk2_rcv4);
+        }
+        return false;
+    }
+    if (t1 == T_ANY && t2 == T_ANY) return true;
+    if (t2 == T_ANY && match_sk2_wildcard && !(sk2_v6only && t1 == T_MAPPED)) return true;
+    if (t1 == T_ANY && match_sk1_wildcard && !(sk1_v6only && t2 == T_MAPPED)) return true;
+    if (sk2_v6 && pm_ip_eq(sk1_v6, sk2_v6)) return true;
+    return false;
+}
+
+/* Linux: ipv4_rcv_saddr_equal() (inet_connection_sock.c) */
+static bool ipv4_rcv_saddr_equal(uint32_t sk1, uint32_t sk2, bool sk2_v6only, bool match_sk1_wc,
+                                 bool match_sk2_wc)
+{
+    if (!sk2_v6only) {
+        if (sk1 == sk2) return true;
+        return (match_sk1_wc && !sk1) || (match_sk2_wc && !sk2);
+    }
+    return false;
+}
+
+/* Linux: inet_rcv_saddr_equal(sk, sk2, match_wildcard) */
+static bool rcv_saddr_equal(const ksock *sk, const ksock *sk2, bool match_wildcard)
+{
+    if (sk->family == PM_AF_INET6)
+        return ipv6_rcv_saddr_equal(&sk->v6, sk2->family == PM_AF_INET6 ? &sk2->v6 : NULL, sk->rcv4,
+                                    sk2->rcv4, sk->v6only, sk2->v6only, match_wildcard,
+                                    match_wildcard);
+    return ipv4_rcv_saddr_equal(sk->rcv4, sk2->rcv4, sk2->v6only, match_wildcard, match_wildcard);
+}
+
+/* Linux: inet_bind_conflict() (no devices bound here) */
+static bool inet_bind_conflict(const ksock *sk, const owner *o2, bool relax, bool reuseport_ok)
+{
+    const ksock *sk2 = &o2->k;
+    bool tw2 = o2->state == PM_BIND_TIME_WAIT;
+    if (sk->reuse && sk2->reuse && o2->state != PM_BIND_LISTEN) {
+        return !relax ||
+               (!reuseport_ok && sk->reuseport && sk2->reuseport && (tw2 || sk->uid == sk2->uid));
+    }
+    return !reuseport_ok || !sk->reuseport || !sk2->reuseport || (!tw2 && sk->uid != sk2->uid);
+}
+
+/* Linux: sk_reuseport_match() */
+static bool sk_reuseport_match(const bucket *tb, const ksock *sk)
+{
+    if (tb->fastreuseport <= 0) return false;
+    if (!sk->reuseport) return false;
+    if (tb->fastuid != sk->uid) return false;
+    if (tb->fastreuseport == FASTREUSEPORT_ANY) return true;
+    if (tb->fast_family == PM_AF_INET6)
+        return ipv6_rcv_saddr_equal(&tb->fast_v6, sk->family == PM_AF_INET6 ? &sk->v6 : NULL,
+                                    tb->fast_rcv4, sk->rcv4, tb->fast_v6only, sk->v6only, true,
+                                    false);
+    return ipv4_rcv_saddr_equal(tb->fast_rcv4, sk->rcv4, sk->v6only, true, false);
+}
+
+static void set_fast_from(bucket *tb, const ksock *sk, int8_t mode)
+{
+    tb->fastreuseport = mode;
+    tb->fastuid = sk->uid;
+    tb->fast_rcv4 = sk->rcv4;
+    tb->fast_v6only = sk->v6only;
+    tb->fast_family = sk->family;
+    tb->fast_v6 = sk->v6;
+}
+
+/* Linux: inet_csk_update_fastreuse(). Since bhash2, inet_csk_get_port()
+ * links the new inet_bind2_bucket into tb->bhash2 before this runs, so
+ * the "first owner" branch (hlist_empty(&tb->bhash2)) is never taken: a
+ * bucket starts with fastreuse = fastreuseport = 0 (inet_bind_bucket_create)
+ * and the SO_REUSEADDR fast path stays off. The kernel behaves so (the
+ * oracle test shows it); we mirror it. */
+static void update_fastreuse(bucket *tb, const ksock *sk, bool listening)
+{
+    bool reuse = sk->reuse && !listening;
+    if (!reuse) tb->fastreuse = 0;
+    if (sk->reuseport) {
+        if (!sk_reuseport_match(tb, sk)) set_fast_from(tb, sk, FASTREUSEPORT_STRICT);
+    } else {
+        tb->fastreuseport = 0;
+    }
+}
+
+static void sync_maps(pm_bind_table *t, int p, uint16_t port)
+{
+    const bucket *tb = &t->buckets[p][port];
+    if (tb->n)
+        pm_portmap_set(&t->owned[p], port);
+    else
+        pm_portmap_clear(&t->owned[p], port);
+    if (tb->n && (tb->fastreuse >= 0 || tb->fastreuseport >= 0))
+        pm_portmap_set(&t->held[p], port);
+    else
+        pm_portmap_clear(&t->held[p], port);
+}
+
+/* Build the kernel's view of a socket about to bind to sa. */
+static void make_ksock(ksock *k, const pm_sockaddr *sa, const pm_bind_opts *o, uint32_t uid)
+{
+    memset(k, 0, sizeof *k);
+    k->family = o->family;
+    k->v6 = sa->ip;
+    k->uid = uid;
+    k->reuse = o->reuseaddr;
+    k->reuseport = o->reuseport;
+    k->v6only = o->family == PM_AF_INET6 && o->v6only;
+    if (pm_ip_is_v4(&sa->ip))
+        k->rcv4 = pm_ip_v4(&sa->ip);
+    else if (ip6_any(&sa->ip))
+        k->rcv4 = 0;
+    else {
+        k->rcv4 = LOOPBACK4_IPV6; /* Linux __inet6_bind() */
+        k->v6only = true;         /* Linux: a specific IPv6 bind sets sk_ipv6only */
+    }
+}
+
+/* TCP: would sk conflict with an owner of port (other than self)?
+ * Linux inet_csk_bind_conflict(): with bhash2 for specific addresses, the
+ * same set as inet_rcv_saddr_equal(sk, sk2, true) over all owners. */
+static bool tcp_conflict(const pm_bind_table *t, const bucket *tb, const ksock *sk, int32_t self,
+                         bool relax, bool reuseport_ok)
+{
+    for (int32_t i = tb->head; i >= 0; i = t->owners[i].next) {
+        if (i == self) continue;
+        const owner *o2 = &t->owners[i];
+        if (inet_bind_conflict(sk, o2, relax, reuseport_ok) && rcv_saddr_equal(sk, &o2->k, true))
+            return true;
+    }
+    return false;
+}
+
+/* Linux: inet_csk_get_port() for a given port. listening: sk is entering
+ * LISTEN (inet_csk_listen_start()) and is already an owner (self). */
+static int tcp_get_port(const pm_bind_table *t, const bucket *tb, const ksock *sk, bool listening,
+                        int32_t self)
+{
+    bool reuse = sk->reuse && !listening;
+    if (tb->n) {
+        if ((tb->fastreuse > 0 && reuse) || sk_reuseport_match(tb, sk)) return 0;
+    }
+    return tcp_conflict(t, tb, sk, self, true, true) ? -EADDRINUSE : 0;
+}
+
+/* Linux: udp_lib_lport_inuse(): the first matching owner decides. With
+ * all = true (autobind's bitmap mode), any incompatible owner counts. */
+static bool udp_inuse(const pm_bind_table *t, const bucket *tb, const ksock *sk, bool all)
+{
+    for (int32_t i = tb->head; i >= 0; i = t->owners[i].next) {
+        const ksock *sk2 = &t->owners[i].k;
+        if ((!sk2->reuse || !sk->reuse) && rcv_saddr_equal(sk, sk2, true)) {
+            bool share = sk2->reuseport && sk->reuseport && sk->uid == sk2->uid;
+            if (!all) return !share;
+            if (!share) return true;
+        }
+    }
+    return false;
+}
+
+static int precheck(const pm_bind_table *t, int p, const pm_sockaddr *sa, const pm_bind_opts *o,
+                    const pm_cred *c, bool bound)
+{
+    if (p < 0 || !sa || !o || !c) return -EINVAL;
+    /* Linux inet_bind()/__inet6_bind(): the privilege check comes first */
+    if (sa->port && sa->port < t->cfg.unprivileged_port_start && !c->cap_net_bind_service)
+        return -EACCES;
+    if (bound) return -EINVAL; /* already bound */
+    if (o->family == PM_AF_INET) {
+        if (!pm_ip_is_v4(&sa->ip)) return -EAFNOSUPPORT;
+    } else if (o->family == PM_AF_INET6) {
+        /* Linux __inet6_bind(): a v6only socket cannot take a mapped address */
+        if (pm_ip_is_v4(&sa->ip) && o->v6only) return -EINVAL;
+    } else {
+        return -EAFNOSUPPORT;
+    }
+    return 0;
+}
+
+static int check_port(const pm_bind_table *t, int p, const pm_sockaddr *sa, const pm_bind_opts *o,
+                      uint32_t uid)
+{
+    ksock k;
+    make_ksock(&k, sa, o, uid);
+    const bucket *tb = &t->buckets[p][sa->port];
+    if (p == P_TCP) return tcp_get_port(t, tb, &k, false, -1);
+    return udp_inuse(t, tb, &k, false) ? -EADDRINUSE : 0;
+}
+
+static int count_err(pm_bind_table *t, int err)
+{
+    if (err == -EADDRINUSE)
+        t->st.eaddrinuse++;
+    else if (err == -EACCES)
+        t->st.eacces++;
+    else if (err == -EINVAL)
+        t->st.einval++;
+    return err;
+}
+
+int pm_bind__insert(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
+                    const pm_bind_opts *opts, uint32_t uid, pm_bind_state state, bool by_connect,
+                    pm_bind_id *id)
+{
+    int p = proto_index(proto);
+    if (p < 0) return -EINVAL;
+    if (t->free_head < 0) {
+        t->st.pool_full++;
+        return -ENOBUFS;
+    }
+    int32_t i = t->free_head;
+    owner *o = &t->owners[i];
+    t->free_head = o->next;
+    memset(o, 0, sizeof *o);
+    make_ksock(&o->k, sa, opts, uid);
+    o->port = sa->port;
+    o->proto = (uint8_t)p;
+    o->state = (uint8_t)state;
+    o->used = true;
+    o->by_connect = by_connect;
+    bucket *tb = &t->buckets[p][sa->port];
+    bool empty = tb->n == 0;
+    if (p == P_TCP) {
+        if (by_connect) {
+            /* Linux __inet_hash_connect(): a bucket made by connect() */
+            if (empty) tb->fastreuse = tb->fastreuseport = -1;
+        } else {
+            update_fastreuse(tb, &o->k, state == PM_BIND_LISTEN);
+        }
+    }
+    if (p == P_UDP && o->k.family == PM_AF_INET6 && o->k.reuseport && tb->tail >= 0) {
+        /* Linux sk_add_node_rcu(): IPv6 SO_REUSEPORT sockets go to the
+         * tail, the rest to the head; udp_lib_lport_inuse() sees them so */
+        o->next = -1;
+        o->prev = tb->tail;
+        t->owners[tb->tail].next = i;
+        tb->tail = i;
+    } else {
+        o->prev = -1;
+        o->next = tb->head;
+        if (tb->head >= 0)
+            t->owners[tb->head].prev = i;
+        else
+            tb->tail = i;
+        tb->head = i;
+    }
+    tb->n++;
+    if (!by_connect) tb->n_bind++;
+    if (empty) t->st.ports++;
+    t->st.owners++;
+    sync_maps(t, p, sa->port);
+    *id = i;
+    return 0;
+}
+
+int pm_bind_check(const pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
+                  const pm_bind_opts *opts, const pm_cred *cred)
+{
+    int p = proto_index(proto);
+    int err = precheck(t, p, sa, opts, cred, false);
+    if (err) return err;
+    if (sa->port == 0) return -EINVAL;
+    return check_port(t, p, sa, opts, cred->uid);
+}
+
+int pm_bind(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa, const pm_bind_opts *opts,
+            const pm_cred *cred, pm_bind_id *id)
+{
+    int p = proto_index(proto);
+    int err = precheck(t, p, sa, opts, cred, id && *id != PM_BIND_NONE);
+    if (!err && (!id || sa->port == 0)) err = -EINVAL;
+    if (!err) err = check_port(t, p, sa, opts, cred->uid);
+    if (!err) err = pm_bind__insert(t, proto, sa, opts, cred->uid, PM_BIND_BOUND, false, id);
+    if (err) return count_err(t, err);
+    t->st.binds++;
+    return 0;
+}
+
+static owner *get_owner(const pm_bind_table *t, pm_bind_id id)
+{
+    if (id < 0 || (uint32_t)id >= t->cfg.max_owners || !t->owners[id].used) return NULL;
+    return &t->owners[id];
+}
+
+int pm_bind_listen(pm_bind_table *t, pm_bind_id id)
+{
+    owner *o = get_owner(t, id);
+    if (!o || o->proto != P_TCP) return -EINVAL;
+    if (o->state == PM_BIND_LISTEN) return 0;
+    if (o->state != PM_BIND_BOUND) return -EINVAL;
+    bucket *tb = &t->buckets[P_TCP][o->port];
+    /* Linux inet_csk_listen_start(): state LISTEN, then get_port() again */
+    int err = tcp_get_port(t, tb, &o->k, true, id);
+    if (err) return count_err(t, err);
+    o->state = PM_BIND_LISTEN;
+    update_fastreuse(tb, &o->k, true);
+    sync_maps(t, P_TCP, o->port);
+    return 0;
+}
+
+int pm_bind_set_reuse(pm_bind_table *t, pm_bind_id id, bool reuseaddr, bool reuseport)
+{
+    owner *o = get_owner(t, id);
+    if (!o) return -EINVAL;
+    o->k.reuse = reuseaddr;
+    o->k.reuseport = reuseport;
+    return 0;
+}
+
+int pm_bind_set_state(pm_bind_table *t, pm_bind_id id, pm_bind_state state)
+{
+    owner *o = get_owner(t, id);
+    if (!o || o->proto != P_TCP) return -EINVAL;
+    if (state != PM_BIND_CONNECTED && state != PM_BIND_TIME_WAIT) return -EINVAL;
+    o->state = (uint8_t)state;
+    return 0;
+}
+
+void pm_bind_release(pm_bind_table *t, pm_bind_id id)
+{
+    owner *o = get_owner(t, id);
+    if (!o) return;
+    bucket *tb = &t->buckets[o->proto][o->port];
+    if (o->prev >= 0)
+        t->owners[o->prev].next = o->next;
+    else
+        tb->head = o->next;
+    if (o->next >= 0)
+        t->owners[o->next].prev = o->prev;
+    else
+        tb->tail = o->prev;
+    tb->n--;
+    if (!o->by_connect) tb->n_bind--;
+    t->st.owners--;
+    if (tb->n == 0) {
+        memset(tb, 0, sizeof *tb);
+        tb->head = tb->tail = -1;
+        t->st.ports--;
+    } else if (o->proto == P_TCP && tb->n_bind == 0) {
+        /* Linux __inet_put_port() since 6.17: only connect() users left,
+         * the bucket is shareable by connect() again */
+        tb->fastreuse = tb->fastreuseport = -1;
+    }
+    sync_maps(t, o->proto, o->port);
+    o->used = false;
+    o->next = t->free_head;
+    t->free_head = id;
+}
+
+bool pm_bind__autobind_ok(const pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
+                          const pm_bind_opts *opts, uint32_t uid)
+{
+    int p = proto_index(proto);
+    if (p < 0) return false;
+    ksock k;
+    make_ksock(&k, sa, opts, uid);
+    const bucket *tb = &t->buckets[p][sa->port];
+    if (!tb->n) return true;
+    if (p == P_TCP) return !tcp_conflict(t, tb, &k, -1, false, false);
+    return !udp_inuse(t, tb, &k, true);
+}
+
+const pm_portmap *pm_bind__owned(const pm_bind_table *t, uint8_t proto)
+{
+    int p = proto_index(proto);
+    return p < 0 ? NULL : &t->owned[p];
+}
+
+const pm_portmap *pm_bind__held(const pm_bind_table *t, uint8_t proto)
+{
+    int p = proto_index(proto);
+    return p < 0 ? NULL : &t->held[p];
+}
+
+int pm_bind_get(const pm_bind_table *t, pm_bind_id id, pm_bind_owner *out)
+{
+    const owner *o = get_owner(t, id);
+    if (!o) return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->proto = o->proto == P_TCP ? PM_IPPROTO_TCP : PM_IPPROTO_UDP;
+    out->local.family = o->k.family;
+    out->local.port = o->port;
+    out->local.ip = o->k.v6;
+    out->opts.family = o->k.family;
+    out->opts.reuseaddr = o->k.reuse;
+    out->opts.reuseport = o->k.reuseport;
+    out->opts.v6only = o->k.v6only;
+    out->uid = o->k.uid;
+    out->state = (pm_bind_state)o->state;
+    out->by_connect = o->by_connect;
+    return 0;
+}
+
+unsigned pm_bind_owners(const pm_bind_table *t, uint8_t proto, uint16_t port, pm_bind_id *ids,
+                        unsigned cap)
+{
+    int p = proto_index(proto);
+    if (p < 0) return 0;
+    unsigned n = 0;
+    for (int32_t i = t->buckets[p][port].head; i >= 0; i = t->owners[i].next, n++)
+        if (n < cap) ids[n] = i;
+    return n;
+}
+
+pm_bind_stats pm_bind_get_stats(const pm_bind_table *t)
+{
+    return t->st;
+}
+
+const char *pm_bind_state_name(pm_bind_state s)
+{
+    switch (s) {
+    case PM_BIND_BOUND: return "bound";
+    case PM_BIND_LISTEN: return "listen";
+    case PM_BIND_CONNECTED: return "connected";
+    case PM_BIND_TIME_WAIT: return "time-wait";
+    }
+    return "?";
+}

@@ -1,0 +1,343 @@
+/* Segment departure: one segment per call, in priority order: RSTs, the
+ * SYN, a fast retransmission, a window probe, data and FIN (congestion and
+ * send window, Nagle, sender SWS avoidance), then a bare ACK. */
+#include <string.h>
+
+#include "tcp/tcp_internal.h"
+
+/* The window our SYN or SYN-ACK announces: unscaled (RFC 7323 2.2) and,
+ * as Linux's tcp_select_initial_window(), a multiple of the MSS. */
+uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space)
+{
+    uint32_t w = space < PM_TCP_MAX_WINDOW ? space : PM_TCP_MAX_WINDOW;
+    uint32_t mss = st->cfg.mss_local;
+    if (mss && w > mss) w = w / mss * mss;
+    return w;
+}
+
+/* RFC 9293 3.8.6.2.2 (receiver SWS avoidance, RFC 1122 4.2.3.3): move the
+ * right edge only by min(half the buffer, one MSS) or more, and never
+ * shrink it. Returns the field value; *bytes the window it stands for. */
+static uint16_t select_window(pm_tcp *tcb, uint32_t *bytes)
+{
+    uint32_t space = tcb->rcv_cap - tcb->rcv_len;
+    uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
+    uint32_t cur = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
+    uint32_t step = tcb->rcv_cap / 2 < tcb->mss ? tcb->rcv_cap / 2 : tcb->mss;
+    uint32_t w = space;
+    if (w > cur && w - cur < step) w = cur;
+    if (w < cur) w = cur;
+    uint32_t unit = 1u << tcb->rcv_wscale;
+    uint32_t field = (uint32_t)(((uint64_t)w + unit - 1) >> tcb->rcv_wscale);
+    if (field > PM_TCP_MAX_WINDOW) field = PM_TCP_MAX_WINDOW;
+    *bytes = field << tcb->rcv_wscale;
+    return (uint16_t)field;
+}
+
+static void seg_base(pm_tcp_stack *st, const pm_tcp *tcb, pm_ip_repr *ip, pm_tcp_repr *seg,
+                     uint16_t flags, uint32_t seq)
+{
+    tcp_ip_out(st, &tcb->tuple, ip);
+    memset(seg, 0, sizeof *seg);
+    seg->sport = tcb->tuple.lport;
+    seg->dport = tcb->tuple.fport;
+    seg->seq = seq;
+    seg->flags = flags;
+    if (flags & PM_TH_ACK) seg->ack = tcb->rcv_nxt;
+}
+
+static void put_ts(pm_tcp_repr *seg, uint32_t val, uint32_t ecr)
+{
+    seg->opts.present |= 1u << PM_TCPOPT_TS;
+    seg->opts.ts_val = val;
+    seg->opts.ts_ecr = ecr;
+}
+
+/* Window, timestamps, bookkeeping of what the ACK told the peer. */
+static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
+{
+    if (!(seg->flags & PM_TH_SYN)) {
+        if (tcb->opts & PM_TCPO_TS) put_ts(seg, tcp_ts_now(now) + tcb->ts_off, tcb->ts_recent);
+        if (seg->flags & PM_TH_ACK) {
+            uint32_t bytes;
+            seg->window = select_window(tcb, &bytes);
+            tcb->rcv_wup = tcb->rcv_nxt;
+            tcb->rcv_wnd = bytes;
+        }
+    }
+    if (seg->flags & PM_TH_ACK) {
+        tcb->flags &= (uint16_t)~F_ACK_NOW;
+        tcb->delack_at = 0;
+        tcb->quick = 0;
+    }
+    st->stats.segs_out++;
+    return 1;
+}
+
+static void copy_out(const pm_tcp *tcb, uint32_t off, uint8_t *buf, uint32_t len)
+{
+    uint32_t pos = (uint32_t)(((uint64_t)tcb->snd_head + off) % tcb->snd_cap);
+    uint32_t first = tcb->snd_cap - pos < len ? tcb->snd_cap - pos : len;
+    memcpy(buf, tcb->snd_buf + pos, first);
+    memcpy(buf + first, tcb->snd_buf, len - first);
+}
+
+static int emit_data(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                     uint8_t *buf, uint32_t seq, uint32_t len, bool fin)
+{
+    uint32_t off = seq - tcp_data_base(tcb);
+    uint16_t flags = PM_TH_ACK;
+    if (fin) flags |= PM_TH_FIN;
+    if (len && off + len == tcb->snd_len) flags |= PM_TH_PSH; /* Linux: PSH on the last */
+    seg_base(st, tcb, ip, seg, flags, seq);
+    if (len) copy_out(tcb, off, buf, len);
+    seg->payload = buf;
+    seg->payload_len = len;
+    return finish(st, tcb, seg, now);
+}
+
+static void arm_rtx(pm_tcp *tcb, uint64_t now)
+{
+    /* RFC 6298 5.1: start the timer if it is not running. */
+    if (tcb->timer != PM_TCP_TIMER_RTX) {
+        tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us);
+        tcb->backoff = 0;
+    }
+}
+
+static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg)
+{
+    bool active = tcb->state == PM_TCP_SYN_SENT;
+    uint16_t flags = PM_TH_SYN | (active ? 0 : PM_TH_ACK);
+    seg_base(st, tcb, ip, seg, flags, tcb->iss);
+    const pm_tcp_config *c = &st->cfg;
+    pm_tcp_opts *o = &seg->opts;
+    uint16_t mss = c->mss_local;
+    if (tcb->user_mss && tcb->user_mss < mss) mss = tcb->user_mss;
+    o->present |= 1u << PM_TCPOPT_MSS;
+    o->mss = mss;
+    bool sack = active ? c->sack : (tcb->opts & PM_TCPO_SACK);
+    bool ts = active ? c->timestamps : (tcb->opts & PM_TCPO_TS);
+    bool ws = active ? c->window_scaling : (tcb->opts & PM_TCPO_WS);
+    if (sack) o->present |= 1u << PM_TCPOPT_SACK_PERM;
+    if (ts) put_ts(seg, tcp_ts_now(now) + tcb->ts_off, active ? 0 : tcb->ts_recent);
+    if (ws) {
+        o->present |= 1u << PM_TCPOPT_WSCALE;
+        o->wscale = st->rcv_wscale;
+        if (active) tcb->rcv_wscale = st->rcv_wscale; /* until the SYN-ACK says */
+    }
+    uint32_t w = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len);
+    seg->window = (uint16_t)w;
+    if (!active) {
+        tcb->rcv_wup = tcb->rcv_nxt;
+        tcb->rcv_wnd = w;
+    }
+    if (tcb->snd_max == tcb->iss) {
+        tcb->snd_max = tcb->iss + 1;
+        tcb->flags |= F_RTT_TIMING;
+        tcb->rtt_seq = tcb->iss;
+        tcb->rtt_start = (uint32_t)now;
+    } else {
+        st->stats.retrans_segs++;
+    }
+    tcb->snd_nxt = tcb->iss + 1;
+    arm_rtx(tcb, now);
+    return finish(st, tcb, seg, now);
+}
+
+static int emit_rst(pm_tcp_stack *st, pm_tcp *tcb, pm_ip_repr *ip, pm_tcp_repr *seg, uint64_t now,
+                    uint16_t flags, uint32_t seq)
+{
+    seg_base(st, tcb, ip, seg, flags, seq);
+    (void)now;
+    st->stats.segs_out++;
+    return 1;
+}
+
+int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                  uint8_t *buf, size_t cap)
+{
+    if (tcb->flags & F_RST_REPLY) {
+        tcb->flags &= (uint16_t)~F_RST_REPLY;
+        return emit_rst(st, tcb, ip, seg, now, PM_TH_RST, tcb->rst_seq);
+    }
+    if (tcb->flags & F_RST_ABORT) {
+        tcb->flags &= (uint16_t)~F_RST_ABORT;
+        return emit_rst(st, tcb, ip, seg, now, PM_TH_RST | PM_TH_ACK, tcb->snd_max);
+    }
+    switch (tcb->state) {
+    case PM_TCP_CLOSED:
+    case PM_TCP_LISTEN: return 0;
+    case PM_TCP_TIME_WAIT:
+        if (!(tcb->flags & F_ACK_NOW)) return 0;
+        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);
+        return finish(st, tcb, seg, now);
+    default: break;
+    }
+    /* The SYN, first sent or rewound for a retransmission. */
+    if (tcb->snd_una == tcb->iss && tcb->snd_nxt == tcb->iss)
+        return emit_syn(st, tcb, now, ip, seg);
+    if (tcb->state == PM_TCP_SYN_SENT) return 0;
+    uint32_t mss = tcb->mss;
+    if (cap < mss) mss = (uint32_t)cap;
+    uint32_t base = tcp_data_base(tcb);
+    bool fin_q = (tcb->flags & F_FIN_QUEUED) && !(tcb->flags & F_FIN_ACKED);
+
+    if (tcb->flags & F_FASTRXT) {
+        /* RFC 5681 3.2 step 3 / RFC 6582 step 4: resend the first
+         * unacknowledged segment, whatever cwnd says. */
+        tcb->flags &= (uint16_t) ~(F_FASTRXT | F_RTT_TIMING);
+        uint32_t off = tcb->snd_una - base;
+        if (SEQ_GT(tcb->snd_una, tcb->iss) && off <= tcb->snd_len) {
+            uint32_t avail = tcb->snd_len - off;
+            uint32_t sent = tcb->snd_max - tcb->snd_una; /* only what went out */
+            if (avail > sent) avail = sent;
+            uint32_t len = avail < mss ? avail : mss;
+            bool fin =
+                fin_q && off + len == tcb->snd_len && SEQ_GT(tcb->snd_max, tcb->snd_una + len);
+            if (len || fin) {
+                st->stats.retrans_segs++;
+                if (SEQ_LT(tcb->snd_nxt, tcb->snd_una + len + fin))
+                    tcb->snd_nxt = tcb->snd_una + len + fin;
+                return emit_data(st, tcb, now, ip, seg, buf, tcb->snd_una, len, fin);
+            }
+        }
+    }
+    if (tcb->flags & F_PROBE) {
+        /* Linux tcp_xmit_probe_skb(): an old sequence number makes the
+         * receiver answer with its window (RFC 9293 3.8.6.1). */
+        tcb->flags &= (uint16_t)~F_PROBE;
+        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_una - 1);
+        return finish(st, tcb, seg, now);
+    }
+
+    uint32_t off = tcb->snd_nxt - base;
+    uint32_t avail = 0;
+    if (SEQ_GEQ(tcb->snd_nxt, base) && off <= tcb->snd_len) {
+        avail = tcb->snd_len - off;
+        uint32_t win = tcb->snd_wnd < tcb->cwnd ? tcb->snd_wnd : tcb->cwnd;
+        uint32_t inflight = tcb->snd_nxt - tcb->snd_una;
+        uint32_t usable = win > inflight ? win - inflight : 0;
+        uint32_t len = avail < usable ? avail : usable;
+        if (len > mss) len = mss;
+        bool send = len > 0;
+        if (send && len < mss && !(tcb->flags & F_FORCE)) {
+            if (len < avail) {
+                /* RFC 1122 4.2.3.4: sender SWS avoidance. */
+                if (len < tcb->max_snd_wnd / 2) send = false;
+            } else if (!(tcb->flags & (F_NODELAY | F_FIN_QUEUED)) && tcb->snd_nxt == tcb->snd_max &&
+                       tcb->snd_max != tcb->snd_una) {
+                send = false; /* RFC 896 / RFC 1122 4.2.3.4: Nagle */
+            }
+        }
+        if (!send) len = 0;
+        bool fin = fin_q && off + len == tcb->snd_len;
+        if (send || fin) {
+            uint32_t seq = tcb->snd_nxt;
+            if (SEQ_LT(seq, tcb->snd_max)) {
+                st->stats.retrans_segs++;
+            } else if (len && !(tcb->flags & F_RTT_TIMING)) {
+                tcb->flags |= F_RTT_TIMING;
+                tcb->rtt_seq = seq;
+                tcb->rtt_start = (uint32_t)now;
+            }
+            tcb->snd_nxt = seq + len + (fin ? 1 : 0);
+            if (SEQ_GT(tcb->snd_nxt, tcb->snd_max)) tcb->snd_max = tcb->snd_nxt;
+            tcb->flags &= (uint16_t)~F_FORCE;
+            arm_rtx(tcb, now);
+            return emit_data(st, tcb, now, ip, seg, buf, seq, len, fin);
+        }
+    }
+    if (tcb->flags & F_ACK_NOW) {
+        /* BSD tcp_output(): a bare ACK carries SND.MAX, not the rewound
+         * SND.NXT of a retransmission, or the peer finds it old. */
+        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);
+        return finish(st, tcb, seg, now);
+    }
+    /* RFC 9293 3.8.6.1: data waits on a closed window: the persist timer. */
+    tcb->flags &= (uint16_t)~F_FORCE;
+    if (avail > 0 && tcb->snd_una == tcb->snd_max && tcb->timer == PM_TCP_TIMER_NONE) {
+        uint64_t d = (uint64_t)tcb->rto_us << (tcb->backoff < 16 ? tcb->backoff : 16);
+        if (d > st->cfg.rto_max_us) d = st->cfg.rto_max_us;
+        tcp_arm_timer(tcb, PM_TCP_TIMER_PERSIST, now + d);
+    }
+    return 0;
+}
+
+uint64_t pm_tcp_next_deadline(const pm_tcp *tcb)
+{
+    uint64_t d = UINT64_MAX;
+    if (tcb->timer != PM_TCP_TIMER_NONE) d = tcb->timer_at;
+    if (tcb->delack_at && tcb->delack_at < d) d = tcb->delack_at;
+    return d;
+}
+
+unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
+{
+    unsigned ev = 0;
+    if (tcb->delack_at && now >= tcb->delack_at) {
+        tcb->delack_at = 0;
+        if (tcb->state >= PM_TCP_SYN_RCVD) tcb->flags |= F_ACK_NOW;
+    }
+    if (tcb->timer == PM_TCP_TIMER_NONE || now < tcb->timer_at) return ev;
+    const pm_tcp_config *c = &st->cfg;
+    switch (tcb->timer) {
+    case PM_TCP_TIMER_RTX: {
+        uint8_t limit = tcb->state == PM_TCP_SYN_SENT   ? c->syn_retries
+                        : tcb->state == PM_TCP_SYN_RCVD ? c->synack_retries
+                                                        : c->retries2;
+        if (tcb->retries >= limit) {
+            /* Linux tcp_write_timeout(): give up, ETIMEDOUT, no RST. */
+            st->stats.timeouts++;
+            if (!(tcb->flags & F_ORPHAN) &&
+                !(tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE))) {
+                tcb->err = ETIMEDOUT;
+                ev |= PM_TCP_EV_RESET;
+            }
+            tcp_set_state(tcb, PM_TCP_CLOSED);
+            return ev | PM_TCP_EV_CLOSED;
+        }
+        tcb->retries++;
+        st->stats.rto_fired++;
+        /* RFC 6298 5.5: back off. */
+        uint64_t rto = 2ull * tcb->rto_us;
+        tcb->rto_us = (uint32_t)(rto > c->rto_max_us ? c->rto_max_us : rto);
+        if (SEQ_GT(tcb->snd_una, tcb->iss)) {
+            /* RFC 5681 (4) and 3.1: loss window; RFC 6582: leave recovery. */
+            uint32_t flight = tcb->snd_max - tcb->snd_una;
+            uint32_t half = flight / 2;
+            tcb->ssthresh = half > 2u * tcb->mss ? half : 2u * tcb->mss;
+            tcb->cwnd = tcb->mss;
+            tcb->recover = tcb->snd_max;
+            tcb->flags &= (uint16_t)~F_RECOVERY;
+            tcb->dupacks = 0;
+        }
+        tcb->flags &= (uint16_t) ~(F_RTT_TIMING | F_FASTRXT);
+        tcb->snd_nxt = tcb->snd_una; /* go back N */
+        tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us);
+        break;
+    }
+    case PM_TCP_TIMER_PERSIST: {
+        if (tcb->retries >= c->retries2) {
+            st->stats.timeouts++;
+            if (!(tcb->flags & F_ORPHAN)) {
+                tcb->err = ETIMEDOUT;
+                ev |= PM_TCP_EV_RESET;
+            }
+            tcp_set_state(tcb, PM_TCP_CLOSED);
+            return ev | PM_TCP_EV_CLOSED;
+        }
+        tcb->retries++;
+        tcb->flags |= tcb->snd_wnd == 0 ? F_PROBE : F_FORCE;
+        if (tcb->backoff < 31) tcb->backoff++;
+        uint64_t d = (uint64_t)tcb->rto_us << (tcb->backoff < 16 ? tcb->backoff : 16);
+        if (d > c->rto_max_us) d = c->rto_max_us;
+        tcp_arm_timer(tcb, PM_TCP_TIMER_PERSIST, now + d);
+        break;
+    }
+    case PM_TCP_TIMER_TIME_WAIT:
+    case PM_TCP_TIMER_FIN_WAIT_2: tcp_set_state(tcb, PM_TCP_CLOSED); return ev | PM_TCP_EV_CLOSED;
+    default: tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0); break;
+    }
+    return ev;
+}

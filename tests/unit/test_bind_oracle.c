@@ -1,0 +1,392 @@
+/* The oracle: random sequences of socket / setsockopt(SO_REUSEADDR,
+ * SO_REUSEPORT, IPV6_V6ONLY) / bind / listen / close, run against the real
+ * Linux kernel (in a network namespace of our own) and against the bind
+ * table; every call must give the same result (0 or the same errno).
+ * uids are switched with setresuid() so that the SO_REUSEPORT uid rule
+ * and the privileged-port rule (ip_unprivileged_port_start, set inside the
+ * namespace) are exercised. Needs root; exits 77 otherwise.
+ *
+ * PM_ORACLE_SEED=n and PM_ORACLE_SEQS=n override the seed and the count. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/rng.h"
+#include "portmux/addr.h"
+#include "portmux/bind.h"
+#include "portmux/ephemeral.h"
+
+#define NSLOTS 5
+#define MAXOPS 24
+
+static const uint32_t uids[] = {0, 1000, 1001};
+static const uint16_t ports[] = {1023, 1024};
+static const char *const addrs4[] = {"127.0.0.1", "127.0.0.2", "0.0.0.0"};
+static const char *const addrs6[] = {"::1", "::", "::ffff:127.0.0.1"};
+static const uint16_t unpriv_starts[] = {1024, 1024, 0, 1023};
+
+typedef struct msock {
+    bool open;
+    int fd;
+    uint8_t proto; /* PM_IPPROTO_TCP / UDP */
+    uint8_t fam;   /* 4 or 6 */
+    uint32_t uid;
+    bool ra, rp, v6only, listening;
+    pm_bind_id id;
+} msock;
+
+/* How often each result came up, to show the sequences reach every rule. */
+static unsigned n_ok, n_inuse, n_acces, n_inval, n_other;
+
+static char oplog[MAXOPS * 2 + 8][120];
+static int nlog;
+
+static void logop(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(oplog[nlog], sizeof oplog[0], fmt, ap);
+    va_end(ap);
+    if (nlog < (int)(sizeof oplog / sizeof oplog[0]) - 1) nlog++;
+}
+
+static int as_uid(uint32_t uid)
+{
+    /* euid (and so fsuid and the effective capabilities) follow uid; the
+     * saved uid stays 0 so that we can come back. */
+    return (int)syscall(SYS_setresuid, -1, (int)uid, -1);
+}
+
+static int kres(int r)
+{
+    return r < 0 ? -errno : 0;
+}
+
+static int write_file(const char *path, const char *val)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return -errno;
+    ssize_t n = write(fd, val, strlen(val));
+    int err = n < 0 ? -errno : 0;
+    close(fd);
+    return err;
+}
+
+static int lo_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int err = r < 0 ? -errno : 0;
+    close(fd);
+    return err;
+}
+
+/* The kernel side of bind(). */
+static int k_bind(const msock *s, const char *addr, uint16_t port)
+{
+    if (s->fam == 4) {
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+        inet_pton(AF_INET, addr, &sin.sin_addr);
+        return kres(bind(s->fd, (struct sockaddr *)&sin, sizeof sin));
+    }
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    inet_pton(AF_INET6, addr, &sin6.sin6_addr);
+    return kres(bind(s->fd, (struct sockaddr *)&sin6, sizeof sin6));
+}
+
+static pm_bind_opts lib_opts(const msock *s)
+{
+    pm_bind_opts o = {s->fam == 4 ? PM_AF_INET : PM_AF_INET6, s->ra, s->rp, s->v6only};
+    return o;
+}
+
+static pm_cred lib_cred(const msock *s)
+{
+    pm_cred c = {s->uid, s->uid == 0};
+    return c;
+}
+
+/* The library side: the socket layer's few lines around the bind table. */
+static int l_bind(pm_bind_table *t, pm_eph *eph, msock *s, const char *addr, uint16_t port)
+{
+    pm_sockaddr sa;
+    int fam;
+    memset(&sa, 0, sizeof sa);
+    pm_ip_parse(addr, &sa.ip, &fam);
+    sa.family = s->fam == 4 ? PM_AF_INET : PM_AF_INET6;
+    sa.port = port;
+    pm_bind_opts o = lib_opts(s);
+    pm_cred c = lib_cred(s);
+    int r = port ? pm_bind(t, s->proto, &sa, &o, &c, &s->id)
+                 : pm_eph_bind(eph, s->proto, &sa, &o, &c, NULL, &s->id);
+    if (r == 0 && sa.family == PM_AF_INET6 && !pm_ip_is_any(&sa.ip) && !pm_ip_is_v4(&sa.ip))
+        s->v6only = true; /* Linux __inet6_bind() */
+    return r;
+}
+
+static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
+{
+    if (s->proto == PM_IPPROTO_UDP) return -EOPNOTSUPP;
+    if (s->listening) return 0;
+    if (s->id == PM_BIND_NONE) {
+        /* Linux inet_csk_listen_start(): get_port(0), an autobind */
+        pm_sockaddr sa = {s->fam == 4 ? PM_AF_INET : PM_AF_INET6, 0,
+                          s->fam == 4 ? pm_ip_any4 : pm_ip_any6};
+        pm_bind_opts o = lib_opts(s);
+        pm_cred c = lib_cred(s);
+        int r = pm_eph_bind(eph, s->proto, &sa, &o, &c, NULL, &s->id);
+        if (r) return -EADDRINUSE;
+    }
+    int r = pm_bind_listen(t, s->id);
+    if (r == 0) s->listening = true;
+    return r;
+}
+
+static void l_close(pm_bind_table *t, msock *s)
+{
+    if (s->id != PM_BIND_NONE) pm_bind_release(t, s->id);
+    s->id = PM_BIND_NONE;
+}
+
+static int kernel_listen(const msock *s)
+{
+    return kres(listen(s->fd, 8));
+}
+
+static const char *pname(uint8_t p)
+{
+    return p == PM_IPPROTO_TCP ? "tcp" : "udp";
+}
+
+/* One random sequence; returns false on the first divergence. */
+static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *calls)
+{
+    msock s[NSLOTS];
+    memset(s, 0, sizeof s);
+    for (int i = 0; i < NSLOTS; i++) s[i].id = PM_BIND_NONE;
+    nlog = 0;
+    uint16_t unpriv = unpriv_starts[pm_rng_below(rng, 4)];
+    char buf[16];
+    snprintf(buf, sizeof buf, "%u", unpriv);
+    if (write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", buf) != 0) {
+        fprintf(stderr, "cannot set ip_unprivileged_port_start\n");
+        exit(1);
+    }
+    pm_bind_set_unprivileged_port_start(t, unpriv);
+    logop("ip_unprivileged_port_start = %u", unpriv);
+    bool ok = true;
+    unsigned nops = 6 + pm_rng_below(rng, MAXOPS - 6);
+    for (unsigned op = 0; op < nops && ok; op++) {
+        int i = (int)pm_rng_below(rng, NSLOTS);
+        msock *m = &s[i];
+        /* open slot: 5% new socket, 25% setsockopt, 35% bind, 25% listen, 10% close */
+        unsigned roll = pm_rng_below(rng, 20);
+        unsigned kind = !m->open    ? 0
+                        : roll < 1  ? 0
+                        : roll < 6  ? 1
+                        : roll < 13 ? 4
+                        : roll < 18 ? 7
+                                    : 9;
+        /* steer towards calls that test rules: bind unbound sockets, listen on TCP ones */
+        bool bound = m->open && (m->id != PM_BIND_NONE || m->listening);
+        if (kind == 4 && bound && pm_rng_below(rng, 5)) kind = m->proto == PM_IPPROTO_TCP ? 7 : 1;
+        if (kind == 7 && m->proto == PM_IPPROTO_UDP && pm_rng_below(rng, 5)) kind = bound ? 1 : 4;
+        int kr = 0, lr = 0;
+        if (kind == 0) { /* socket() */
+            if (m->open) {
+                close(m->fd);
+                l_close(t, m);
+                logop("close(s%d)", i);
+            }
+            memset(m, 0, sizeof *m);
+            m->id = PM_BIND_NONE;
+            m->proto = pm_rng_below(rng, 3) ? PM_IPPROTO_TCP : PM_IPPROTO_UDP;
+            m->fam = pm_rng_below(rng, 2) ? 4 : 6;
+            m->uid = uids[pm_rng_below(rng, 3)];
+            as_uid(m->uid); /* sk_uid is the creator's fsuid */
+            m->fd = socket(m->fam == 4 ? AF_INET : AF_INET6,
+                           m->proto == PM_IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, 0);
+            as_uid(0);
+            if (m->fd < 0) {
+                perror("socket");
+                exit(1);
+            }
+            m->open = true;
+            logop("s%d = socket(%s%d) uid %u", i, pname(m->proto), m->fam, m->uid);
+            /* options set before bind, the common way */
+            int one = 1;
+            if (pm_rng_below(rng, 2) && setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, 4) == 0) {
+                m->ra = true;
+                logop("setsockopt(s%d, SO_REUSEADDR, 1)", i);
+            }
+            if (pm_rng_below(rng, 2) && setsockopt(m->fd, SOL_SOCKET, SO_REUSEPORT, &one, 4) == 0) {
+                m->rp = true;
+                logop("setsockopt(s%d, SO_REUSEPORT, 1)", i);
+            }
+            if (m->fam == 6 && pm_rng_below(rng, 3) == 0 &&
+                setsockopt(m->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, 4) == 0) {
+                m->v6only = true;
+                logop("setsockopt(s%d, IPV6_V6ONLY, 1)", i);
+            }
+            continue;
+        }
+        (*calls)++;
+        if (kind <= 3) { /* setsockopt */
+            unsigned which = pm_rng_below(rng, m->fam == 6 ? 3 : 2);
+            int v = (int)pm_rng_below(rng, 2); /* on or off */
+            if (which == 0) {
+                kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
+                m->ra = v;
+                if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, m->id, m->ra, m->rp);
+                logop("setsockopt(s%d, SO_REUSEADDR, %d) = %d", i, v, kr);
+            } else if (which == 1) {
+                kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEPORT, &v, sizeof v));
+                m->rp = v;
+                if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, m->id, m->ra, m->rp);
+                logop("setsockopt(s%d, SO_REUSEPORT, %d) = %d", i, v, kr);
+            } else {
+                kr = kres(setsockopt(m->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v));
+                /* Linux do_ipv6_setsockopt(): not once bound */
+                if (m->id != PM_BIND_NONE)
+                    lr = -EINVAL;
+                else
+                    m->v6only = v;
+                logop("setsockopt(s%d, IPV6_V6ONLY, %d) = %d (lib %d)", i, v, kr, lr);
+            }
+        } else if (kind <= 6) { /* bind */
+            const char *a =
+                m->fam == 4 ? addrs4[pm_rng_below(rng, 3)] : addrs6[pm_rng_below(rng, 3)];
+            if (m->fam == 6 && m->v6only && strchr(a, '.') && pm_rng_below(rng, 2)) a = "::";
+            uint16_t port = pm_rng_below(rng, 16) ? ports[pm_rng_below(rng, 4) == 0 ? 0 : 1] : 0;
+            as_uid(m->uid);
+            kr = k_bind(m, a, port);
+            as_uid(0);
+            lr = l_bind(t, eph, m, a, port);
+            logop("bind(s%d, %s port %u) uid %u = %d (lib %d)", i, a, port, m->uid, kr, lr);
+        } else if (kind <= 8) { /* listen */
+            as_uid(m->uid);
+            kr = kernel_listen(m);
+            as_uid(0);
+            lr = l_listen(t, eph, m);
+            logop("listen(s%d) = %d (lib %d)", i, kr, lr);
+        } else { /* close */
+            close(m->fd);
+            l_close(t, m);
+            m->open = false;
+            logop("close(s%d)", i);
+        }
+        if (kr != lr) ok = false;
+        if (kr == 0)
+            n_ok++;
+        else if (kr == -EADDRINUSE)
+            n_inuse++;
+        else if (kr == -EACCES)
+            n_acces++;
+        else if (kr == -EINVAL)
+            n_inval++;
+        else
+            n_other++;
+    }
+    for (int i = 0; i < NSLOTS; i++)
+        if (s[i].open) {
+            close(s[i].fd);
+            l_close(t, &s[i]);
+        }
+    return ok;
+}
+
+static int child(uint64_t seed, unsigned nseq)
+{
+    if (unshare(CLONE_NEWNET) != 0) {
+        printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
+        return 77;
+    }
+    if (lo_up() != 0) {
+        printf("SKIP: cannot bring lo up\n");
+        return 77;
+    }
+    /* keep autobinds (listen() without bind(), bind to port 0) away from
+     * the ports under test */
+    write_file("/proc/sys/net/ipv4/ip_local_port_range", "40000 40999");
+    pm_bind_table *t = pm_bind_create(NULL);
+    pm_eph_config ec;
+    pm_eph_config_default(&ec);
+    ec.range.lo = 40000;
+    ec.range.hi = 40999;
+    ec.seed = seed;
+    pm_eph *eph = pm_eph_create(&ec, t);
+    if (!t || !eph) return 1;
+    pm_rng rng;
+    pm_rng_seed(&rng, seed);
+    unsigned calls = 0;
+    for (unsigned q = 0; q < nseq; q++) {
+        if (!run_sequence(&rng, t, eph, &calls)) {
+            printf("DIVERGENCE with the kernel: seed %llu, sequence %u\n", (unsigned long long)seed,
+                   q);
+            for (int i = 0; i < nlog; i++) printf("  %s\n", oplog[i]);
+            printf("(each call: kernel result, then (lib ...) where it differs in kind)\n");
+            return 1;
+        }
+        if (pm_bind_get_stats(t).owners != 0) {
+            printf("owners leaked after sequence %u (seed %llu)\n", q, (unsigned long long)seed);
+            return 1;
+        }
+    }
+    printf("oracle: %u sequences, %u calls, kernel and library agree (seed %llu)\n", nseq, calls,
+           (unsigned long long)seed);
+    printf("results: %u ok, %u EADDRINUSE, %u EACCES, %u EINVAL, %u other\n", n_ok, n_inuse,
+           n_acces, n_inval, n_other);
+    if (!n_inuse || !n_acces || !n_inval) {
+        printf("the sequences did not reach every rule\n");
+        return 1;
+    }
+    pm_eph_destroy(eph);
+    pm_bind_destroy(t);
+    return 0;
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (network namespace, setresuid)\n");
+        return 77;
+    }
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    const char *e = getenv("PM_ORACLE_SEED");
+    if (e) seed = strtoull(e, NULL, 0);
+    unsigned nseq = 12000;
+    e = getenv("PM_ORACLE_SEQS");
+    if (e) nseq = (unsigned)strtoul(e, NULL, 0);
+    printf("oracle seed %llu (PM_ORACLE_SEED=%llu reproduces)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) _exit(child(seed, nseq));
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return 1;
+    return WEXITSTATUS(status);
+}
