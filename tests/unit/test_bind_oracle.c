@@ -56,7 +56,7 @@ static unsigned n_ok, n_inuse, n_acces, n_inval, n_other;
 static char oplog[MAXOPS * 2 + 8][120];
 static int nlog;
 
-static void logop(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void logop(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
