@@ -97,6 +97,8 @@ typedef struct pm_host_stats {
     uint64_t udp_in, udp_out, udp_rcvbuf_errors, udp_no_socket;
     uint64_t accepts, connects, conn_failed, resets_in;
     uint64_t timers_fired;
+    /* Gauges, now: what is held. */
+    uint64_t sockets, tcbs, time_wait, bind_owners, eph_conns, udp_queues;
 } pm_host_stats;
 void pm_host_get_stats(const pm_host *h, pm_host_stats *s);
 /* The wire parser's and the TCP stack's counters. */

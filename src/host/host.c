@@ -69,6 +69,18 @@ const pm_host_config *pm_host_get_config(const pm_host *h)
 
 static void tw_recycled_cb(void *ctx, const pm_tw_entry *e);
 
+/* Linux tcp_twsk_unique(): a TIME_WAIT tuple may serve a new connect()
+ * when it had timestamps, tcp_tw_reuse allows it (2: loopback only) and
+ * its last timestamp is more than a second old. Read at call time, so
+ * the knob can change. */
+static bool tw_ok_cb(void *ctx, const pm_tuple *t, bool has_ts, uint64_t stamp_us, uint64_t now)
+{
+    const pm_host *h = ctx;
+    uint8_t reuse = h->cfg.tw_reuse;
+    if (reuse == 2 && !pm_ip_is_loopback(&t->laddr) && !pm_ip_is_loopback(&t->faddr)) return false;
+    return has_ts && reuse && now > stamp_us + 1000000u;
+}
+
 static void host_free_all(pm_host *h)
 {
     if (h->eh) pm_ehash_destroy(h->eh);
@@ -121,6 +133,8 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     ec.range = c.local_port_range;
     ec.seed = pm_rng_next(&s);
     ec.tw_reuse = c.tw_reuse;
+    ec.tw_ok = tw_ok_cb;
+    ec.tw_ctx = h;
     ec.max_conns = c.max_tcbs + c.max_tw + 16;
     if (ec.max_dests < 64) ec.max_dests = 64;
     h->eph = h->bt ? pm_eph_create(&ec, h->bt) : NULL;
@@ -183,6 +197,18 @@ void pm_host_destroy(pm_host *h)
 void pm_host_get_stats(const pm_host *h, pm_host_stats *s)
 {
     *s = h->st;
+    s->sockets = s->tcbs = 0;
+    for (uint32_t i = 0; i < h->nsocks; i++)
+        if (h->socks[i].kind != SK_FREE) s->sockets++;
+    s->tcbs = h->ntcbs_used;
+    pm_ehash_stats es;
+    pm_ehash_stats_get(h->eh, &es);
+    s->time_wait = es.timewait;
+    s->bind_owners = pm_bind_get_stats(h->bt).owners;
+    s->eph_conns = pm_eph_get_stats(h->eph).conns;
+    s->udp_queues = 0;
+    for (uint32_t i = 0; i < h->nsocks; i++)
+        if (h->socks[i].kind == SK_UDP) s->udp_queues++;
 }
 
 const pm_wire_stats *pm_host_wire_stats(const pm_host *h)
