@@ -252,6 +252,8 @@ static void test_churn(void **state)
                   (unsigned long long)s0.tw_reused, (unsigned long long)s0.tw_recycled,
                   (unsigned long long)s1.tw_entered, (unsigned long long)s1.tw_reopened);
     assert_true(failed * 100 <= total); /* a few may time out under loss */
+    assert_true(s1.tw_reopened > 0);    /* SYNs reopened server TIME_WAIT entries */
+    assert_true(s0.tw_recycled > 0);    /* and the client recycled at max_tw */
     pm_sock_close(p.h[1], lfd, p.now);
     /* 2*MSL (60 s) plus the longest orphan (FIN_WAIT_2 60 s) and retries */
     hp_run(&p, NULL, NULL, 200 * HP_SEC);
