@@ -273,6 +273,8 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
 
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     uint32_t wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
+    /* FreeBSD tcp_input(): rcv_wnd = imax(sbspace(), rcv_adv - rcv_nxt). */
+    if (st->cfg.bsd_window && tcb->rcv_cap - tcb->rcv_len > wnd) wnd = tcb->rcv_cap - tcb->rcv_len;
 #define IN_WINDOW(s) (SEQ_GEQ((s), tcb->rcv_nxt) && SEQ_LT((s), tcb->rcv_nxt + wnd))
 
     /* second: RST. RFC 5961 3.2: exactly RCV.NXT resets; elsewhere in the
