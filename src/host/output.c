@@ -168,10 +168,16 @@ static void freebsd_syn(pm_tcp *tcb, pm_tcp_repr *seg)
     }
     if (pm_tcp_has(o, PM_TCPOPT_SACK_PERM)) o->order[n++] = PM_TCPOPT_SACK_PERM;
     if (pm_tcp_has(o, PM_TCPOPT_TS)) o->order[n++] = PM_TCPOPT_TS;
-    if (!pm_tcp_has(o, PM_TCPOPT_TS) && pm_tcp_has(o, PM_TCPOPT_SACK_PERM)) {
-        o->order[n++] = PM_TCPOPT_NOP;
-        o->order[n++] = PM_TCPOPT_NOP;
-    }
+    /* tcp_addoptions(): "terminate and pad to a 4 byte boundary" with an
+     * EOL and zeros (the emitter pads after the EOL). */
+    unsigned len = 0;
+    for (uint8_t i = 0; i < n; i++)
+        len += o->order[i] == PM_TCPOPT_MSS         ? 4
+               : o->order[i] == PM_TCPOPT_WSCALE    ? 3
+               : o->order[i] == PM_TCPOPT_SACK_PERM ? 2
+               : o->order[i] == PM_TCPOPT_TS        ? 10
+                                                    : 1;
+    if (len % 4) o->order[n++] = PM_TCPOPT_EOL;
     o->order_len = n;
     uint32_t space = tcb->rcv_cap - tcb->rcv_len;
     uint32_t w = space < 65535 ? space : 65535;
