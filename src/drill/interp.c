@@ -380,6 +380,11 @@ static void inject(run *r, const pm_drill_event *ev)
             t->opts.ts_ecr = ts_ecr_live(r, ev, t->opts.ts_ecr, &ok);
             if (!ok) return;
         }
+        /* "eol,eol": after the first EOL the rest is zero padding (RFC
+         * 9293 3.1), which the emitter adds itself; it takes one EOL. */
+        while (t->opts.order_len >= 2 && t->opts.order[t->opts.order_len - 1] == PM_TCPOPT_EOL &&
+               t->opts.order[t->opts.order_len - 2] == PM_TCPOPT_EOL)
+            t->opts.order_len--;
         t->payload = zeros;
     } else if (sp->proto == PM_IPPROTO_UDP) {
         if (sp->ignore & PM_DRILL_IGN_PORTS) {
