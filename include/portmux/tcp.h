@@ -72,7 +72,7 @@ typedef struct pm_tcp_config {
     bool rfc1337;                  /* tcp_rfc1337 0: a RST kills TIME_WAIT */
     bool nodelay;                  /* TCP_NODELAY default for new TCBs: off */
     uint8_t tw_reuse;              /* tcp_tw_reuse 2: for loopback connect() only */
-    bool bsd_window;               /* FreeBSD tcp_output: window = buffer space */
+    bool bsd;                      /* FreeBSD tcp_input/tcp_output where they differ */
 } pm_tcp_config;
 
 void pm_tcp_config_default(pm_tcp_config *c);

@@ -74,7 +74,7 @@ static void oow_ack(pm_tcp_stack *st, pm_tcp *tcb, uint32_t len, uint16_t flags,
 static void challenge_ack(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
 {
     /* RFC 5961 3.2, 4.2, 5.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. */
-    if (tcp_challenge_allowed(st, &tcb->last_oow_ms, now)) tcb->flags |= F_ACK_NOW;
+    if (tcp_challenge_allowed(st, &tcb->last_oow_ms, now)) tcb->flags |= F_ACK_NOW | F_BARE_ACK;
 }
 
 static void rst_reply(pm_tcp *tcb, uint32_t seq)
@@ -274,7 +274,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     uint32_t wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
     /* FreeBSD tcp_input(): rcv_wnd = imax(sbspace(), rcv_adv - rcv_nxt). */
-    if (st->cfg.bsd_window && tcb->rcv_cap - tcb->rcv_len > wnd) wnd = tcb->rcv_cap - tcb->rcv_len;
+    if (st->cfg.bsd && tcb->rcv_cap - tcb->rcv_len > wnd) wnd = tcb->rcv_cap - tcb->rcv_len;
 #define IN_WINDOW(s) (SEQ_GEQ((s), tcb->rcv_nxt) && SEQ_LT((s), tcb->rcv_nxt + wnd))
 
     /* second: RST. RFC 5961 3.2: exactly RCV.NXT resets; elsewhere in the
@@ -293,7 +293,9 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             /* A passive open just goes away (its listener stays);
              * an active one is refused. */
             return conn_reset(tcb, (tcb->flags & F_PASSIVE) ? 0 : ECONNREFUSED);
-        case PM_TCP_CLOSE_WAIT: return conn_reset(tcb, EPIPE); /* Linux tcp_reset() */
+        case PM_TCP_CLOSE_WAIT:
+            /* Linux tcp_reset(): EPIPE; FreeBSD tcp_input(): ECONNRESET. */
+            return conn_reset(tcb, st->cfg.bsd ? ECONNRESET : EPIPE);
         default: return conn_reset(tcb, ECONNRESET);
         }
     }

@@ -12,7 +12,7 @@ uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6)
 {
     uint32_t w = space < PM_TCP_MAX_WINDOW ? space : PM_TCP_MAX_WINDOW;
     uint32_t mss = tcp_local_mss(st, v6);
-    if (mss && w > mss && !st->cfg.bsd_window) w = w / mss * mss;
+    if (mss && w > mss && !st->cfg.bsd) w = w / mss * mss;
     return w;
 }
 
@@ -26,7 +26,7 @@ static uint16_t select_window(const pm_tcp_stack *st, pm_tcp *tcb, uint32_t *byt
     uint32_t cur = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
     uint32_t step = tcb->rcv_cap / 2 < tcb->mss ? tcb->rcv_cap / 2 : tcb->mss;
     uint32_t w = space;
-    if (st->cfg.bsd_window) {
+    if (st->cfg.bsd) {
         /* FreeBSD tcp_output(): the space itself, 0 below min(buffer/4,
          * MSS) (RFC 1122 4.2.3.3), never less than what was announced. */
         if (w < tcb->rcv_cap / 4 && w < tcb->mss) w = 0;
@@ -96,7 +96,7 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
         }
     }
     if (seg->flags & PM_TH_ACK) {
-        tcb->flags &= (uint16_t)~F_ACK_NOW;
+        tcb->flags &= (uint16_t) ~(F_ACK_NOW | F_BARE_ACK);
         tcb->delack_at = 0;
         tcb->quick = 0;
     }
@@ -279,6 +279,11 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
         }
     }
     if (tcb->flags & F_ACK_NOW) {
+        /* FreeBSD tcp_output(): while our FIN is unacknowledged, every
+         * segment carries it again (snd_nxt-- when TF_SENTFIN). */
+        if (st->cfg.bsd && fin_q && tcb->snd_max == base + tcb->snd_len + 1 &&
+            !(tcb->flags & F_BARE_ACK))
+            return emit_data(st, tcb, now, ip, seg, buf, tcb->snd_max - 1, 0, true);
         /* BSD tcp_output(): a bare ACK carries SND.MAX, not the rewound
          * SND.NXT of a retransmission, or the peer finds it old. */
         seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);
