@@ -55,13 +55,14 @@ void pm_host_config_default(pm_host_config *c, pm_personality p)
         c->tcp.msl_us = 30000000;
         c->tcp.rmem_max = 2097152;
         c->tcp.rmem_default = 65536; /* FreeBSD: net.inet.tcp.recvspace */
+        c->tcp_rcvbuf = 72 * 1024;   /* room for recvspace rounded up to the MSS */
         c->tcp.wmem_default = 32768; /* FreeBSD: net.inet.tcp.sendspace */
         c->local_port_range = (pm_port_range){10000, 65535};
         c->tw_reuse = 0;
         c->tcp.ttl = 64;
         c->tcp.delack_us = 100000; /* net.inet.tcp.delacktime 100 ms */
         c->tcp.rto_min_us = 30000; /* net.inet.tcp.rexmit_min 30 ms */
-        c->tcp.bsd_window = true;  /* tcp_output(): recwin = sbspace(), no MSS rounding */
+        c->tcp.bsd = true;         /* tcp_output(): recwin = sbspace(), no MSS rounding */
     }
 }
 

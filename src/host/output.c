@@ -68,7 +68,8 @@ int host_tcb_alloc(pm_host *h, hsock *s)
     uint8_t *mem = h->tcb_mem + per * i;
     /* Linux keeps about half of SO_RCVBUF for the window (tcp_adv_win_scale
      * 1); FreeBSD's buffer is the window. */
-    uint32_t rcv = s->f & SF_RCVBUF_SET ? s->rcvbuf : 0;
+    bool bsd = h->cfg.personality == PM_PERS_FREEBSD; /* recvspace is the window */
+    uint32_t rcv = (s->f & SF_RCVBUF_SET) || bsd ? s->rcvbuf : 0;
     uint32_t snd = s->f & SF_SNDBUF_SET ? s->sndbuf : 0;
     if (h->cfg.personality == PM_PERS_LINUX) rcv /= 2, snd /= 2;
     pm_tcp_init(&h->tcbs[i], mem, ring_cap(h->cfg.tcp_sndbuf, snd), mem + h->cfg.tcp_sndbuf,
@@ -185,6 +186,18 @@ static void freebsd_syn(pm_tcp *tcb, pm_tcp_repr *seg)
     if ((seg->flags & PM_TH_ACK) && tcb->rcv_wup == tcb->rcv_nxt) tcb->rcv_wnd = w;
 }
 
+/* FreeBSD tcp_mss_update(): once the MSS is known the receive buffer grows
+ * to a multiple of it (65536 -> 65700), and the window with it; as far as
+ * the ring slot allows and while its bytes do not wrap. */
+static void freebsd_grow_rcv(const pm_host *h, pm_tcp *tcb)
+{
+    uint32_t mss = tcb->mss + ((tcb->opts & PM_TCPO_TS) ? 12 : 0);
+    if (!mss) return;
+    uint32_t want = (tcb->rcv_cap + mss - 1) / mss * mss;
+    if (want <= h->cfg.tcp_rcvbuf && tcb->rcv_head + tcb->rcv_len <= tcb->rcv_cap)
+        tcb->rcv_cap = want;
+}
+
 /* ---- After every TCB event ------------------------------------------------ */
 
 static void on_events(pm_host *h, hsock *s, unsigned ev)
@@ -206,6 +219,7 @@ static void on_events(pm_host *h, hsock *s, unsigned ev)
     }
     if (ev & PM_TCP_EV_CONNECTED) {
         s->f |= SF_WAS_CONNECTED;
+        if (tcb && h->cfg.personality == PM_PERS_FREEBSD) freebsd_grow_rcv(h, tcb);
         if (s->kind == SK_CONN && !(s->f & SF_PASSIVE)) h->st.connects++;
     }
     if ((ev & PM_TCP_EV_RESET) && tcb) {
