@@ -186,7 +186,7 @@ static void freebsd_syn(pm_tcp *tcb, pm_tcp_repr *seg)
     if ((seg->flags & PM_TH_ACK) && tcb->rcv_wup == tcb->rcv_nxt) tcb->rcv_wnd = w;
 }
 
-/* FreeBSD tcp_mss_update(): once the MSS is known the receive buffer grows
+/* FreeBSD tcp_mss_update(): once the peer's MSS is known the buffer grows
  * to a multiple of it (65536 -> 65700), and the window with it; as far as
  * the ring slot allows and while its bytes do not wrap. */
 static void freebsd_grow_rcv(const pm_host *h, pm_tcp *tcb)
@@ -219,7 +219,6 @@ static void on_events(pm_host *h, hsock *s, unsigned ev)
     }
     if (ev & PM_TCP_EV_CONNECTED) {
         s->f |= SF_WAS_CONNECTED;
-        if (tcb && h->cfg.personality == PM_PERS_FREEBSD) freebsd_grow_rcv(h, tcb);
         if (s->kind == SK_CONN && !(s->f & SF_PASSIVE)) h->st.connects++;
     }
     if ((ev & PM_TCP_EV_RESET) && tcb) {
@@ -236,6 +235,8 @@ void host_tcp_after(pm_host *h, hsock *s, unsigned ev)
     pm_tcp *tcb = sk_tcb(h, s);
     if (!tcb) return;
     on_events(h, s, ev);
+    if (h->cfg.personality == PM_PERS_FREEBSD && tcb->state >= PM_TCP_SYN_RCVD)
+        freebsd_grow_rcv(h, tcb);
     pm_packet p;
     for (;;) {
         if (!host_out_slot(h)) {

@@ -138,7 +138,7 @@ static uint32_t freebsd_round(const pm_host *h, const hsock *s, uint32_t v)
 {
     if (h->cfg.personality != PM_PERS_FREEBSD || s->kind != SK_CONN) return v;
     pm_tcp *tcb = &h->tcbs[s->tcb];
-    if (tcb->state < PM_TCP_ESTABLISHED || !tcb->mss) return v;
+    if (tcb->state < PM_TCP_SYN_RCVD || !tcb->mss) return v;
     uint32_t mss = tcb->mss + ((tcb->opts & PM_TCPO_TS) ? 12 : 0);
     return (v + mss - 1) / mss * mss;
 }
