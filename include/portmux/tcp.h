@@ -290,6 +290,7 @@ enum {
     PM_TCP_TW_ACK,      /* answer with pm_tcp_tw_ack_reply */
     PM_TCP_TW_KILL,     /* a RST assassinated it (tcp_rfc1337 off): free */
     PM_TCP_TW_SYN,      /* a new SYN may reopen: give it to the listener with isn */
+    PM_TCP_TW_RESET,    /* bsd, RFC 793 SYN in the window: RST (tw_ack_reply as RST) and free */
 };
 
 void pm_tcp_tw_export(const pm_tcp *tcb, pm_tcp_tw *tw);

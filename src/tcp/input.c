@@ -320,6 +320,10 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             tcb->flags |= F_RST_ABORT;
             return e;
         }
+        if (st->cfg.bsd) {
+            challenge_ack(st, tcb, now); /* FreeBSD tcp_input(): tcp_send_challenge_ack() */
+            return 0;
+        }
         oow_ack(st, tcb, len, fl, now);
         return 0;
     }
