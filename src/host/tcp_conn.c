@@ -384,6 +384,18 @@ static void tw_input(pm_host *h, uint32_t ref, const pm_packet *p, const pm_tupl
         h->st.tw_killed++;
         host_tw_remove_ref(h, ref, t);
         return;
+    case PM_TCP_TW_RESET: {
+        pm_packet o;
+        pm_tcp_tw_ack_reply(&h->tcp, &tw, t, h->now, &o.ip, &o.tcp);
+        o.ip.ttl = h->cfg.tcp.ttl;
+        o.tcp.flags = PM_TH_RST | PM_TH_ACK; /* RFC 9293 3.10.7.4: <SEQ=SND.NXT><CTL=RST> */
+        o.tcp.window = 0;
+        memset(&o.tcp.opts, 0, sizeof o.tcp.opts);
+        host_emit(h, &o);
+        h->st.tw_killed++;
+        host_tw_remove_ref(h, ref, t);
+        return;
+    }
     case PM_TCP_TW_SYN:
         h->st.tw_reopened++;
         host_tw_remove_ref(h, ref, t);
