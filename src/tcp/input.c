@@ -175,6 +175,14 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
         return ev;
     }
     /* Simultaneous open: SYN_RCVD, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. */
+    if (st->cfg.bsd && seg->payload_len) {
+        /* RFC 9293 3.10.7.3: text is queued for processing once
+         * ESTABLISHED (FreeBSD: tcp_reass); Linux drops it. */
+        uint32_t l = (uint32_t)seg->payload_len;
+        if (l > tcb->rcv_cap - tcb->rcv_len) l = tcb->rcv_cap - tcb->rcv_len;
+        ring_write(tcb, 0, seg->payload, l);
+        if (l) ooo_add(tcb, 0, l);
+    }
     tcb->snd_wl2 = tcb->iss;
     tcb->snd_nxt = tcb->iss;
     tcb->flags &= (uint16_t)~F_RTT_TIMING;
@@ -274,7 +282,10 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     uint32_t wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
     /* FreeBSD tcp_input(): rcv_wnd = imax(sbspace(), rcv_adv - rcv_nxt). */
-    if (st->cfg.bsd && tcb->rcv_cap - tcb->rcv_len > wnd) wnd = tcb->rcv_cap - tcb->rcv_len;
+    /* (A passive SYN_RCVD is FreeBSD's syncache: the announced window.) */
+    if (st->cfg.bsd && tcb->rcv_cap - tcb->rcv_len > wnd &&
+        !(tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE)))
+        wnd = tcb->rcv_cap - tcb->rcv_len;
 #define IN_WINDOW(s) (SEQ_GEQ((s), tcb->rcv_nxt) && SEQ_LT((s), tcb->rcv_nxt + wnd))
 
     /* second: RST. RFC 5961 3.2: exactly RCV.NXT resets; elsewhere in the
@@ -392,6 +403,14 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         if (tcb->snd_wnd > tcb->max_snd_wnd) tcb->max_snd_wnd = tcb->snd_wnd;
         rtt_from_ack(st, tcb, seg, now);
         handshake_done(st, tcb);
+        if (tcb->ooo[0].len && tcb->ooo[0].off == 0) {
+            /* The text a simultaneous-open SYN carried (syn_sent). */
+            uint32_t extra = ooo_advance(tcb, 0);
+            tcb->rcv_len += extra;
+            tcb->rcv_nxt += extra;
+            if (tcb->delack_at == 0) tcb->delack_at = now + st->cfg.delack_us;
+            ev |= PM_TCP_EV_READABLE;
+        }
     }
     if (SEQ_GT(ack, tcb->snd_max)) {
         /* RFC 5961 5.2 / RFC 9293: it acks what was never sent. */
