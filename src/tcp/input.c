@@ -135,6 +135,10 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
         if (SEQ_LEQ(seg->ack, tcb->iss) || SEQ_GT(seg->ack, tcb->snd_max)) {
             st->stats.bad_ack++;
             if (!(fl & PM_TH_RST)) rst_reply(tcb, seg->ack);
+            /* Linux tcp_rcv_synsent_state_process(): "previous FIN/ACK or
+             * RST/ACK might be ignored": the SYN again after
+             * TCP_TIMEOUT_MIN (2 jiffies), on the first try only. */
+            if (!st->cfg.bsd && tcb->retries == 0) tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + 2000);
             return 0;
         }
     }
