@@ -309,6 +309,7 @@ static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tu
             if (!h->cfg.syncookies) return;
             want_cookie = true;
         }
+        if (h->cfg.syncookies == 2 && !isn) want_cookie = true; /* Linux: tcp_syncookies 2 */
         if (accept_queue_full(l)) {
             h->st.accept_queue_full++;
             return;
@@ -474,7 +475,14 @@ void host_tcp_icmp(pm_host *h, const pm_packet *p, const pm_tuple *t, int err, b
         return;
     }
     h->st.icmp_matched++;
-    if (err == EMSGSIZE && !hard) return; /* PMTU: not acted on yet */
+    if (err == EMSGSIZE) {
+        /* RFC 1191 / RFC 8201, Linux tcp_v4_mtu_reduced(): a smaller MSS,
+         * and what is in flight goes again in segments that fit. */
+        uint32_t mtu = p->icmp.version == 4 ? (p->icmp.rest & 0xffff) : p->icmp.rest;
+        if (tcb->state >= PM_TCP_ESTABLISHED)
+            host_tcp_after(h, s, pm_tcp_icmp_error(&h->tcp, tcb, err, hard, seq, mtu, h->now));
+        return;
+    }
     if (tcb->state == PM_TCP_SYN_RCVD && s->kind == SK_CHILD) {
         /* Linux tcp_req_err(): a request dies only for the ISN and for
          * "abort" kinds (net/host unreachable, time exceeded, parameter). */
