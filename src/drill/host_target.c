@@ -328,6 +328,20 @@ static int count_one(void *arg, const pm_host_sock_info *s)
     return 0;
 }
 
+typedef struct fd_state_ctx {
+    int fd;
+    int state;
+} fd_state_ctx;
+
+/* The state of one descriptor as ss sees it (a listener has no TCB). */
+static int fd_state(void *arg, const pm_host_sock_info *s)
+{
+    fd_state_ctx *fs = arg;
+    if (s->fd != fs->fd) return 0;
+    fs->state = s->state;
+    return 1;
+}
+
 /* Knobs the host has no setting for, accepted only at the value that
  * describes what the host does anyway (anything else skips the script). */
 static int knob_fixed(const htarget *t, const pm_drill_cmd *c)
@@ -367,9 +381,10 @@ static int h_command(void *ctx, pm_drill_cmd *c, uint64_t now)
         pm_host_drop_time_wait(t->h);
         return 0;
     case PM_DRILL_CMD_STATE: {
-        const pm_tcp *tcb = pm_sock_tcb(t->h, (int)c->fd);
         if (!find(t, c->fd)) return -EBADF;
-        c->answer = tcb ? drill_state(tcb->state) : PM_DRILL_ST_CLOSED;
+        fd_state_ctx fs = {(int)c->fd, PM_TCP_CLOSED};
+        pm_host_sockets(t->h, now, fd_state, &fs);
+        c->answer = drill_state(fs.state);
         return 0;
     }
     case PM_DRILL_CMD_UID:
