@@ -80,7 +80,7 @@ static pm_eph_connect_req dest_req(void)
 }
 
 /* kind 0: connect() to one destination; kind 1: bind(0) on 0.0.0.0 */
-static void portmux_run(int kind, double out[NOCC])
+static void portmux_run(int kind, double out[NOCC], double steps[NOCC])
 {
     pm_bind_config bc;
     pm_bind_config_default(&bc);
@@ -122,6 +122,7 @@ static void portmux_run(int kind, double out[NOCC])
             }
         }
         unsigned b = batch_size(n - used);
+        uint64_t s0 = pm_eph_get_stats(e).search_steps;
         for (unsigned k = 0; k < nbatches; k++) {
             double t0 = now_ns();
             for (unsigned j = 0; j < b; j++) {
@@ -145,6 +146,7 @@ static void portmux_run(int kind, double out[NOCC])
             }
         }
         out[oi] = median(per, nbatches);
+        steps[oi] = (double)(pm_eph_get_stats(e).search_steps - s0) / ((double)nbatches * b);
     }
     pm_eph_destroy(e);
     pm_bind_destroy(bt);
@@ -293,7 +295,7 @@ static bool linux_run(double out[NOCC], char *why, size_t whylen)
 static void print_array(const char *name, const double *v)
 {
     printf("\"%s\":[", name);
-    for (int i = 0; i < NOCC; i++) printf("%s%.1f", i ? "," : "", v[i]);
+    for (int i = 0; i < NOCC; i++) printf("%s%.2f", i ? "," : "", v[i]);
     printf("]");
 }
 
@@ -311,9 +313,9 @@ int main(int argc, char **argv)
         }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    double pc[NOCC], pb[NOCC], lc[NOCC];
-    portmux_run(0, pc);
-    portmux_run(1, pb);
+    double pc[NOCC], pb[NOCC], lc[NOCC], sc[NOCC], sb[NOCC];
+    portmux_run(0, pc, sc);
+    portmux_run(1, pb, sb);
     char why[128] = "";
     bool have_linux = linux_run(lc, why, sizeof why);
     printf("# range %d-%d (%d ports), medians in ns per allocation\n", LO, HI, HI - LO + 1);
@@ -325,6 +327,9 @@ int main(int argc, char **argv)
         else
             printf(" %16s\n", "-");
     }
+    printf("# search steps (bitmap blocks + words looked at) per allocation:\n");
+    for (int i = 0; i < NOCC; i++)
+        printf("# %-6s connect %6.2f   bind %6.2f\n", occ_names[i], sc[i], sb[i]);
     double gc = pc[3] / pc[0], gb = pb[3] / pb[0];
     double gl = have_linux ? lc[3] / lc[0] : 0;
     printf("# growth 99%%/1%%: portmux connect %.2f, portmux bind %.2f", gc, gb);
@@ -340,6 +345,10 @@ int main(int argc, char **argv)
     printf(",");
     print_array("portmux_bind_ns", pb);
     printf(",\"portmux_growth_connect\":%.3f,\"portmux_growth_bind\":%.3f", gc, gb);
+    printf(",");
+    print_array("portmux_connect_search_steps", sc);
+    printf(",");
+    print_array("portmux_bind_search_steps", sb);
     if (have_linux) {
         printf(",");
         print_array("linux_connect_ns", lc);

@@ -177,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t op = u8();
         int i = op & 1;
         end *e = &E[i];
-        switch ((op >> 1) % 12) {
+        switch ((op >> 1) % 13) {
         case 0:
         case 1:
         case 2: deliver(i, u8(), false); break;
@@ -263,6 +263,53 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)pm_tcp_input(&st, v, &ip, &s, now);
             check(v);
             pull(1 - i);
+            break;
+        }
+        case 11: { /* a SYN cookie round trip with random options */
+            pm_ip_repr ip = {.version = 4, .proto = PM_IPPROTO_TCP, .src = t.faddr, .dst = t.laddr};
+            pm_tcp_repr syn;
+            memset(&syn, 0, sizeof syn);
+            syn.sport = 999;
+            syn.dport = 80;
+            syn.flags = PM_TH_SYN;
+            syn.seq = u32();
+            uint8_t o = u8();
+            syn.opts.present = (uint32_t)(o & 0x1e) << 1; /* MSS, WS, SACK-perm, ... */
+            if (o & 1) syn.opts.present |= 1u << PM_TCPOPT_TS;
+            syn.opts.mss = (uint16_t)(u8() << 4);
+            syn.opts.wscale = u8();
+            syn.opts.ts_val = u32();
+            pm_ip_repr oip;
+            pm_tcp_repr sa;
+            pm_tcp_cookie_reply(&st, &ip, &syn, now, &oip, &sa);
+            if (sa.ack != syn.seq + 1 || sa.flags != (PM_TH_SYN | PM_TH_ACK)) abort();
+            pm_tcp_repr ack;
+            memset(&ack, 0, sizeof ack);
+            ack.sport = 999;
+            ack.dport = 80;
+            ack.flags = PM_TH_ACK;
+            ack.seq = syn.seq + 1;
+            ack.ack = sa.seq + 1;
+            if (pm_tcp_has(&sa.opts, PM_TCPOPT_TS)) {
+                ack.opts.present = 1u << PM_TCPOPT_TS;
+                ack.opts.ts_val = syn.opts.ts_val + 1;
+                ack.opts.ts_ecr = sa.opts.ts_val;
+            }
+            uint8_t mut = u8();
+            pm_tcp_synopts so;
+            int rc = pm_tcp_cookie_check(&st, &ip, &ack, now + (mut & 7) * 1000000ull, &so);
+            if (rc != 0) abort(); /* a genuine cookie within seconds is valid */
+            if (so.mss > 1460 || so.mss < 536) abort();
+            if ((so.opts & PM_TCPO_WS) && so.wscale > 14) abort();
+            if (mut & 8) ack.ack ^= 1u << (mut >> 4 & 15); /* forged: most fail */
+            if (pm_tcp_cookie_check(&st, &ip, &ack, now, &so) == 0) {
+                pm_tcp x;
+                static uint8_t xs[2000], xr[2000];
+                pm_tcp_init(&x, xs, sizeof xs, xr, sizeof xr);
+                (void)pm_tcp_accept_cookie(&st, &x, &ip, &ack, &so, now);
+                check(&x);
+                if (x.state != PM_TCP_ESTABLISHED) abort();
+            }
             break;
         }
         default: { /* the TIME_WAIT export and its rules */

@@ -72,6 +72,7 @@ typedef struct pm_eph_stats {
     uint64_t tw_reused;       /* TIME_WAIT entries taken over */
     uint64_t conns, dests;    /* now */
     uint64_t pool_full;       /* refusals because a pool was full */
+    uint64_t search_steps;    /* bitmap blocks + words looked at, all searches */
 } pm_eph_stats;
 
 void pm_eph_config_default(pm_eph_config *cfg);
@@ -117,8 +118,12 @@ typedef struct pm_eph_connect_res {
 int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
                    pm_eph_connect_res *res);
 
-/* The connection enters TIME_WAIT. has_ts: it used timestamps; ts_stamp_us:
- * when the last one was received (Linux tw_ts_recent_stamp). */
+/* The connection enters TIME_WAIT. has_ts: it used timestamps (Linux
+ * tw_ts_recent_stamp != 0); ts_stamp_us: the time tw_reuse_delay counts
+ * from: the entry's creation in Linux 6.13+ (tw_entry_stamp), the last
+ * timestamp's arrival before. Reuse (tcp_twsk_unique()): a port being
+ * chosen needs has_ts, tw_reuse and now > stamp + delay; a socket that
+ * connects from its bound port needs only has_ts (Linux passes no twp). */
 int pm_eph_time_wait(pm_eph *e, pm_eph_id conn, bool has_ts, uint64_t ts_stamp_us);
 /* The connection is gone (closed, or TIME_WAIT ended): frees the 5-tuple
  * and the socket's bind owner. */
@@ -127,6 +132,7 @@ void pm_eph_release(pm_eph *e, pm_eph_id conn);
 int pm_eph_tuple(const pm_eph *e, pm_eph_id conn, pm_tuple *out);
 
 pm_eph_stats pm_eph_get_stats(const pm_eph *e);
-const char *pm_eph_alg_name(pm_eph_alg alg); /* "alg1" ... */
+pm_bind_table *pm_eph_bind_table(const pm_eph *e); /* the table it works over */
+const char *pm_eph_alg_name(pm_eph_alg alg);       /* "alg1" ... */
 
 #endif

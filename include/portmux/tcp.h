@@ -54,8 +54,8 @@ typedef struct pm_tcp_config {
     uint32_t delack_us;            /* Linux TCP_DELACK_MIN: 40 ms */
     uint32_t rmem_default;         /* tcp_rmem[1]: 131072 (ring sizes a host picks) */
     uint32_t wmem_default;         /* tcp_wmem[1]: 16384 */
-    uint32_t rmem_max;             /* tcp_rmem[2]: 6291456; sets the window scale */
-    uint32_t challenge_ack_limit;  /* tcp_challenge_ack_limit, per second: 1000 */
+    uint32_t rmem_max;             /* tcp_rmem[2]: 32 MiB; sets the window scale (10) */
+    uint32_t challenge_ack_limit;  /* tcp_challenge_ack_limit/s: INT_MAX (Linux 6.0+) */
     uint32_t invalid_ratelimit_us; /* tcp_invalid_ratelimit: 500 ms per socket */
     uint16_t mss_local;            /* MSS we announce: 1460 (MTU 1500 - 40) */
     uint16_t mss_default;          /* peer sent no MSS: TCP_MSS_DEFAULT 536 */
@@ -71,6 +71,7 @@ typedef struct pm_tcp_config {
     bool rfc5961;                  /* true: RFC 5961; false: RFC 793 RST/SYN */
     bool rfc1337;                  /* tcp_rfc1337 0: a RST kills TIME_WAIT */
     bool nodelay;                  /* TCP_NODELAY default for new TCBs: off */
+    uint8_t tw_reuse;              /* tcp_tw_reuse 2: for loopback connect() only */
 } pm_tcp_config;
 
 void pm_tcp_config_default(pm_tcp_config *c);
@@ -82,6 +83,7 @@ typedef struct pm_tcp_stats {
     uint64_t ooo_queued, ooo_dropped, rcvbuf_dropped;
     uint64_t cookies_sent, cookies_ok, cookies_bad;
     uint64_t tw_killed, tw_reopened, timeouts, aborts;
+    uint64_t icmp_in, icmp_bad_seq, pmtu_reduced;
 } pm_tcp_stats;
 
 /* What the TCBs of one host share: knobs, secrets, the host-wide challenge
@@ -102,7 +104,7 @@ typedef struct pm_tcp_stack {
  * getrandom(2). */
 void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed);
 
-#define PM_TCP_OOO_RANGES 4 /* out-of-order islands held per connection */
+#define PM_TCP_OOO_RANGES 3 /* out-of-order islands held per connection */
 
 /* The TCB. Fields are public for diagnostics (ss) and tests; change them
  * only through the functions below. Sequence numbers follow RFC 9293
@@ -136,8 +138,9 @@ typedef struct pm_tcp {
     uint8_t timer; /* PM_TCP_TIMER_* */
     uint8_t snd_wscale, rcv_wscale;
     uint8_t backoff, retries, dupacks, quick;
-    uint8_t err;  /* pending SO_ERROR, positive errno */
-    uint8_t opts; /* PM_TCPO_*: negotiated options */
+    uint8_t err;      /* pending SO_ERROR, positive errno */
+    uint8_t soft_err; /* RFC 1122 4.2.3.9: reported only if the connection times out */
+    uint8_t opts;     /* PM_TCPO_*: negotiated options */
 } pm_tcp;
 
 enum { /* pm_tcp.opts */
@@ -261,6 +264,16 @@ bool pm_tcp_eof(const pm_tcp *tcb);          /* peer FIN received */
 int pm_tcp_error(pm_tcp *tcb);               /* SO_ERROR: -errno once, then 0 */
 uint32_t pm_tcp_reopen_isn(const pm_tcp *tcb);
 
+/* An ICMP error quoting one of our segments (the host matched the 4-tuple
+ * from the quote). err is the positive errno the ICMP type maps to
+ * (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EMSGSIZE ...), hard as RFC 1122
+ * 3.2.2.1 / Linux icmp_err_convert[].fatal; mtu for EMSGSIZE. RFC 5927 4.1:
+ * ignored unless SND.UNA <= quoted_seq < SND.MAX. While connecting the
+ * error aborts (Linux tcp_v4_err); afterwards it is a soft error, reported
+ * only on a timeout; EMSGSIZE lowers the MSS and resends. Returns events. */
+unsigned pm_tcp_icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, uint32_t quoted_seq,
+                           uint32_t mtu, uint64_t now);
+
 /* ---- Compact TIME_WAIT (FreeBSD's tcptw, Linux's tcp_timewait_sock) ----- */
 
 typedef struct pm_tcp_tw {
@@ -282,6 +295,11 @@ void pm_tcp_tw_export(const pm_tcp *tcb, pm_tcp_tw *tw);
 /* Linux: tcp_timewait_state_process(). *isn is set for PM_TCP_TW_SYN. */
 int pm_tcp_tw_input(pm_tcp_stack *st, pm_tcp_tw *tw, const pm_tcp_repr *seg, uint64_t now,
                     uint32_t *isn);
+/* Linux tcp_twsk_unique(): may connect() reuse this TIME_WAIT 4-tuple?
+ * Only with timestamps, a second after the last one, and with tw_reuse 1
+ * (or 2 and a loopback connection). *isn is then the ISN to use. */
+bool pm_tcp_tw_reusable(const pm_tcp_stack *st, const pm_tcp_tw *tw, bool loopback, uint64_t now,
+                        uint32_t *isn);
 void pm_tcp_tw_ack_reply(const pm_tcp_stack *st, const pm_tcp_tw *tw, const pm_tuple *t,
                          uint64_t now, pm_ip_repr *oip, pm_tcp_repr *oseg);
 

@@ -246,6 +246,9 @@ uint32_t pm_csum_add(uint32_t sum, const void *data, size_t len);
 uint16_t pm_csum_fold(uint32_t sum); /* folded and complemented */
 /* Pseudo-header sum for src, dst, proto, length (IPv4 or IPv6 by ip->version). */
 uint32_t pm_csum_pseudo(const pm_ip_repr *ip, uint8_t proto, uint32_t len);
+/* A checksum field after one 16-bit word it covers changed from old to new,
+ * without summing again (RFC 1624 eqn. 3, which never yields -0). */
+uint16_t pm_csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word);
 
 /* Printable one-line summary, tcpdump style, for tests and drill's diffs:
  * "IP 10.0.0.1.1234 > 10.0.0.2.80: Flags [S.], seq 1, ack 2, win 65535,

@@ -31,8 +31,10 @@ typedef struct owner {
     bool used, by_connect;
 } owner;
 
+/* head1/tail1 are owner index + 1 (0: none), so that a zeroed array is a
+ * table of empty buckets and creation touches no page. */
 typedef struct bucket {
-    int32_t head, tail;
+    int32_t head1, tail1;
     uint32_t n;
     uint32_t n_bind; /* owners that did not come from connect() */
     int8_t fastreuse, fastreuseport;
@@ -83,7 +85,6 @@ pm_bind_table *pm_bind_create(const pm_bind_config *cfg)
             t->owned[p].blk[b] = t->storage + ((size_t)(p * 2) * 1024 + (size_t)b * 64);
             t->held[p].blk[b] = t->storage + ((size_t)(p * 2 + 1) * 1024 + (size_t)b * 64);
         }
-        for (int i = 0; i < 65536; i++) t->buckets[p][i].head = t->buckets[p][i].tail = -1;
     }
     for (uint32_t i = 0; i < t->cfg.max_owners; i++)
         t->owners[i].next = (i + 1 < t->cfg.max_owners) ? (int32_t)(i + 1) : -1;
@@ -258,7 +259,7 @@ static void make_ksock(ksock *k, const pm_sockaddr *sa, const pm_bind_opts *o, u
 static bool tcp_conflict(const pm_bind_table *t, const bucket *tb, const ksock *sk, int32_t self,
                          bool relax, bool reuseport_ok)
 {
-    for (int32_t i = tb->head; i >= 0; i = t->owners[i].next) {
+    for (int32_t i = tb->head1 - 1; i >= 0; i = t->owners[i].next) {
         if (i == self) continue;
         const owner *o2 = &t->owners[i];
         if (inet_bind_conflict(sk, o2, relax, reuseport_ok) && rcv_saddr_equal(sk, &o2->k, true))
@@ -283,7 +284,7 @@ static int tcp_get_port(const pm_bind_table *t, const bucket *tb, const ksock *s
  * all = true (autobind's bitmap mode), any incompatible owner counts. */
 static bool udp_inuse(const pm_bind_table *t, const bucket *tb, const ksock *sk, bool all)
 {
-    for (int32_t i = tb->head; i >= 0; i = t->owners[i].next) {
+    for (int32_t i = tb->head1 - 1; i >= 0; i = t->owners[i].next) {
         const ksock *sk2 = &t->owners[i].k;
         if ((!sk2->reuse || !sk->reuse) && rcv_saddr_equal(sk, sk2, true)) {
             bool share = sk2->reuseport && sk->reuseport && sk->uid == sk2->uid;
@@ -364,21 +365,21 @@ int pm_bind__insert(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
             update_fastreuse(tb, &o->k, state == PM_BIND_LISTEN);
         }
     }
-    if (p == P_UDP && o->k.family == PM_AF_INET6 && o->k.reuseport && tb->tail >= 0) {
+    if (p == P_UDP && o->k.family == PM_AF_INET6 && o->k.reuseport && tb->tail1 > 0) {
         /* Linux sk_add_node_rcu(): IPv6 SO_REUSEPORT sockets go to the
          * tail, the rest to the head; udp_lib_lport_inuse() sees them so */
         o->next = -1;
-        o->prev = tb->tail;
-        t->owners[tb->tail].next = i;
-        tb->tail = i;
+        o->prev = tb->tail1 - 1;
+        t->owners[tb->tail1 - 1].next = i;
+        tb->tail1 = i + 1;
     } else {
         o->prev = -1;
-        o->next = tb->head;
-        if (tb->head >= 0)
-            t->owners[tb->head].prev = i;
+        o->next = tb->head1 - 1;
+        if (tb->head1 > 0)
+            t->owners[tb->head1 - 1].prev = i;
         else
-            tb->tail = i;
-        tb->head = i;
+            tb->tail1 = i + 1;
+        tb->head1 = i + 1;
     }
     tb->n++;
     if (!by_connect) tb->n_bind++;
@@ -443,6 +444,19 @@ int pm_bind_set_reuse(pm_bind_table *t, pm_bind_id id, bool reuseaddr, bool reus
     return 0;
 }
 
+int pm_bind__set_addr(pm_bind_table *t, pm_bind_id id, const pm_ip *ip)
+{
+    owner *o = get_owner(t, id);
+    if (!o) return -EINVAL;
+    pm_sockaddr sa = {o->k.family, o->port, *ip};
+    pm_bind_opts opts = {o->k.family, o->k.reuse, o->k.reuseport, o->k.v6only};
+    ksock k;
+    make_ksock(&k, &sa, &opts, o->k.uid);
+    k.v6only = o->k.v6only; /* a connect() does not make the socket v6only */
+    o->k = k;
+    return 0;
+}
+
 int pm_bind_set_state(pm_bind_table *t, pm_bind_id id, pm_bind_state state)
 {
     owner *o = get_owner(t, id);
@@ -460,17 +474,16 @@ void pm_bind_release(pm_bind_table *t, pm_bind_id id)
     if (o->prev >= 0)
         t->owners[o->prev].next = o->next;
     else
-        tb->head = o->next;
+        tb->head1 = o->next + 1;
     if (o->next >= 0)
         t->owners[o->next].prev = o->prev;
     else
-        tb->tail = o->prev;
+        tb->tail1 = o->prev + 1;
     tb->n--;
     if (!o->by_connect) tb->n_bind--;
     t->st.owners--;
     if (tb->n == 0) {
         memset(tb, 0, sizeof *tb);
-        tb->head = tb->tail = -1;
         t->st.ports--;
     } else if (o->proto == P_TCP && tb->n_bind == 0) {
         /* Linux __inet_put_port() since 6.17: only connect() users left,
@@ -533,7 +546,7 @@ unsigned pm_bind_owners(const pm_bind_table *t, uint8_t proto, uint16_t port, pm
     int p = proto_index(proto);
     if (p < 0) return 0;
     unsigned n = 0;
-    for (int32_t i = t->buckets[p][port].head; i >= 0; i = t->owners[i].next, n++)
+    for (int32_t i = t->buckets[p][port].head1 - 1; i >= 0; i = t->owners[i].next, n++)
         if (n < cap) ids[n] = i;
     return n;
 }

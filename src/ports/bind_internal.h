@@ -22,4 +22,8 @@ int pm_bind__insert(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
                     const pm_bind_opts *opts, uint32_t uid, pm_bind_state state, bool by_connect,
                     pm_bind_id *id);
 
+/* connect() on a socket bound to a wildcard: its owner takes the source
+ * address (Linux inet_bhash2_update_saddr()). */
+int pm_bind__set_addr(pm_bind_table *t, pm_bind_id id, const pm_ip *ip);
+
 #endif

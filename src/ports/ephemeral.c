@@ -39,7 +39,9 @@ struct pm_eph {
     pm_eph_config cfg;
     pm_bind_table *bt;
     pm_sipkey key;
-    pm_rng rng;
+    pm_rng rng;     /* set-up only */
+    pm_sipkey rkey; /* the run-time random stream: SipHash(rkey, counter) */
+    uint64_t rcount;
     conn *conns;
     int32_t conn_free, *conn_hash;
     uint32_t conn_mask;
@@ -96,6 +98,8 @@ pm_eph *pm_eph_create(const pm_eph_config *cfg, pm_bind_table *bt)
     pm_rng_seed(&e->rng, c->seed);
     e->key.k0 = pm_rng_next(&e->rng);
     e->key.k1 = pm_rng_next(&e->rng);
+    e->rkey.k0 = pm_rng_next(&e->rng);
+    e->rkey.k1 = pm_rng_next(&e->rng);
     e->conn_mask = pow2_at_least(c->max_conns) - 1;
     e->dest_mask = pow2_at_least(c->max_dests) - 1;
     e->conns = calloc(c->max_conns, sizeof *e->conns);
@@ -163,6 +167,16 @@ static pm_port_range eff_range(const pm_eph *e, const pm_port_range *s)
         if (r.lo <= s->hi && s->hi <= r.hi) r.hi = s->hi;
     }
     return r;
+}
+
+/* Uniform in [0, bound): a keyed PRF of a counter, so that the ports of
+ * Algorithms 1 and 5 and of bind(0) do not reveal a generator's state to
+ * whoever sees many of them (xoshiro would). */
+static uint32_t rand_below(pm_eph *e, uint32_t bound)
+{
+    uint64_t c = e->rcount++;
+    uint64_t x = pm_siphash24(&e->rkey, &c, sizeof c);
+    return (uint32_t)(((x >> 32) * (uint64_t)bound) >> 32);
 }
 
 /* ---- bitmap blocks ---- */
@@ -291,16 +305,20 @@ static void conn_tuple(const conn *c, pm_tuple *t)
 }
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may be reused when the
- * connection had timestamps, tw_reuse allows it (2: only when an end is
- * loopback) and more than tw_reuse_delay has passed since its last one. */
-static bool tw_reusable(const pm_eph *e, const conn *c, uint64_t now_us)
+ * connection had timestamps and, for a port being chosen (twp != NULL),
+ * tw_reuse allows it (2: only when an end is loopback) and more than
+ * tw_reuse_delay has passed since the entry's stamp. A socket that
+ * connects from its bound port (twp == NULL) needs only the timestamps. */
+static bool tw_reusable(const pm_eph *e, const conn *c, uint64_t now_us, bool bound_port)
 {
     pm_tuple t;
     conn_tuple(c, &t);
     if (e->cfg.tw_ok) return e->cfg.tw_ok(e->cfg.tw_ctx, &t, c->has_ts, c->ts_stamp_us, now_us);
+    if (!c->has_ts) return false;
+    if (bound_port) return true;
     int reuse = e->cfg.tw_reuse;
     if (reuse == 2 && !pm_ip_is_loopback(&c->laddr) && !pm_ip_is_loopback(&c->faddr)) reuse = 0;
-    return c->has_ts && reuse && now_us > c->ts_stamp_us + e->cfg.tw_reuse_delay_us;
+    return reuse && now_us > c->ts_stamp_us + e->cfg.tw_reuse_delay_us;
 }
 
 /* ---- starting points, RFC 6056 ---- */
@@ -316,12 +334,12 @@ static unsigned choose_start(pm_eph *e, const pm_eph_connect_req *r, pm_port_ran
     uint32_t n = pm_port_range_size(rg);
     switch (e->cfg.alg) {
     case PM_EPH_ALG1: /* 3.3.1: next_ephemeral = min + random() % num */
-        return rg.lo + pm_rng_below(&e->rng, n);
+        return rg.lo + rand_below(e, n);
     case PM_EPH_ALG3: /* 3.3.3: offset = F(laddr, faddr, fport, key) */
         return rg.lo + (unsigned)(tuple_hash(e, r) % n);
     case PM_EPH_ALG5: { /* 3.3.5: next_ephemeral += random(1..N) */
         uint32_t off = (e->alg5_next >= rg.lo && e->alg5_next <= rg.hi) ? e->alg5_next - rg.lo : 0;
-        return rg.lo + (off + 1 + pm_rng_below(&e->rng, e->cfg.alg5_step)) % n;
+        return rg.lo + (off + 1 + rand_below(e, e->cfg.alg5_step)) % n;
     }
     case PM_EPH_ALG4:
     default: { /* 3.3.4, as Linux __inet_hash_connect(): F() + table[G()] */
@@ -340,7 +358,7 @@ static void after_choice(pm_eph *e, pm_port_range rg, unsigned start, unsigned p
     if (e->cfg.alg == PM_EPH_ALG4) {
         /* Linux: table_perturb[index] += i + 2, i at least a small random */
         uint32_t dist = (port + n - start) % n;
-        uint32_t r = pm_rng_below(&e->rng, 8) * 2;
+        uint32_t r = rand_below(e, 8) * 2;
         e->perturb[pindex] += (dist > r ? dist : r) + 2;
     }
 }
@@ -358,13 +376,16 @@ int pm_eph_bind(pm_eph *e, uint8_t proto, pm_sockaddr *sa, const pm_bind_opts *o
     pm_port_range rg = eff_range(e, sock_range);
     uint32_t n = pm_port_range_size(rg);
     const pm_portmap *owned = pm_bind__owned(e->bt, proto);
-    unsigned start = rg.lo + pm_rng_below(&e->rng, n);
+    unsigned start = rg.lo + rand_below(e, n);
     /* Linux inet_csk_find_open_port(): the parity connect() does not favour */
     uint64_t first = (rg.lo & 1) ? PM_PM_EVEN : PM_PM_ODD;
     uint64_t second = first == PM_PM_ODD ? PM_PM_EVEN : PM_PM_ODD;
     if (!e->cfg.parity_split) first = second = PM_PM_ALL;
-    int port = pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, first);
-    if (port < 0) port = pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, second);
+    int port =
+        pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, first, &e->st.search_steps);
+    if (port < 0)
+        port = pm_portmap_find_clear_from(owned, NULL, rg.lo, rg.hi, start, second,
+                                          &e->st.search_steps);
     if (port < 0) {
         /* Every port has an owner: one may still be free for this address
          * (owners on other addresses). Exact, and only when full. */
@@ -449,7 +470,7 @@ static int tw_scan(pm_eph *e, const dest *d, pm_port_range rg, unsigned start,
         while (p >= 0) {
             if (!pm_portmap_test(held, (unsigned)p)) {
                 int32_t ci = conn_find(e, d, (uint16_t)p);
-                if (ci >= 0 && tw_reusable(e, &e->conns[ci], now)) {
+                if (ci >= 0 && tw_reusable(e, &e->conns[ci], now, false)) {
                     *twc = ci;
                     return p;
                 }
@@ -513,7 +534,7 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
         if (pm_portmap_test(&d->usedm, (unsigned)port)) {
             int32_t old = conn_find(e, d, (uint16_t)port);
             if (old < 0 || e->conns[old].state != C_TIME_WAIT ||
-                !tw_reusable(e, &e->conns[old], req->now_us))
+                !tw_reusable(e, &e->conns[old], req->now_us, true))
                 port = -1;
             else
                 twc = old;
@@ -523,10 +544,14 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
         /* Linux __inet_hash_connect(): the range's low parity first */
         uint64_t first = (rg.lo & 1) ? PM_PM_ODD : PM_PM_EVEN;
         uint64_t second = first == PM_PM_ODD ? PM_PM_EVEN : PM_PM_ODD;
-        if (!e->cfg.parity_split) first = second = PM_PM_ALL;
-        port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, first);
+        /* Linux: step = local_ports ? 1 : 2 (a socket's own range: no split) */
+        bool sock_rg = req->sock_range && (req->sock_range->lo || req->sock_range->hi);
+        if (!e->cfg.parity_split || sock_rg) first = second = PM_PM_ALL;
+        port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, first,
+                                          &e->st.search_steps);
         if (port < 0)
-            port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, second);
+            port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, second,
+                                              &e->st.search_steps);
         if (port < 0) port = tw_scan(e, d, rg, start, held, req->now_us, &twc);
     }
     d->nconn--;
@@ -570,10 +595,14 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
             return err;
         }
     }
-    if (bound)
+    if (bound) {
+        pm_bind_owner ow;
+        if (pm_bind_get(e->bt, *id, &ow) == 0 && pm_ip_is_any(&ow.local.ip))
+            pm_bind__set_addr(e->bt, *id, &req->local.ip);
         pm_bind_set_state(e->bt, *id, PM_BIND_CONNECTED);
-    else
+    } else {
         after_choice(e, rg, start, (unsigned)port, pindex);
+    }
     *id = c->bid;
     res->port = (uint16_t)port;
     res->conn = ci;
@@ -620,6 +649,11 @@ int pm_eph_tuple(const pm_eph *e, pm_eph_id i, pm_tuple *out)
 pm_eph_stats pm_eph_get_stats(const pm_eph *e)
 {
     return e->st;
+}
+
+pm_bind_table *pm_eph_bind_table(const pm_eph *e)
+{
+    return e->bt;
 }
 
 const char *pm_eph_alg_name(pm_eph_alg alg)

@@ -16,8 +16,10 @@ static uint64_t word_of(const pm_portmap *m, unsigned w)
 }
 
 int pm_portmap_find_clear(const pm_portmap *m, const pm_portmap *m2, unsigned lo, unsigned hi,
-                          uint64_t allow)
+                          uint64_t allow, uint64_t *steps)
 {
+    uint64_t n = 0;
+    int found = -1;
     unsigned w = lo >> 6, wend = hi >> 6;
     int par = allow == PM_PM_EVEN ? 0 : allow == PM_PM_ODD ? 1 : -1;
     while (w <= wend) {
@@ -27,25 +29,32 @@ int pm_portmap_find_clear(const pm_portmap *m, const pm_portmap *m2, unsigned lo
         if (m2) cand &= ~(par < 0 ? m2->full[blk] : m2->fullp[par][blk]);
         cand &= PM_PM_ALL << (w & 63);
         if (blk == (wend >> 6)) cand &= PM_PM_ALL >> (63 - (wend & 63));
+        n++;
         while (cand) {
             unsigned wi = (blk << 6) | (unsigned)__builtin_ctzll(cand);
+            n++;
             cand &= cand - 1;
             uint64_t used = word_of(m, wi);
             if (m2) used |= word_of(m2, wi);
             uint64_t freeb = ~used & allow & range_mask(wi << 6, lo, hi);
-            if (freeb) return (int)((wi << 6) | (unsigned)__builtin_ctzll(freeb));
+            if (freeb) {
+                found = (int)((wi << 6) | (unsigned)__builtin_ctzll(freeb));
+                goto out;
+            }
         }
         w = (blk + 1) << 6;
     }
-    return -1;
+out:
+    if (steps) *steps += n;
+    return found;
 }
 
 int pm_portmap_find_clear_from(const pm_portmap *m, const pm_portmap *m2, unsigned lo, unsigned hi,
-                               unsigned start, uint64_t allow)
+                               unsigned start, uint64_t allow, uint64_t *steps)
 {
     if (start < lo || start > hi) start = lo;
-    int p = pm_portmap_find_clear(m, m2, start, hi, allow);
-    if (p < 0 && start > lo) p = pm_portmap_find_clear(m, m2, lo, start - 1, allow);
+    int p = pm_portmap_find_clear(m, m2, start, hi, allow, steps);
+    if (p < 0 && start > lo) p = pm_portmap_find_clear(m, m2, lo, start - 1, allow, steps);
     return p;
 }
 

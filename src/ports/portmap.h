@@ -63,12 +63,13 @@ static inline bool pm_portmap_clear(pm_portmap *m, unsigned port)
 
 /* The first port p in [lo, hi] (lo <= hi) whose bit is clear in m and in
  * the optional second map m2, and set in allow (PM_PM_ALL, PM_PM_EVEN or
- * PM_PM_ODD); -1 if none. */
+ * PM_PM_ODD); -1 if none. steps (may be NULL) grows by the blocks and
+ * words looked at: the search's cost, free of timing noise. */
 int pm_portmap_find_clear(const pm_portmap *m, const pm_portmap *m2, unsigned lo, unsigned hi,
-                          uint64_t allow);
+                          uint64_t allow, uint64_t *steps);
 /* Cyclic: first clear port from start through hi, then lo .. start-1. */
 int pm_portmap_find_clear_from(const pm_portmap *m, const pm_portmap *m2, unsigned lo, unsigned hi,
-                               unsigned start, uint64_t allow);
+                               unsigned start, uint64_t allow, uint64_t *steps);
 /* The first set port in [lo, hi], or -1 (no summary: for fallbacks). */
 int pm_portmap_find_set(const pm_portmap *m, unsigned lo, unsigned hi);
 /* Ports in [lo, hi] that are set. */

@@ -63,9 +63,10 @@ static void ring_write(pm_tcp *tcb, uint32_t off, const uint8_t *data, uint32_t 
 /* ---- Replies ---------------------------------------------------------------- */
 
 /* Linux tcp_oow_rate_limited(): duplicate ACKs for pure ACKs and SYNs are
- * rate-limited per connection; data segments always get theirs. */
+ * rate-limited per connection; segments with data or a FIN always get theirs. */
 static void oow_ack(pm_tcp_stack *st, pm_tcp *tcb, uint32_t len, uint16_t flags, uint64_t now)
 {
+    if (flags & PM_TH_FIN) len++;
     if ((len > 0 && !(flags & PM_TH_SYN)) || tcp_oow_allowed(st, &tcb->last_oow_ms, now))
         tcb->flags |= F_ACK_NOW;
 }
@@ -148,7 +149,8 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
     /* fourth: the SYN. */
     tcb->irs = seg->seq;
     tcb->rcv_nxt = tcb->rcv_wup = seg->seq + 1;
-    tcb->rcv_wnd = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len); /* what our SYN said */
+    tcb->rcv_wnd = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len,
+                                  tcp_v6(&tcb->tuple)); /* what our SYN said */
     tcp_syn_options(st, tcb, seg, true);
     if (tcb->opts & PM_TCPO_TS) tcb->ts_recent_stamp = (uint32_t)(now / 1000000);
     tcb->cwnd = (uint32_t)st->cfg.init_cwnd * tcb->mss;

@@ -7,10 +7,10 @@
 
 /* The window our SYN or SYN-ACK announces: unscaled (RFC 7323 2.2) and,
  * as Linux's tcp_select_initial_window(), a multiple of the MSS. */
-uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space)
+uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6)
 {
     uint32_t w = space < PM_TCP_MAX_WINDOW ? space : PM_TCP_MAX_WINDOW;
-    uint32_t mss = st->cfg.mss_local;
+    uint32_t mss = tcp_local_mss(st, v6);
     if (mss && w > mss) w = w / mss * mss;
     return w;
 }
@@ -28,9 +28,19 @@ static uint16_t select_window(pm_tcp *tcb, uint32_t *bytes)
     if (w > cur && w - cur < step) w = cur;
     if (w < cur) w = cur;
     uint32_t unit = 1u << tcb->rcv_wscale;
-    uint32_t field = (uint32_t)(((uint64_t)w + unit - 1) >> tcb->rcv_wscale);
-    if (field > PM_TCP_MAX_WINDOW) field = PM_TCP_MAX_WINDOW;
-    *bytes = field << tcb->rcv_wscale;
+    uint32_t field = w >> tcb->rcv_wscale;
+    uint32_t b = field << tcb->rcv_wscale;
+    if (b < cur) {
+        /* Keeping the edge: remember it exactly, announce it rounded up
+         * (RFC 7323 2.4), so the edge never creeps forward. */
+        field = (uint32_t)(((uint64_t)cur + unit - 1) >> tcb->rcv_wscale);
+        b = cur;
+    }
+    if (field > PM_TCP_MAX_WINDOW) {
+        field = PM_TCP_MAX_WINDOW;
+        b = field << tcb->rcv_wscale;
+    }
+    *bytes = b;
     return (uint16_t)field;
 }
 
@@ -58,6 +68,19 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
 {
     if (!(seg->flags & PM_TH_SYN)) {
         if (tcb->opts & PM_TCPO_TS) put_ts(seg, tcp_ts_now(now) + tcb->ts_off, tcb->ts_recent);
+        if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && tcb->ooo[0].len &&
+            !(tcb->flags & F_FIN_RCVD)) {
+            /* RFC 2018 4: SACK blocks for the out-of-order islands (3 fit
+             * beside the timestamps). */
+            pm_tcp_opts *o = &seg->opts;
+            o->present |= 1u << PM_TCPOPT_SACK;
+            int n = 0;
+            for (; n < PM_TCP_OOO_RANGES && n < PM_TCP_MAX_SACK && tcb->ooo[n].len; n++) {
+                o->sack[n].left = tcb->rcv_nxt + tcb->ooo[n].off;
+                o->sack[n].right = tcb->rcv_nxt + tcb->ooo[n].off + tcb->ooo[n].len;
+            }
+            o->sack_count = (uint8_t)n;
+        }
         if (seg->flags & PM_TH_ACK) {
             uint32_t bytes;
             seg->window = select_window(tcb, &bytes);
@@ -112,7 +135,7 @@ static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     seg_base(st, tcb, ip, seg, flags, tcb->iss);
     const pm_tcp_config *c = &st->cfg;
     pm_tcp_opts *o = &seg->opts;
-    uint16_t mss = c->mss_local;
+    uint16_t mss = tcp_local_mss(st, tcp_v6(&tcb->tuple));
     if (tcb->user_mss && tcb->user_mss < mss) mss = tcb->user_mss;
     o->present |= 1u << PM_TCPOPT_MSS;
     o->mss = mss;
@@ -126,7 +149,7 @@ static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
         o->wscale = st->rcv_wscale;
         if (active) tcb->rcv_wscale = st->rcv_wscale; /* until the SYN-ACK says */
     }
-    uint32_t w = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len);
+    uint32_t w = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len, tcp_v6(&tcb->tuple));
     seg->window = (uint16_t)w;
     if (!active) {
         tcb->rcv_wup = tcb->rcv_nxt;
@@ -291,7 +314,7 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
             st->stats.timeouts++;
             if (!(tcb->flags & F_ORPHAN) &&
                 !(tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE))) {
-                tcb->err = ETIMEDOUT;
+                tcb->err = tcb->soft_err ? tcb->soft_err : ETIMEDOUT; /* Linux tcp_write_err */
                 ev |= PM_TCP_EV_RESET;
             }
             tcp_set_state(tcb, PM_TCP_CLOSED);
@@ -340,4 +363,49 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
     default: tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0); break;
     }
     return ev;
+}
+
+unsigned pm_tcp_icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, uint32_t quoted_seq,
+                           uint32_t mtu, uint64_t now)
+{
+    st->stats.icmp_in++;
+    if (tcb->state == PM_TCP_CLOSED || tcb->state == PM_TCP_LISTEN ||
+        tcb->state == PM_TCP_TIME_WAIT)
+        return 0;
+    /* RFC 5927 4.1: the quoted segment must be one in flight. */
+    if (!(SEQ_GEQ(quoted_seq, tcb->snd_una) && SEQ_LT(quoted_seq, tcb->snd_max))) {
+        st->stats.icmp_bad_seq++;
+        return 0;
+    }
+    if (err == EMSGSIZE) {
+        /* RFC 1191 / Linux tcp_v4_mtu_reduced(): shrink and resend. */
+        uint32_t hdr = pm_ip_is_v4(&tcb->tuple.laddr) ? 40 : 60;
+        if (tcb->opts & PM_TCPO_TS) hdr += PM_TCP_TS_LEN;
+        if (mtu > hdr + st->cfg.min_snd_mss && mtu - hdr < tcb->mss) {
+            tcb->mss = (uint16_t)(mtu - hdr);
+            st->stats.pmtu_reduced++;
+            if (SEQ_GT(tcb->snd_una, tcb->iss)) tcb->snd_nxt = tcb->snd_una;
+            (void)now;
+        }
+        return 0;
+    }
+    if (err <= 0 || err > 255) return 0;
+    bool connecting = tcb->state == PM_TCP_SYN_SENT ||
+                      (tcb->state == PM_TCP_SYN_RCVD && !(tcb->flags & F_PASSIVE));
+    if (connecting) {
+        /* Linux tcp_v4_err(): a connect() fails at once. */
+        tcb->err = (uint8_t)err;
+        tcp_set_state(tcb, PM_TCP_CLOSED);
+        return PM_TCP_EV_RESET | PM_TCP_EV_CLOSED;
+    }
+    if (tcb->state == PM_TCP_SYN_RCVD) {
+        /* Linux tcp_req_err(): a fatal error drops the embryonic one. */
+        if (hard) {
+            tcp_set_state(tcb, PM_TCP_CLOSED);
+            return PM_TCP_EV_CLOSED;
+        }
+        return 0;
+    }
+    tcb->soft_err = (uint8_t)err; /* RFC 1122 4.2.3.9 */
+    return 0;
 }

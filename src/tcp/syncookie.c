@@ -70,8 +70,7 @@ void pm_tcp_cookie_reply(pm_tcp_stack *st, const pm_ip_repr *ip, const pm_tcp_re
     const pm_tcp_config *c = &st->cfg;
     pm_tuple t;
     tcp_tuple_from(&t, ip, syn);
-    uint16_t peer_mss = pm_tcp_has(&syn->opts, PM_TCPOPT_MSS) ? syn->opts.mss : c->mss_default;
-    if (peer_mss > c->mss_local) peer_mss = c->mss_local;
+    uint16_t peer_mss = tcp_clamp_mss(st, syn, tcp_v6(&t));
     tcp_ip_out(st, &t, oip);
     memset(oseg, 0, sizeof *oseg);
     oseg->sport = t.lport;
@@ -79,10 +78,10 @@ void pm_tcp_cookie_reply(pm_tcp_stack *st, const pm_ip_repr *ip, const pm_tcp_re
     oseg->seq = pm_tcp_cookie_make(st, &t, syn->seq, peer_mss, now);
     oseg->ack = syn->seq + 1;
     oseg->flags = PM_TH_SYN | PM_TH_ACK;
-    oseg->window = (uint16_t)tcp_syn_window(st, c->rmem_default);
+    oseg->window = (uint16_t)tcp_syn_window(st, c->rmem_default, tcp_v6(&t));
     pm_tcp_opts *o = &oseg->opts;
     o->present |= 1u << PM_TCPOPT_MSS;
-    o->mss = c->mss_local;
+    o->mss = tcp_local_mss(st, tcp_v6(&t));
     /* Linux tcp_conn_request(): without timestamps a cookie carries no
      * options, so none are offered. */
     if (c->timestamps && pm_tcp_has(&syn->opts, PM_TCPOPT_TS)) {

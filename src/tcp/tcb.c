@@ -18,16 +18,17 @@ const char *pm_tcp_state_name(int state)
 void pm_tcp_config_default(pm_tcp_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->msl_us = 30000000;             /* Linux: TCP_TIMEWAIT_LEN (60 s) = 2*MSL */
-    c->fin_timeout_us = 60000000;     /* Linux: tcp_fin_timeout 60 */
-    c->rto_initial_us = 1000000;      /* RFC 6298 2.1; Linux TCP_TIMEOUT_INIT */
-    c->rto_min_us = 200000;           /* Linux: TCP_RTO_MIN */
-    c->rto_max_us = 120000000;        /* Linux: TCP_RTO_MAX */
-    c->delack_us = 40000;             /* Linux: TCP_DELACK_MIN */
-    c->rmem_default = 131072;         /* Linux: tcp_rmem = 4096 131072 6291456 */
-    c->wmem_default = 16384;          /* Linux: tcp_wmem = 4096 16384 4194304 */
-    c->rmem_max = 6291456;            /* gives window scale 7, as Linux announces */
-    c->challenge_ack_limit = 1000;    /* Linux 4.7+: tcp_challenge_ack_limit */
+    c->msl_us = 30000000;         /* Linux: TCP_TIMEWAIT_LEN (60 s) = 2*MSL */
+    c->fin_timeout_us = 60000000; /* Linux: tcp_fin_timeout 60 */
+    c->rto_initial_us = 1000000;  /* RFC 6298 2.1; Linux TCP_TIMEOUT_INIT */
+    c->rto_min_us = 200000;       /* Linux: TCP_RTO_MIN */
+    c->rto_max_us = 120000000;    /* Linux: TCP_RTO_MAX */
+    c->delack_us = 40000;         /* Linux: TCP_DELACK_MIN */
+    c->rmem_default = 131072;     /* Linux: tcp_rmem = 4096 131072 33554432 */
+    c->wmem_default = 16384;      /* Linux: tcp_wmem = 4096 16384 4194304 */
+    c->rmem_max = 33554432;       /* tcp_rmem[2], Linux 6.x (was 6 MiB): window scale 10 */
+    /* Linux 6.0+ (79e3602caa6f): host-wide limit off, INT_MAX; 4.7-5.19: 1000. */
+    c->challenge_ack_limit = 0x7fffffff;
     c->invalid_ratelimit_us = 500000; /* Linux: tcp_invalid_ratelimit 500 ms */
     c->mss_local = 1460;              /* Ethernet MTU 1500 - 40 */
     c->mss_default = 536;             /* RFC 9293 3.7.1; Linux TCP_MSS_DEFAULT */
@@ -43,6 +44,7 @@ void pm_tcp_config_default(pm_tcp_config *c)
     c->rfc5961 = true;                /* Linux since 3.6 */
     c->rfc1337 = false;               /* Linux: tcp_rfc1337 0 */
     c->nodelay = false;
+    c->tw_reuse = 2; /* Linux 4.19+: tcp_tw_reuse 2 */
 }
 
 static uint64_t splitmix(uint64_t *s)
@@ -146,10 +148,14 @@ void tcp_ip_out(const pm_tcp_stack *st, const pm_tuple *t, pm_ip_repr *ip)
 
 /* ---- Option negotiation -------------------------------------------------- */
 
-uint16_t tcp_clamp_mss(const pm_tcp_stack *st, const pm_tcp_repr *syn)
+uint16_t tcp_clamp_mss(const pm_tcp_stack *st, const pm_tcp_repr *syn, bool v6)
 {
-    uint32_t mss = pm_tcp_has(&syn->opts, PM_TCPOPT_MSS) ? syn->opts.mss : st->cfg.mss_default;
-    if (mss > st->cfg.mss_local) mss = st->cfg.mss_local;
+    /* RFC 9293 3.7.1: without the option, 536 (IPv4) or 1220 (IPv6, as
+     * Linux tcp_v6_conn_request's IPV6_MIN_MTU - 60). */
+    uint32_t dflt = v6 ? 1220 : st->cfg.mss_default;
+    uint32_t mss = pm_tcp_has(&syn->opts, PM_TCPOPT_MSS) ? syn->opts.mss : dflt;
+    uint16_t local = tcp_local_mss(st, v6);
+    if (mss > local) mss = local;
     if (mss < st->cfg.min_snd_mss) mss = st->cfg.min_snd_mss; /* Linux: tcp_min_snd_mss */
     return (uint16_t)mss;
 }
@@ -171,7 +177,7 @@ void tcp_syn_options(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *syn, bool
         tcb->snd_wscale = tcb->rcv_wscale = 0;
     }
     (void)active;
-    uint16_t mss = tcp_clamp_mss(st, syn);
+    uint16_t mss = tcp_clamp_mss(st, syn, tcp_v6(&tcb->tuple));
     if (tcb->user_mss && tcb->user_mss < mss) mss = tcb->user_mss;
     /* Linux tcp_mss_to_mtu(): the MSS counts the timestamp option out. */
     if ((tcb->opts & PM_TCPO_TS) && mss > PM_TCP_TS_LEN + 8) mss -= PM_TCP_TS_LEN;
@@ -249,7 +255,8 @@ bool tcp_challenge_allowed(pm_tcp_stack *st, uint32_t *last_oow_ms, uint64_t now
         uint32_t lim = st->cfg.challenge_ack_limit;
         uint32_t half = (lim + 1) / 2;
         st->challenge_second = sec;
-        st->challenge_left = half + (lim ? (uint32_t)(splitmix(&st->rng) % lim) : 0);
+        uint64_t left = half + (lim ? splitmix(&st->rng) % lim : 0);
+        st->challenge_left = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
     }
     if (st->challenge_left == 0) {
         st->stats.challenge_acks_limited++;
@@ -318,8 +325,9 @@ int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t is
     tcb->iss = isn ? isn : pm_tcp_isn(st, t, now);
     tcb_open_common(st, tcb, now);
     /* The MSS we announce bounds our estimate until the SYN-ACK. */
-    tcb->mss =
-        tcb->user_mss && tcb->user_mss < st->cfg.mss_local ? tcb->user_mss : st->cfg.mss_local;
+    tcb->mss = tcb->user_mss && tcb->user_mss < tcp_local_mss(st, tcp_v6(t))
+                   ? tcb->user_mss
+                   : tcp_local_mss(st, tcp_v6(t));
     tcp_set_state(tcb, PM_TCP_SYN_SENT);
     return 0;
 }
@@ -396,7 +404,7 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
         tcb->ts_recent_stamp = (uint32_t)(now / 1000000);
     }
     /* The window our SYN-ACK announced was unscaled and at most 65535. */
-    tcb->rcv_wnd = tcp_syn_window(st, st->cfg.rmem_default);
+    tcb->rcv_wnd = tcp_syn_window(st, st->cfg.rmem_default, tcp_v6(&tcb->tuple));
     tcb->snd_wnd = (uint32_t)ack->window << tcb->snd_wscale;
     tcb->max_snd_wnd = tcb->snd_wnd;
     tcb->snd_wl1 = ack->seq;

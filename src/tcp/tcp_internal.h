@@ -64,7 +64,16 @@ static inline bool tcp_fin_acked(const pm_tcp *t)
 uint32_t tcp_ts_off(const pm_tcp_stack *st, const pm_tuple *t);
 void tcp_tuple_from(pm_tuple *t, const pm_ip_repr *ip, const pm_tcp_repr *seg);
 void tcp_ip_out(const pm_tcp_stack *st, const pm_tuple *t, pm_ip_repr *ip);
-uint16_t tcp_clamp_mss(const pm_tcp_stack *st, const pm_tcp_repr *syn);
+uint16_t tcp_clamp_mss(const pm_tcp_stack *st, const pm_tcp_repr *syn, bool v6);
+/* The MSS we announce: mss_local is for IPv4; IPv6 headers take 20 more. */
+static inline uint16_t tcp_local_mss(const pm_tcp_stack *st, bool v6)
+{
+    return (uint16_t)(v6 ? st->cfg.mss_local - 20 : st->cfg.mss_local);
+}
+static inline bool tcp_v6(const pm_tuple *t)
+{
+    return !pm_ip_is_v4(&t->laddr);
+}
 /* Options of a SYN into tcb (negotiation). */
 void tcp_syn_options(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *syn, bool active);
 void tcp_set_state(pm_tcp *tcb, int state);
@@ -75,7 +84,7 @@ bool tcp_challenge_allowed(pm_tcp_stack *st, uint32_t *last_oow_ms, uint64_t now
 bool tcp_oow_allowed(pm_tcp_stack *st, uint32_t *last_oow_ms, uint64_t now);
 uint32_t tcp_rcv_space(const pm_tcp *tcb);
 void tcp_arm_timer(pm_tcp *tcb, int kind, uint64_t at);
-uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space);
+uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6);
 unsigned tcp_tw_tcb_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg, uint64_t now);
 
 #endif

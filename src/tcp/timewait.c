@@ -77,9 +77,24 @@ int pm_tcp_tw_input(pm_tcp_stack *st, pm_tcp_tw *tw, const pm_tcp_repr *seg, uin
         /* Everything else is ACKed (rate-limited); an ACK-less SYN below
          * RCV.NXT does not restart the timer. */
         if (paws || (fl & PM_TH_ACK)) tw->expire = now + twlen;
+        /* Linux tcp_oow_rate_limited(): a FIN or data is always answered. */
+        if (end != seg->seq && !(fl & PM_TH_SYN)) return PM_TCP_TW_ACK;
         return tcp_oow_allowed(st, &tw->last_oow_ms, now) ? PM_TCP_TW_ACK : PM_TCP_TW_DROP;
     }
     return PM_TCP_TW_DROP;
+}
+
+bool pm_tcp_tw_reusable(const pm_tcp_stack *st, const pm_tcp_tw *tw, bool loopback, uint64_t now,
+                        uint32_t *isn)
+{
+    int reuse = st->cfg.tw_reuse;
+    if (reuse == 2) reuse = loopback;
+    if (!reuse || !(tw->opts & PM_TCPO_TS) || tw->ts_recent_stamp == 0) return false;
+    if ((int32_t)((uint32_t)(now / 1000000) - tw->ts_recent_stamp) <= 0) return false;
+    uint32_t n = tw->snd_nxt + 65535 + 2;
+    if (n == 0) n = 1;
+    if (isn) *isn = n;
+    return true;
 }
 
 void pm_tcp_tw_ack_reply(const pm_tcp_stack *st, const pm_tcp_tw *tw, const pm_tuple *t,

@@ -1,5 +1,5 @@
-/* The Internet checksum (RFC 1071) and the pseudo-headers of TCP and UDP
- * over IPv4 (RFC 9293 3.1, RFC 768) and IPv6 (RFC 8200 8.1). */
+/* The Internet checksum (RFC 1071, incremental update RFC 1624) and the pseudo-headers of TCP and
+ * UDP over IPv4 (RFC 9293 3.1, RFC 768) and IPv6 (RFC 8200 8.1). */
 #include "wire_int.h"
 
 static uint32_t fold32(uint64_t s)
@@ -64,4 +64,11 @@ uint32_t pm_csum_pseudo(const pm_ip_repr *ip, uint8_t proto, uint32_t len)
     }
     while (s >> 16) s = (s & 0xffff) + (s >> 16);
     return s;
+}
+
+uint16_t pm_csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word)
+{
+    /* RFC 1624 3: HC' = ~(~HC + ~m + m'). */
+    uint32_t s = (uint32_t)(uint16_t)~csum + (uint16_t)~old_word + new_word;
+    return (uint16_t)~fold32(s);
 }

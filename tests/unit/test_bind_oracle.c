@@ -35,10 +35,8 @@
 #define MAXOPS 24
 
 static const uint32_t uids[] = {0, 1000, 1001};
-static const uint16_t ports[] = {1023, 1024};
 static const char *const addrs4[] = {"127.0.0.1", "127.0.0.2", "0.0.0.0"};
 static const char *const addrs6[] = {"::1", "::", "::ffff:127.0.0.1"};
-static const uint16_t unpriv_starts[] = {1024, 1024, 0, 1023};
 
 typedef struct msock {
     bool open;
@@ -48,10 +46,14 @@ typedef struct msock {
     uint32_t uid;
     bool ra, rp, v6only, listening;
     pm_bind_id id;
+    int afd;        /* the listener's side of a connection, or -1 */
+    pm_eph_id conn; /* the library's 5-tuple, or PM_EPH_NONE */
 } msock;
 
+static int listener = -1; /* 127.0.0.1:2000, outside the ports under test */
+
 /* How often each result came up, to show the sequences reach every rule. */
-static unsigned n_ok, n_inuse, n_acces, n_inval, n_other;
+static unsigned n_ok, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_connects, n_other;
 
 static char oplog[MAXOPS * 2 + 8][120];
 static int nlog;
@@ -165,10 +167,74 @@ static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
     return r;
 }
 
-static void l_close(pm_bind_table *t, msock *s)
+/* TIME_WAIT entries of this sequence, released (library) at its end; the
+ * kernel's stay for 60 s, on ports no later sequence uses. */
+static pm_eph_id tw_conns[64];
+static unsigned n_tw, n_tw_total;
+
+static void l_close(pm_bind_table *t, pm_eph *eph, msock *s, bool time_wait)
 {
-    if (s->id != PM_BIND_NONE) pm_bind_release(t, s->id);
+    if (s->conn != PM_EPH_NONE) {
+        if (time_wait && n_tw < 64 && pm_eph_time_wait(eph, s->conn, true, 0) == 0)
+            tw_conns[n_tw++] = s->conn; /* the owner stays, in TIME_WAIT */
+        else
+            pm_eph_release(eph, s->conn); /* frees the owner too */
+    } else if (s->id != PM_BIND_NONE) {
+        pm_bind_release(t, s->id);
+    }
     s->id = PM_BIND_NONE;
+    s->conn = PM_EPH_NONE;
+}
+
+/* close(2) on both sides. A connection ends either with a RST (SO_LINGER
+ * 0) or gracefully: we close first, then the listener's side, so our side
+ * goes FIN_WAIT2 -> TIME_WAIT (with timestamps, as loopback has them). */
+static void both_close(pm_bind_table *t, pm_eph *eph, msock *s, bool graceful)
+{
+    bool tw = s->conn != PM_EPH_NONE && graceful;
+    if (s->conn != PM_EPH_NONE && !graceful) {
+        struct linger l = {1, 0};
+        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close(s->fd);
+    if (s->afd >= 0) close(s->afd);
+    s->afd = -1;
+    if (tw) n_tw_total++;
+    l_close(t, eph, s, tw);
+}
+
+/* connect(2) to the listener: IPv4 TCP sockets only. */
+static int k_connect(msock *s)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(2000)};
+    sin.sin_addr.s_addr = htonl(0x7f000001);
+    int r = kres(connect(s->fd, (struct sockaddr *)&sin, sizeof sin));
+    if (r == 0) s->afd = accept(listener, NULL, NULL);
+    return r;
+}
+
+static int l_connect(pm_eph *eph, msock *s)
+{
+    if (s->listening || s->conn != PM_EPH_NONE) return -EISCONN;
+    pm_eph_connect_req r;
+    memset(&r, 0, sizeof r);
+    r.proto = PM_IPPROTO_TCP;
+    r.local.family = r.remote.family = PM_AF_INET;
+    r.local.ip = pm_ip4(0x7f000001); /* the route's source */
+    if (s->id != PM_BIND_NONE) {
+        pm_bind_owner o;
+        pm_bind_get(pm_eph_bind_table(eph), s->id, &o);
+        if (!pm_ip_is_any(&o.local.ip)) r.local.ip = o.local.ip;
+        r.local.port = o.local.port;
+    }
+    r.remote.ip = pm_ip4(0x7f000001);
+    r.remote.port = 2000;
+    r.opts = lib_opts(s);
+    r.cred = lib_cred(s);
+    pm_eph_connect_res res;
+    int err = pm_eph_connect(eph, &r, &s->id, &res);
+    if (err == 0) s->conn = res.conn;
+    return err;
 }
 
 static int kernel_listen(const msock *s)
@@ -182,12 +248,20 @@ static const char *pname(uint8_t p)
 }
 
 /* One random sequence; returns false on the first divergence. */
-static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *calls)
+static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *calls, unsigned q)
 {
     msock s[NSLOTS];
     memset(s, 0, sizeof s);
-    for (int i = 0; i < NSLOTS; i++) s[i].id = PM_BIND_NONE;
+    for (int i = 0; i < NSLOTS; i++) {
+        s[i].id = PM_BIND_NONE;
+        s[i].conn = PM_EPH_NONE;
+        s[i].afd = -1;
+    }
     nlog = 0;
+    /* two fresh ports per sequence: TIME_WAIT entries outlive it */
+    const uint16_t ports[2] = {(uint16_t)(10000 + 2 * q), (uint16_t)(10001 + 2 * q)};
+    const uint16_t unpriv_starts[4] = {ports[1], 1024, 0, (uint16_t)(ports[1] + 1)};
+    n_tw = 0;
     uint16_t unpriv = unpriv_starts[pm_rng_below(rng, 4)];
     char buf[16];
     snprintf(buf, sizeof buf, "%u", unpriv);
@@ -214,15 +288,20 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
         bool bound = m->open && (m->id != PM_BIND_NONE || m->listening);
         if (kind == 4 && bound && pm_rng_below(rng, 5)) kind = m->proto == PM_IPPROTO_TCP ? 7 : 1;
         if (kind == 7 && m->proto == PM_IPPROTO_UDP && pm_rng_below(rng, 5)) kind = bound ? 1 : 4;
+        if (kind == 7 && m->proto == PM_IPPROTO_TCP && m->fam == 4 && pm_rng_below(rng, 10) < 5)
+            kind = 8;
         int kr = 0, lr = 0;
         if (kind == 0) { /* socket() */
             if (m->open) {
-                close(m->fd);
-                l_close(t, m);
-                logop("close(s%d)", i);
+                bool graceful = pm_rng_below(rng, 2);
+                logop(graceful && m->conn != PM_EPH_NONE ? "close(s%d) -> TIME_WAIT" : "close(s%d)",
+                      i);
+                both_close(t, eph, m, graceful);
             }
             memset(m, 0, sizeof *m);
             m->id = PM_BIND_NONE;
+            m->conn = PM_EPH_NONE;
+            m->afd = -1;
             m->proto = pm_rng_below(rng, 3) ? PM_IPPROTO_TCP : PM_IPPROTO_UDP;
             m->fam = pm_rng_below(rng, 2) ? 4 : 6;
             m->uid = uids[pm_rng_below(rng, 3)];
@@ -286,6 +365,11 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             as_uid(0);
             lr = l_bind(t, eph, m, a, port);
             logop("bind(s%d, %s port %u) uid %u = %d (lib %d)", i, a, port, m->uid, kr, lr);
+        } else if (kind == 8) { /* connect */
+            kr = k_connect(m);
+            lr = l_connect(eph, m);
+            n_connects += kr == 0;
+            logop("connect(s%d, 127.0.0.1:2000) = %d (lib %d)", i, kr, lr);
         } else if (kind <= 8) { /* listen */
             as_uid(m->uid);
             kr = kernel_listen(m);
@@ -293,10 +377,13 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             lr = l_listen(t, eph, m);
             logop("listen(s%d) = %d (lib %d)", i, kr, lr);
         } else { /* close */
-            close(m->fd);
-            l_close(t, m);
+            bool graceful = pm_rng_below(rng, 4) != 0;
+            if (graceful && m->conn != PM_EPH_NONE)
+                logop("close(s%d) -> TIME_WAIT", i);
+            else
+                logop("close(s%d)", i);
+            both_close(t, eph, m, graceful);
             m->open = false;
-            logop("close(s%d)", i);
         }
         if (kr != lr) ok = false;
         if (kr == 0)
@@ -307,14 +394,17 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             n_acces++;
         else if (kr == -EINVAL)
             n_inval++;
+        else if (kr == -EADDRNOTAVAIL)
+            n_notavail++;
+        else if (kr == -EISCONN)
+            n_isconn++;
         else
             n_other++;
     }
     for (int i = 0; i < NSLOTS; i++)
-        if (s[i].open) {
-            close(s[i].fd);
-            l_close(t, &s[i]);
-        }
+        if (s[i].open) both_close(t, eph, &s[i], false);
+    for (unsigned k = 0; k < n_tw; k++) pm_eph_release(eph, tw_conns[k]);
+    n_tw = 0;
     return ok;
 }
 
@@ -331,6 +421,13 @@ static int child(uint64_t seed, unsigned nseq)
     /* keep autobinds (listen() without bind(), bind to port 0) away from
      * the ports under test */
     write_file("/proc/sys/net/ipv4/ip_local_port_range", "40000 40999");
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in lsin = {.sin_family = AF_INET, .sin_port = htons(2000)};
+    lsin.sin_addr.s_addr = htonl(0x7f000001);
+    if (bind(listener, (struct sockaddr *)&lsin, sizeof lsin) || listen(listener, 64)) {
+        printf("listener: %s\n", strerror(errno));
+        return 1;
+    }
     pm_bind_table *t = pm_bind_create(NULL);
     pm_eph_config ec;
     pm_eph_config_default(&ec);
@@ -343,22 +440,24 @@ static int child(uint64_t seed, unsigned nseq)
     pm_rng_seed(&rng, seed);
     unsigned calls = 0;
     for (unsigned q = 0; q < nseq; q++) {
-        if (!run_sequence(&rng, t, eph, &calls)) {
+        if (!run_sequence(&rng, t, eph, &calls, q)) {
             printf("DIVERGENCE with the kernel: seed %llu, sequence %u\n", (unsigned long long)seed,
                    q);
             for (int i = 0; i < nlog; i++) printf("  %s\n", oplog[i]);
             printf("(each call: kernel result, then (lib ...) where it differs in kind)\n");
             return 1;
         }
-        if (pm_bind_get_stats(t).owners != 0) {
+        if (pm_bind_get_stats(t).owners != 0 || pm_eph_get_stats(eph).conns != 0) {
             printf("owners leaked after sequence %u (seed %llu)\n", q, (unsigned long long)seed);
             return 1;
         }
     }
     printf("oracle: %u sequences, %u calls, kernel and library agree (seed %llu)\n", nseq, calls,
            (unsigned long long)seed);
-    printf("results: %u ok, %u EADDRINUSE, %u EACCES, %u EINVAL, %u other\n", n_ok, n_inuse,
-           n_acces, n_inval, n_other);
+    printf("TIME_WAIT entries made: %u\n", n_tw_total);
+    printf("results: %u ok (%u connects), %u EADDRINUSE, %u EACCES, %u EINVAL, %u EADDRNOTAVAIL, "
+           "%u EISCONN, %u other\n",
+           n_ok, n_connects, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_other);
     if (!n_inuse || !n_acces || !n_inval) {
         printf("the sequences did not reach every rule\n");
         return 1;
@@ -381,6 +480,11 @@ int main(void)
     unsigned nseq = 12000;
     e = getenv("PM_ORACLE_SEQS");
     if (e) nseq = (unsigned)strtoul(e, NULL, 0);
+    if (nseq > 14000) {
+        /* each sequence has two ports of its own in 10000-37999 */
+        printf("PM_ORACLE_SEQS %u: at most 14000 per run\n", nseq);
+        nseq = 14000;
+    }
     printf("oracle seed %llu (PM_ORACLE_SEED=%llu reproduces)\n", (unsigned long long)seed,
            (unsigned long long)seed);
     pid_t pid = fork();

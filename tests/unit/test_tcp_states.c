@@ -118,13 +118,13 @@ static void test_active_open(void **state)
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, 0, T0), 0);
     assert_int_equal(drain(T0), 1);
     pm_tcp_repr *s = &outs[0].t;
-    /* Linux's SYN: MSS 1460, SACK-permitted, timestamps, wscale 7. */
+    /* Linux's SYN: MSS 1460, SACK-permitted, timestamps, wscale 10 (tcp_rmem[2] 32 MiB). */
     assert_int_equal(s->flags, PM_TH_SYN);
     assert_int_equal(s->seq, tcb.iss);
     assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_MSS) && s->opts.mss == 1460);
     assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_SACK_PERM));
     assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_TS) && s->opts.ts_ecr == 0);
-    assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_WSCALE) && s->opts.wscale == 7);
+    assert_true(pm_tcp_has(&s->opts, PM_TCPOPT_WSCALE) && s->opts.wscale == 10);
     assert_int_equal(s->window, 64240);
     assert_int_equal(outs[0].ip.version, 4);
     assert_true(pm_ip_eq(&outs[0].ip.dst, &tup.faddr));
@@ -147,7 +147,7 @@ static void test_active_open(void **state)
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
     assert_int_equal(tcb.mss, 1400 - 12);
     assert_int_equal(tcb.snd_wscale, 9);
-    assert_int_equal(tcb.rcv_wscale, 7);
+    assert_int_equal(tcb.rcv_wscale, 10);
     assert_int_equal(tcb.opts, PM_TCPO_TS | PM_TCPO_WS | PM_TCPO_SACK);
     assert_int_equal(tcb.cwnd, 10u * tcb.mss);
     assert_int_equal(tcb.srtt_us, 20000); /* from the timestamp echo */
@@ -467,6 +467,15 @@ static void test_fin_wait_1_fin_ack(void **state)
     assert_int_equal(drain(now + 10 * SEC), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
     assert_int_equal(pm_tcp_next_deadline(&tcb), now + 70 * SEC);
+    /* And again at once: a FIN is never rate-limited. */
+    in(&fa, now + 10 * SEC + MS);
+    assert_int_equal(drain(now + 10 * SEC + MS), 1);
+    /* A bare out-of-window ACK is (tcp_invalid_ratelimit). */
+    pm_tcp_repr old = mk(PM_TH_ACK, PEER_ISN - 5000, OUR_ISN + 2, NULL);
+    in(&old, now + 10 * SEC + 2 * MS);
+    assert_int_equal(drain(now + 10 * SEC + 2 * MS), 1);
+    in(&old, now + 10 * SEC + 3 * MS);
+    assert_int_equal(drain(now + 10 * SEC + 3 * MS), 0);
 }
 
 static void test_fin_retransmit(void **state)
@@ -508,6 +517,12 @@ static void test_passive_close(void **state)
     assert_int_equal(drain(now), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 5);
     char b[8];
+    /* The FIN again (our ACK was lost): ACKed at once, twice. */
+    in(&f, now + MS);
+    assert_int_equal(drain(now + MS), 1);
+    in(&f, now + 2 * MS);
+    assert_int_equal(drain(now + 2 * MS), 1);
+    assert_int_equal(outs[0].t.ack, PEER_ISN + 5);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 3);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 0);
     assert_int_equal(pm_tcp_send(&st, &tcb, "ok", 2, now), 2);
@@ -870,6 +885,33 @@ static void test_out_of_order(void **state)
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 12);
     assert_memory_equal(b, "ABCDEFGHIJKL", 12);
     assert_int_equal(st.stats.ooo_queued, 2);
+    /* No SACK negotiated: no SACK blocks. */
+    assert_false(pm_tcp_has(&outs[0].t.opts, PM_TCPOPT_SACK));
+}
+
+static void test_sack_blocks(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_SACK_PERM;
+    sa.opts.mss = 1460;
+    in(&sa, T0);
+    drain(T0);
+    pm_tcp_repr d3 = mk(PM_TH_ACK, PEER_ISN + 11, OUR_ISN + 1, "later");
+    pm_tcp_repr d5 = mk(PM_TH_ACK, PEER_ISN + 21, OUR_ISN + 1, "last!");
+    in(&d3, T0);
+    in(&d5, T0);
+    assert_int_equal(drain(T0), 1);
+    pm_tcp_opts *o = &outs[0].t.opts;
+    assert_true(pm_tcp_has(o, PM_TCPOPT_SACK));
+    assert_int_equal(o->sack_count, 2);
+    assert_int_equal(o->sack[0].left, PEER_ISN + 11);
+    assert_int_equal(o->sack[0].right, PEER_ISN + 16);
+    assert_int_equal(o->sack[1].left, PEER_ISN + 21);
+    assert_int_equal(o->sack[1].right, PEER_ISN + 26);
+    assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
 }
 
 static void test_rto_and_timeout(void **state)
@@ -969,6 +1011,203 @@ static void test_api_errors(void **state)
     assert_string_equal(pm_tcp_state_name(99), "?");
 }
 
+static void test_icmp_errors(void **state)
+{
+    (void)state;
+    /* While connecting: the error ends connect() (Linux tcp_v4_err). */
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EHOSTUNREACH, false, OUR_ISN + 9, 0, T0), 0);
+    assert_int_equal(st.stats.icmp_bad_seq, 1); /* RFC 5927 4.1: not in flight */
+    unsigned ev = pm_tcp_icmp_error(&st, &tcb, ECONNREFUSED, true, OUR_ISN, 0, T0);
+    assert_int_equal(ev, PM_TCP_EV_RESET | PM_TCP_EV_CLOSED);
+    assert_int_equal(pm_tcp_error(&tcb), -ECONNREFUSED);
+    /* Established: a soft error, reported only when the connection times out. */
+    setup_cfg(NULL);
+    open_active(false);
+    uint64_t now = T0 + SEC;
+    pm_tcp_send(&st, &tcb, "abcdef", 6, now);
+    assert_int_equal(drain(now), 1);
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EHOSTUNREACH, false, OUR_ISN + 1, 0, now), 0);
+    assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
+    assert_int_equal(pm_tcp_error(&tcb), 0);
+    /* Fragmentation needed: a smaller MSS, and the data again at that size. */
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 44, now), 0);
+    assert_int_equal(tcb.mss, 1460); /* below the floor: ignored */
+    assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 43, now), 0);
+    pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 1000, now);
+    assert_int_equal(tcb.mss, 960);
+    assert_int_equal(st.stats.pmtu_reduced, 1);
+    assert_int_equal(drain(now), 1);
+    assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
+    ev = 0;
+    for (int i = 0; i < 40 && !(ev & PM_TCP_EV_CLOSED); i++) {
+        uint64_t d = pm_tcp_next_deadline(&tcb);
+        ev = pm_tcp_timer(&st, &tcb, d);
+        drain(d);
+    }
+    assert_int_equal(pm_tcp_error(&tcb), -EHOSTUNREACH);
+}
+
+static void test_tw_reuse(void **state)
+{
+    (void)state;
+    go_time_wait(true);
+    pm_tcp_tw tw;
+    pm_tcp_tw_export(&tcb, &tw);
+    uint32_t isn = 0;
+    uint64_t t = T0 + SEC;
+    /* Linux tcp_twsk_unique(): tw_reuse 2 is loopback only, and a second
+     * after the last timestamp. */
+    assert_false(pm_tcp_tw_reusable(&st, &tw, false, t + 5 * SEC, &isn));
+    assert_false(pm_tcp_tw_reusable(&st, &tw, true, t, &isn));
+    assert_true(pm_tcp_tw_reusable(&st, &tw, true, t + 2 * SEC, &isn));
+    assert_int_equal(isn, tw.snd_nxt + 65537);
+    st.cfg.tw_reuse = 0;
+    assert_false(pm_tcp_tw_reusable(&st, &tw, true, t + 2 * SEC, &isn));
+    /* Without timestamps, never. */
+    setup_cfg(NULL);
+    go_time_wait(false);
+    pm_tcp_tw_export(&tcb, &tw);
+    assert_false(pm_tcp_tw_reusable(&st, &tw, true, t + 10 * SEC, &isn));
+}
+
+static void test_window(void **state)
+{
+    (void)state;
+    /* Window scaling: the peer's field is shifted, ours too. */
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_WSCALE;
+    sa.opts.mss = 1000;
+    sa.opts.wscale = 2;
+    sa.window = 5000; /* unscaled on a SYN */
+    in(&sa, T0);
+    assert_int_equal(tcb.snd_wnd, 5000);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].t.window, sizeof rbuf >> 10);
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
+    a.window = 100;
+    in(&a, T0);
+    assert_int_equal(tcb.snd_wnd, 400);
+    /* Fill our receive ring: the window closes, data past it is dropped
+     * and ACKed, a read reopens it with a window update. */
+    static char chunk[1001];
+    memset(chunk, 'q', 1000);
+    uint32_t seq = PEER_ISN + 1;
+    for (int i = 0; i < 70; i++) {
+        pm_tcp_repr d = mk(PM_TH_ACK, seq, OUR_ISN + 1, chunk);
+        in(&d, T0 + MS);
+        seq += 1000;
+        drain(T0 + MS);
+    }
+    assert_int_equal(pm_tcp_readable(&tcb), sizeof rbuf);
+    assert_true(st.stats.bad_seq + st.stats.rcvbuf_dropped > 0); /* past the window */
+    pm_tcp_repr probe = mk(PM_TH_ACK, tcb.rcv_nxt, OUR_ISN + 1, NULL);
+    in(&probe, T0 + SEC);
+    /* A zero window announces as 0. */
+    tcb.flags |= 1 << 5; /* ACK now */
+    assert_int_equal(drain(T0 + SEC), 1);
+    assert_int_equal(outs[0].t.window, 0);
+    static char sink[65536];
+    assert_int_equal(pm_tcp_recv(&st, &tcb, sink, sizeof sink, T0 + SEC), (long)sizeof rbuf);
+    assert_int_equal(drain(T0 + SEC), 1); /* the window update */
+    assert_int_equal(outs[0].t.window, sizeof rbuf >> 10);
+}
+
+static void test_syn_rcvd_close(void **state)
+{
+    (void)state;
+    pm_tcp_repr syn = mk(PM_TH_SYN, PEER_ISN, 0, NULL);
+    assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &pip, &syn, OUR_ISN, T0), 0);
+    assert_int_equal(drain(T0), 1);
+    /* RFC 9293 3.10.4: CLOSE in SYN-RECEIVED sends a FIN: FIN_WAIT_1. */
+    assert_int_equal(pm_tcp_close(&st, &tcb, false, T0), 0);
+    assert_int_equal(tcb.state, PM_TCP_FIN_WAIT_1);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
+    assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 2, NULL);
+    in(&a, T0 + MS);
+    assert_int_equal(tcb.state, PM_TCP_FIN_WAIT_2);
+}
+
+static void test_last_ack_and_closing_retransmit(void **state)
+{
+    (void)state;
+    open_active(false);
+    uint64_t now = T0 + SEC;
+    pm_tcp_repr f = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
+    in(&f, now);
+    pm_tcp_close(&st, &tcb, false, now);
+    assert_int_equal(tcb.state, PM_TCP_LAST_ACK);
+    assert_int_equal(drain(now), 1);
+    /* Our FIN is lost: it comes again after the RTO. */
+    uint64_t d = pm_tcp_next_deadline(&tcb);
+    assert_int_equal(d, now + tcb.rto_us);
+    assert_int_equal(tcb.rto_us, 210000); /* 10 ms RTT + rto_min */
+    pm_tcp_timer(&st, &tcb, d);
+    assert_int_equal(drain(d), 1);
+    assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
+    assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
+    /* CLOSING: the FIN is retransmitted there too. */
+    setup_cfg(NULL);
+    open_active(false);
+    pm_tcp_close(&st, &tcb, false, now);
+    drain(now);
+    pm_tcp_repr f2 = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
+    in(&f2, now);
+    assert_int_equal(tcb.state, PM_TCP_CLOSING);
+    assert_int_equal(drain(now), 1);
+    d = pm_tcp_next_deadline(&tcb);
+    pm_tcp_timer(&st, &tcb, d);
+    assert_int_equal(drain(d), 1);
+    assert_true(outs[0].t.flags & PM_TH_FIN);
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 2, OUR_ISN + 2, NULL);
+    assert_true(in(&a, d) & PM_TCP_EV_TIME_WAIT);
+}
+
+static void test_old_ack(void **state)
+{
+    (void)state;
+    open_active(false);
+    uint64_t now = T0 + SEC;
+    /* RFC 5961 5.2: an ACK far below SND.UNA - MAX.SND.WND: challenge, and
+     * its data is not taken. */
+    pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1 - 200000, "evil");
+    assert_int_equal(in(&a, now), 0);
+    assert_int_equal(pm_tcp_readable(&tcb), 0);
+    assert_int_equal(drain(now), 1);
+    assert_int_equal(st.stats.challenge_acks, 1);
+    /* An old ACK within the window: the data is taken. */
+    pm_tcp_repr b = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN, "fine");
+    assert_true(in(&b, now + SEC) & PM_TCP_EV_READABLE);
+}
+
+static void test_ipv6(void **state)
+{
+    (void)state;
+    pm_tuple t6 = tup;
+    assert_int_equal(pm_ip_parse("2001:db8::1", &t6.laddr, NULL), 0);
+    assert_int_equal(pm_ip_parse("2001:db8::2", &t6.faddr, NULL), 0);
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &t6, OUR_ISN, T0), 0);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].ip.version, 6);
+    assert_int_equal(outs[0].t.opts.mss, 1440); /* 1500 - 60 */
+    assert_int_equal(outs[0].t.window, 64800);  /* Linux's IPv6 SYN window */
+    /* No MSS option from an IPv6 peer: 1220 (RFC 9293 3.7.1). */
+    pm_ip_repr ip6 = pip;
+    ip6.version = 6;
+    ip6.src = t6.faddr;
+    ip6.dst = t6.laddr;
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    assert_true(pm_tcp_input(&st, &tcb, &ip6, &sa, T0) & PM_TCP_EV_CONNECTED);
+    assert_int_equal(tcb.mss, 1220);
+    assert_int_equal(drain(T0), 1);
+    assert_true(pm_ip_eq(&outs[0].ip.dst, &t6.faddr));
+}
+
 static void test_tcb_size(void **state)
 {
     (void)state;
@@ -1004,10 +1243,18 @@ int main(void)
         cmocka_unit_test_setup(test_syn_cookie, setup),
         cmocka_unit_test_setup(test_data_delack, setup),
         cmocka_unit_test_setup(test_out_of_order, setup),
+        cmocka_unit_test_setup(test_sack_blocks, setup),
         cmocka_unit_test_setup(test_rto_and_timeout, setup),
         cmocka_unit_test_setup(test_zero_window_probe, setup),
         cmocka_unit_test_setup(test_fast_retransmit, setup),
         cmocka_unit_test_setup(test_api_errors, setup),
+        cmocka_unit_test_setup(test_icmp_errors, setup),
+        cmocka_unit_test_setup(test_tw_reuse, setup),
+        cmocka_unit_test_setup(test_window, setup),
+        cmocka_unit_test_setup(test_syn_rcvd_close, setup),
+        cmocka_unit_test_setup(test_last_ack_and_closing_retransmit, setup),
+        cmocka_unit_test_setup(test_old_ack, setup),
+        cmocka_unit_test_setup(test_ipv6, setup),
         cmocka_unit_test_setup(test_tcb_size, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

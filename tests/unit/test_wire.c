@@ -166,6 +166,36 @@ static void test_csum_reference(void **state)
     }
 }
 
+/* RFC 1624: an incremental update equals summing again. */
+static void test_csum_update(void **state)
+{
+    (void)state;
+    pm_rng r;
+    pm_rng_seed(&r, 1624);
+    uint8_t h[20];
+    for (int k = 0; k < 100000; k++) {
+        for (int i = 0; i < 20; i++) h[i] = (uint8_t)pm_rng_next(&r);
+        if (k % 5 == 0) memset(h, 0, 20); /* sums near zero */
+        h[10] = h[11] = 0;
+        uint16_t c = pm_csum_fold(pm_csum_add(0, h, 20));
+        h[10] = (uint8_t)(c >> 8);
+        h[11] = (uint8_t)c;
+        size_t w = 2 * pm_rng_below(&r, 10);
+        if (w == 10) w = 8; /* not the checksum field itself */
+        uint16_t old = (uint16_t)(h[w] << 8 | h[w + 1]);
+        uint16_t nw = k % 3 ? (uint16_t)pm_rng_next(&r) : (uint16_t)(old - 0x100); /* TTL-- */
+        h[w] = (uint8_t)(nw >> 8);
+        h[w + 1] = (uint8_t)nw;
+        uint16_t inc = pm_csum_update16(c, old, nw);
+        h[10] = h[11] = 0;
+        uint16_t full = pm_csum_fold(pm_csum_add(0, h, 20));
+        /* Both are right if the header then sums to zero; RFC 1624's
+         * equation 3 gives the same field as a full recompute. */
+        if (inc != full)
+            fail_msg("update %d: word %zu %04x->%04x: %04x != %04x", k, w, old, nw, inc, full);
+    }
+}
+
 /* ---- basic parse/emit --------------------------------------------------- */
 
 static void test_tcp4_syn(void **state)
@@ -413,8 +443,9 @@ static void test_bad_ip4_options(void **state)
     /* An IPv4 header with 4 option bytes in front of a UDP datagram. */
     uint8_t buf[64];
     pm_ip_repr ip = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_UDP);
-    pm_udp_repr u = {.sport = 7, .dport = 9};
-    size_t n = emit_udp(&ip, &u, buf + 4, sizeof buf - 4); /* 28 bytes at buf+4 */
+    pm_udp_repr u = {
+        .sport = 7, .dport = 9, .payload = (const uint8_t *)"abcdef", .payload_len = 6};
+    size_t n = emit_udp(&ip, &u, buf + 4, sizeof buf - 4); /* 34 bytes at buf+4 */
     memmove(buf, buf + 4, 20);
     buf[0] = 0x46;
     buf[3] = (uint8_t)(n + 4);
@@ -438,6 +469,17 @@ static void test_bad_ip4_options(void **state)
         if (cases[i].err == 0) {
             assert_int_equal(p.ip.header_len, 24);
             assert_int_equal(p.udp.dport, 9);
+            /* Re-emitted in place (options dropped): the payload moves
+             * before the header is written over it. */
+            uint8_t sep[64];
+            int m = pm_packet_emit(&p, sep, sizeof sep);
+            assert_int_equal(m, (int)n);
+            uint8_t inplace[64];
+            memcpy(inplace, buf, n + 4);
+            pm_packet q;
+            assert_int_equal(pm_packet_parse(inplace, n + 4, &q, &st), 0);
+            assert_int_equal(pm_packet_emit(&q, inplace, sizeof inplace), m);
+            assert_memory_equal(inplace, sep, (size_t)m);
         } else {
             assert_int_equal(CNT(st, OPTLEN), 1);
         }
@@ -640,6 +682,10 @@ static void test_bad_addr(void **state)
     pm_ip_repr bad = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_UDP);
     bad.version = 6;
     assert_int_equal(pm_ip_hdr_emit(&bad, buf, sizeof buf), -EINVAL);
+    bad.version = 5;
+    assert_int_equal(pm_ip_hdr_emit(&bad, buf, sizeof buf), -EINVAL);
+    pm_packet other = {.ip = bad};
+    assert_int_equal(pm_packet_emit(&other, buf, sizeof buf), -EINVAL);
 }
 
 /* ---- fragments ----------------------------------------------------------- */
@@ -800,6 +846,8 @@ static void test_ip6_ext_chain(void **state)
     buf[42] = 0x7e; /* unknown, action 01: discard */
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
     buf[42] = 0x1e; /* unknown, action 00: skip */
+    assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+    memset(buf + 42, 0, 6); /* six Pad1 options */
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
     buf[42] = 0xc2; /* Jumbo payload */
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), E(EXTHDR));
@@ -1062,6 +1110,15 @@ static void test_tcp_opts_emit(void **state)
                                    1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20};
     assert_int_equal(n, 40 + sizeof want);
     assert_memory_equal(buf + 40, want, sizeof want);
+    /* A SYN without timestamps: mss, nop, nop, sackOK, nop, wscale. */
+    pm_tcp_repr syn = {.sport = 1, .dport = 2, .flags = PM_TH_SYN};
+    syn.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_SACK_PERM | 1u << PM_TCPOPT_WSCALE;
+    syn.opts.mss = 1460;
+    syn.opts.wscale = 2;
+    n = emit_tcp(&ip, &syn, buf, sizeof buf);
+    static const uint8_t want_syn[] = {2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 2};
+    assert_int_equal(n, 40 + sizeof want_syn);
+    assert_memory_equal(buf + 40, want_syn, sizeof want_syn);
     /* Too many options for 40 bytes: TS + 4 SACK blocks + MSS. */
     t.opts.present |= 1u << PM_TCPOPT_MSS;
     t.opts.sack_count = 4;
@@ -1170,6 +1227,99 @@ static void test_format(void **state)
     assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
     pm_packet_format(&p, line, sizeof line);
     assert_string_equal(line, "IP 10.0.0.1.5353 > 10.0.0.2.53: UDP, length 5");
+}
+
+/* Format lines for the less common messages: enough to read a capture. */
+static void test_format_icmp(void **state)
+{
+    (void)state;
+    uint8_t q[128], buf[256];
+    char line[256];
+    pm_packet p;
+    pm_wire_stats st = {0};
+    pm_ip_repr oip = ip4("192.0.2.1", "192.0.2.2", PM_IPPROTO_TCP);
+    pm_tcp_repr t = {.sport = 1000, .dport = 80, .flags = PM_TH_SYN};
+    size_t qn = emit_tcp(&oip, &t, q, sizeof q);
+    pm_ip_repr back = ip4("198.51.100.9", "192.0.2.1", PM_IPPROTO_ICMP);
+    static const struct {
+        uint8_t type, code;
+        uint32_t rest;
+        const char *want;
+    } v4[] = {
+        {PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_NET, 0, "ICMP net 192.0.2.2 unreachable"},
+        {PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_HOST, 0, "ICMP host 192.0.2.2 unreachable"},
+        {PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_PROTO, 0, "ICMP 192.0.2.2 protocol 6 unreachable"},
+        {PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_NEEDFRAG, 1400,
+         "ICMP 192.0.2.2 unreachable - need to frag (mtu 1400)"},
+        {PM_ICMP4_UNREACH, PM_ICMP4_UNREACH_ADMIN, 0,
+         "ICMP 192.0.2.2 tcp port 80 unreachable - admin prohibited filter"},
+        {PM_ICMP4_UNREACH, 9, 0, "ICMP 192.0.2.2 tcp port 80 unreachable - code 9"},
+        {PM_ICMP4_TIME_EXCEEDED, 0, 0, "ICMP time exceeded in-transit, 192.0.2.2 tcp port 80"},
+        {PM_ICMP4_PARAMPROB, 0, 20u << 24, "ICMP parameter problem - octet 20, 192.0.2.2 tcp"},
+        {13, 0, 0, "ICMP type 13 code 0"},
+    };
+    for (size_t i = 0; i < sizeof v4 / sizeof v4[0]; i++) {
+        pm_packet e = {.ip = back};
+        e.icmp = (pm_icmp_repr){.version = 4,
+                                .type = v4[i].type,
+                                .code = v4[i].code,
+                                .rest = v4[i].rest,
+                                .data = q,
+                                .data_len = qn};
+        size_t n = (size_t)pm_packet_emit(&e, buf, sizeof buf);
+        assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+        pm_packet_format(&p, line, sizeof line);
+        if (!strstr(line, v4[i].want)) fail_msg("'%s' lacks '%s'", line, v4[i].want);
+    }
+    oip = ip6("2001:db8::1", "2001:db8::2", PM_IPPROTO_UDP);
+    pm_udp_repr u = {.sport = 1000, .dport = 53};
+    qn = emit_udp(&oip, &u, q, sizeof q);
+    back = ip6("2001:db8::9", "2001:db8::1", PM_IPPROTO_ICMPV6);
+    static const struct {
+        uint8_t type, code;
+        uint32_t rest;
+        const char *want;
+    } v6[] = {
+        {PM_ICMP6_UNREACH, PM_ICMP6_UNREACH_ADMIN, 0,
+         "ICMP6, destination unreachable, unreachable prohibited, 2001:db8::2 udp port 53"},
+        {PM_ICMP6_UNREACH, 9, 0, "destination unreachable, code 9"},
+        {PM_ICMP6_PACKET_TOO_BIG, 0, 1280, "ICMP6, packet too big, mtu 1280"},
+        {PM_ICMP6_TIME_EXCEEDED, 1, 0, "ICMP6, time exceeded reassembly"},
+        {PM_ICMP6_PARAMPROB, 1, 40, "ICMP6, parameter problem, code 1, pointer 40"},
+        {135, 0, 0, "ICMP6, type 135 code 0"},
+    };
+    for (size_t i = 0; i < sizeof v6 / sizeof v6[0]; i++) {
+        pm_packet e = {.ip = back};
+        e.icmp = (pm_icmp_repr){.version = 6,
+                                .type = v6[i].type,
+                                .code = v6[i].code,
+                                .rest = v6[i].rest,
+                                .data = q,
+                                .data_len = qn};
+        size_t n = (size_t)pm_packet_emit(&e, buf, sizeof buf);
+        assert_int_equal(pm_packet_parse(buf, n, &p, &st), 0);
+        pm_packet_format(&p, line, sizeof line);
+        if (!strstr(line, v6[i].want)) fail_msg("'%s' lacks '%s'", line, v6[i].want);
+    }
+    /* A protocol we do not parse, and TCP options without an order. */
+    memset(&p, 0, sizeof p);
+    p.ip = ip4("192.0.2.1", "192.0.2.2", 47);
+    p.ip.payload_len = 24;
+    pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(line, "IP 192.0.2.1 > 192.0.2.2: ip-proto-47 24");
+    p.ip.proto = PM_IPPROTO_TCP;
+    p.tcp.flags = PM_TH_ACK | PM_TH_URG | PM_TH_ECE | PM_TH_CWR | PM_TH_AE;
+    p.tcp.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_SACK;
+    p.tcp.opts.mss = 9000;
+    p.tcp.opts.sack_count = 1;
+    p.tcp.opts.sack[0].left = 1;
+    p.tcp.opts.sack[0].right = 2;
+    static const uint8_t opq[] = {77, 2, 78, 3, 0xee};
+    memcpy(p.tcp.opts.opaque, opq, sizeof opq);
+    p.tcp.opts.opaque_len = sizeof opq;
+    pm_packet_format(&p, line, sizeof line);
+    assert_string_equal(line, "IP 192.0.2.1.0 > 192.0.2.2.0: Flags [.UEWe], ack 0, win 0, urg 0, "
+                              "options [mss 9000,sack 1 {1:2},opt-77,opt-78 0xee], length 0");
 }
 
 /* ---- round trip: parse(emit(x)) == x over random reprs ----------------- */
@@ -1471,6 +1621,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csum_rfc1071),
         cmocka_unit_test(test_csum_reference),
+        cmocka_unit_test(test_csum_update),
         cmocka_unit_test(test_tcp4_syn),
         cmocka_unit_test(test_tcp6_data),
         cmocka_unit_test(test_udp_basic),
@@ -1493,6 +1644,7 @@ int main(void)
         cmocka_unit_test(test_icmp_echo),
         cmocka_unit_test(test_tcp_opts_emit),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_icmp),
         cmocka_unit_test(test_roundtrip_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
