@@ -27,7 +27,7 @@ static int g_json;
 static char g_sum[8192];
 static size_t g_sumlen;
 
-static void sum_add(const char *key, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sum_add(const char *key, const char *fmt, ...)
 {
     va_list ap;
     g_sumlen += (size_t)snprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen,
@@ -45,7 +45,7 @@ static void sum_num(const char *key, double v)
         sum_add(key, "%.4g", v);
 }
 
-static void say(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
     if (g_json) return;
     va_list ap;
