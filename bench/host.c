@@ -274,7 +274,7 @@ int main(int argc, char **argv)
         say("run %d: %.0f conn/s, %.2f Gbit/s, %.2f Mpps input\n", r, cps[r], gbps[r], mpps[r]);
     }
     double demux_b;
-    double mem = run_memory(quick ? 10000 : 50000, &demux_b);
+    double mem = run_memory(quick ? 10000 : 20000, &demux_b);
     double c = median(cps, reps), g = median(gbps, reps), m = median(mpps, reps);
     say("portmux: %.0f connections/s, %.2f Gbit/s bulk, %.2f Mpps established input, %.0f B "
         "per connection (target 256)\n",
