@@ -57,6 +57,7 @@ typedef struct pm_host_config {
     pm_port_range local_port_range; /* ip_local_port_range */
     uint16_t unprivileged_port_start;
     uint8_t tw_reuse;           /* tcp_tw_reuse 2 (loopback only) */
+    uint32_t tw_reuse_delay_us; /* tcp_tw_reuse_delay 1 s */
     uint32_t icmp_msgs_per_sec; /* icmp_msgs_per_sec 1000 */
     uint32_t icmp_msgs_burst;   /* icmp_msgs_burst 50 */
     bool icmp_echo_ignore_all;  /* icmp_echo_ignore_all 0 */
@@ -114,7 +115,8 @@ const pm_tcp_stats *pm_host_tcp_stats(const pm_host *h);
  * invalid_ratelimit_ms, local_port_range (two values), ephemeral_first,
  * ephemeral_last, unprivileged_port_start, syncookies, somaxconn,
  * insecure_rst, insecure_syn, mssdflt, rexmit_initial_ms, rexmit_min_ms,
- * icmp_msgs_per_sec, icmp_msgs_burst, icmp_echo_ignore_all. */
+ * icmp_msgs_per_sec, icmp_msgs_burst, icmp_echo_ignore_all,
+ * tw_reuse_delay_ms. */
 int pm_host_knob_set(pm_host *h, const char *name, int64_t value, int64_t value2);
 int pm_host_knob_get(const pm_host *h, const char *name, int64_t *value);
 

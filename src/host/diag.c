@@ -117,6 +117,8 @@ int pm_host_knob_set(pm_host *h, const char *name, int64_t v, int64_t v2)
     } else if (!strcmp(name, "tw_reuse")) {
         if (v > 2) return -EINVAL;
         h->cfg.tw_reuse = (uint8_t)v; /* the allocator keeps its creation value */
+    } else if (!strcmp(name, "tw_reuse_delay_ms")) {
+        h->cfg.tw_reuse_delay_us = (uint32_t)(v * 1000);
     } else if (!strcmp(name, "timestamps") || !strcmp(name, "rfc1323")) {
         t->timestamps = as_bool(v);
         if (!strcmp(name, "rfc1323")) t->window_scaling = as_bool(v);

@@ -324,7 +324,9 @@ int pm_sock_connect(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cr
     host_sock_bind_opts(s, &req.opts);
     pm_eph_connect_res res;
     pm_bind_id bid = s->bid;
+    h->connect_bound_port = s->local.port != 0;
     err = pm_eph_connect(h->eph, &req, &bid, &res);
+    h->connect_bound_port = false;
     if (err) return err;
     s->bid = bid;
     s->eid = res.conn;
