@@ -753,7 +753,7 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
     memset(res, 0, sizeof *res);
     if (!target) {
         res->verdict = PM_DRILL_SKIP;
-        snprintf(res->msg, sizeof res->msg, "no target available (the portmux host is not built)");
+        snprintf(res->msg, sizeof res->msg, "no target available");
         return 2;
     }
     run *r = calloc(1, sizeof *r);
