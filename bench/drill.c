@@ -11,7 +11,7 @@
  *
  * Parsing is included in the host's time (as `portmux drill` does it); the
  * kernel's time is pm_drill_run only (namespace setup excluded). Medians of
- * the repetitions. --quick: every 4th project script, on both targets. The
+ * the repetitions. --quick: every 4th short project script, on both targets. The
  * last line is one JSON object. */
 #include <errno.h>
 #include <glob.h>
@@ -214,8 +214,20 @@ int main(int argc, char **argv)
     /* --quick: every 4th of the project's scripts, on both targets (the
      * kernel's namespace setup costs about a second per script). */
     if (quick) {
-        size_t k = 0;
-        for (size_t i = 0; i < n_own; i += 4) own[k++] = own[i];
+        /* ... among those that take under 3 s of (virtual = the kernel's
+         * real) time: time-wait-expiry alone takes 65 s. */
+        pm_drill_parse_opts po;
+        memset(&po, 0, sizeof po);
+        pm_drill_target t;
+        char err[200];
+        if (pm_drill_host_open("linux", &t, err, sizeof err) < 0) return 1;
+        size_t k = 0, m = 0;
+        for (size_t i = 0; i < n_own; i++) {
+            double v;
+            run_all(&own[i], 1, &po, &t, &v);
+            if (v < 3.0 && m++ % 4 == 0) own[k++] = own[i];
+        }
+        pm_drill_host_close(&t);
         n_own = k;
     }
 
