@@ -2,6 +2,7 @@
  * host_target.c), both personalities: every system call, packet, knob and
  * count the scripts can express reaches pm_host through the adapter. Nothing
  * may crash, leak or hang; the verdict is always one of the three. */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             return 0;
         }
     static pm_drill_target t;
-    if (!t.ctx && pm_drill_host_open("linux", &t, err, sizeof err) < 0) abort();
+    if (!t.ctx) {
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024); /* a host per run: as portmux drill */
+        if (pm_drill_host_open("linux", &t, err, sizeof err) < 0) abort();
+    }
     pm_drill_result res;
     int rc = pm_drill_run(s, &t, NULL, NULL, &res);
     if (rc < 0 || rc > 2 || (int)res.verdict != rc) abort();
