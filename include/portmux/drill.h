@@ -333,4 +333,13 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
 int pm_drill_kernel_open(const char *tun, pm_drill_target *out, char *err, size_t errcap);
 void pm_drill_kernel_close(pm_drill_target *t);
 
+/* ---- The portmux host as a target (the default) ------------------------ */
+
+/* Opens a target that is a portmux host (pm_host) in virtual time, with the
+ * personality named ("linux", "freebsd"; NULL: linux). A fresh host with
+ * the script's local address is created at every reset(). Returns 0 or a
+ * negative errno with why in err. */
+int pm_drill_host_open(const char *personality, pm_drill_target *out, char *err, size_t errcap);
+void pm_drill_host_close(pm_drill_target *t);
+
 #endif

@@ -72,6 +72,7 @@ typedef struct pm_tcp_config {
     bool rfc1337;                  /* tcp_rfc1337 0: a RST kills TIME_WAIT */
     bool nodelay;                  /* TCP_NODELAY default for new TCBs: off */
     uint8_t tw_reuse;              /* tcp_tw_reuse 2: for loopback connect() only */
+    bool bsd;                      /* FreeBSD tcp_input/tcp_output where they differ */
 } pm_tcp_config;
 
 void pm_tcp_config_default(pm_tcp_config *c);
@@ -289,6 +290,7 @@ enum {
     PM_TCP_TW_ACK,      /* answer with pm_tcp_tw_ack_reply */
     PM_TCP_TW_KILL,     /* a RST assassinated it (tcp_rfc1337 off): free */
     PM_TCP_TW_SYN,      /* a new SYN may reopen: give it to the listener with isn */
+    PM_TCP_TW_RESET,    /* bsd, RFC 793 SYN in the window: RST (tw_ack_reply as RST) and free */
 };
 
 void pm_tcp_tw_export(const pm_tcp *tcb, pm_tcp_tw *tw);

@@ -380,6 +380,11 @@ static void inject(run *r, const pm_drill_event *ev)
             t->opts.ts_ecr = ts_ecr_live(r, ev, t->opts.ts_ecr, &ok);
             if (!ok) return;
         }
+        /* "eol,eol": after the first EOL the rest is zero padding (RFC
+         * 9293 3.1), which the emitter adds itself; it takes one EOL. */
+        while (t->opts.order_len >= 2 && t->opts.order[t->opts.order_len - 1] == PM_TCPOPT_EOL &&
+               t->opts.order[t->opts.order_len - 2] == PM_TCPOPT_EOL)
+            t->opts.order_len--;
         t->payload = zeros;
     } else if (sp->proto == PM_IPPROTO_UDP) {
         if (sp->ignore & PM_DRILL_IGN_PORTS) {
@@ -748,7 +753,7 @@ int pm_drill_run(const pm_drill_script *s, const pm_drill_target *target, pm_dri
     memset(res, 0, sizeof *res);
     if (!target) {
         res->verdict = PM_DRILL_SKIP;
-        snprintf(res->msg, sizeof res->msg, "no target available (the portmux host is not built)");
+        snprintf(res->msg, sizeof res->msg, "no target available");
         return 2;
     }
     run *r = calloc(1, sizeof *r);

@@ -290,6 +290,14 @@ static int64_t k_syscall_as(kernel *k, pm_drill_call *c)
         if (got >= 0 && c->n_args >= 5 && from_sockaddr(&ss, &c->out_sa[4])) c->out_is_sa[4] = true;
         return got < 0 ? blocked_or(f, -errno) : got;
     }
+    if ((!strcmp(n, "getsockname") || !strcmp(n, "getpeername")) && c->n_args >= 2) {
+        socklen_t l = sizeof ss;
+        int rc = n[3] == 's' ? getsockname((int)fd, (struct sockaddr *)&ss, &l)
+                             : getpeername((int)fd, (struct sockaddr *)&ss, &l);
+        if (rc) return -errno;
+        if (from_sockaddr(&ss, &c->out_sa[1])) c->out_is_sa[1] = true;
+        return 0;
+    }
     return -ENOSYS;
 }
 

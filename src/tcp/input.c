@@ -74,7 +74,7 @@ static void oow_ack(pm_tcp_stack *st, pm_tcp *tcb, uint32_t len, uint16_t flags,
 static void challenge_ack(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
 {
     /* RFC 5961 3.2, 4.2, 5.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. */
-    if (tcp_challenge_allowed(st, &tcb->last_oow_ms, now)) tcb->flags |= F_ACK_NOW;
+    if (tcp_challenge_allowed(st, &tcb->last_oow_ms, now)) tcb->flags |= F_ACK_NOW | F_BARE_ACK;
 }
 
 static void rst_reply(pm_tcp *tcb, uint32_t seq)
@@ -135,6 +135,10 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
         if (SEQ_LEQ(seg->ack, tcb->iss) || SEQ_GT(seg->ack, tcb->snd_max)) {
             st->stats.bad_ack++;
             if (!(fl & PM_TH_RST)) rst_reply(tcb, seg->ack);
+            /* Linux tcp_rcv_synsent_state_process(): "previous FIN/ACK or
+             * RST/ACK might be ignored": the SYN again after
+             * TCP_TIMEOUT_MIN (2 jiffies), on the first try only. */
+            if (!st->cfg.bsd && tcb->retries == 0) tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + 2000);
             return 0;
         }
     }
@@ -175,6 +179,14 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
         return ev;
     }
     /* Simultaneous open: SYN_RCVD, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. */
+    if (st->cfg.bsd && seg->payload_len) {
+        /* RFC 9293 3.10.7.3: text is queued for processing once
+         * ESTABLISHED (FreeBSD: tcp_reass); Linux drops it. */
+        uint32_t l = (uint32_t)seg->payload_len;
+        if (l > tcb->rcv_cap - tcb->rcv_len) l = tcb->rcv_cap - tcb->rcv_len;
+        ring_write(tcb, 0, seg->payload, l);
+        if (l) ooo_add(tcb, 0, l);
+    }
     tcb->snd_wl2 = tcb->iss;
     tcb->snd_nxt = tcb->iss;
     tcb->flags &= (uint16_t)~F_RTT_TIMING;
@@ -273,6 +285,11 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
 
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     uint32_t wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
+    /* FreeBSD tcp_input(): rcv_wnd = imax(sbspace(), rcv_adv - rcv_nxt). */
+    /* (A passive SYN_RCVD is FreeBSD's syncache: the announced window.) */
+    if (st->cfg.bsd && tcb->rcv_cap - tcb->rcv_len > wnd &&
+        !(tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE)))
+        wnd = tcb->rcv_cap - tcb->rcv_len;
 #define IN_WINDOW(s) (SEQ_GEQ((s), tcb->rcv_nxt) && SEQ_LT((s), tcb->rcv_nxt + wnd))
 
     /* second: RST. RFC 5961 3.2: exactly RCV.NXT resets; elsewhere in the
@@ -291,7 +308,9 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             /* A passive open just goes away (its listener stays);
              * an active one is refused. */
             return conn_reset(tcb, (tcb->flags & F_PASSIVE) ? 0 : ECONNREFUSED);
-        case PM_TCP_CLOSE_WAIT: return conn_reset(tcb, EPIPE); /* Linux tcp_reset() */
+        case PM_TCP_CLOSE_WAIT:
+            /* Linux tcp_reset(): EPIPE; FreeBSD tcp_input(): ECONNRESET. */
+            return conn_reset(tcb, st->cfg.bsd ? ECONNRESET : EPIPE);
         default: return conn_reset(tcb, ECONNRESET);
         }
     }
@@ -315,6 +334,10 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             unsigned e = conn_reset(tcb, ECONNRESET);
             tcb->flags |= F_RST_ABORT;
             return e;
+        }
+        if (st->cfg.bsd) {
+            challenge_ack(st, tcb, now); /* FreeBSD tcp_input(): tcp_send_challenge_ack() */
+            return 0;
         }
         oow_ack(st, tcb, len, fl, now);
         return 0;
@@ -384,6 +407,14 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         if (tcb->snd_wnd > tcb->max_snd_wnd) tcb->max_snd_wnd = tcb->snd_wnd;
         rtt_from_ack(st, tcb, seg, now);
         handshake_done(st, tcb);
+        if (tcb->ooo[0].len && tcb->ooo[0].off == 0) {
+            /* The text a simultaneous-open SYN carried (syn_sent). */
+            uint32_t extra = ooo_advance(tcb, 0);
+            tcb->rcv_len += extra;
+            tcb->rcv_nxt += extra;
+            if (tcb->delack_at == 0) tcb->delack_at = now + st->cfg.delack_us;
+            ev |= PM_TCP_EV_READABLE;
+        }
     }
     if (SEQ_GT(ack, tcb->snd_max)) {
         /* RFC 5961 5.2 / RFC 9293: it acks what was never sent. */

@@ -6,26 +6,33 @@
 #include "tcp/tcp_internal.h"
 
 /* The window our SYN or SYN-ACK announces: unscaled (RFC 7323 2.2) and,
- * as Linux's tcp_select_initial_window(), a multiple of the MSS. */
+ * as Linux's tcp_select_initial_window(), a multiple of the MSS (FreeBSD's
+ * tcp_output: the buffer space as it is, up to 65535). */
 uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6)
 {
     uint32_t w = space < PM_TCP_MAX_WINDOW ? space : PM_TCP_MAX_WINDOW;
     uint32_t mss = tcp_local_mss(st, v6);
-    if (mss && w > mss) w = w / mss * mss;
+    if (mss && w > mss && !st->cfg.bsd) w = w / mss * mss;
     return w;
 }
 
 /* RFC 9293 3.8.6.2.2 (receiver SWS avoidance, RFC 1122 4.2.3.3): move the
  * right edge only by min(half the buffer, one MSS) or more, and never
  * shrink it. Returns the field value; *bytes the window it stands for. */
-static uint16_t select_window(pm_tcp *tcb, uint32_t *bytes)
+static uint16_t select_window(const pm_tcp_stack *st, pm_tcp *tcb, uint32_t *bytes)
 {
     uint32_t space = tcb->rcv_cap - tcb->rcv_len;
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     uint32_t cur = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
     uint32_t step = tcb->rcv_cap / 2 < tcb->mss ? tcb->rcv_cap / 2 : tcb->mss;
     uint32_t w = space;
-    if (w > cur && w - cur < step) w = cur;
+    if (st->cfg.bsd) {
+        /* FreeBSD tcp_output(): the space itself, 0 below min(buffer/4,
+         * MSS) (RFC 1122 4.2.3.3), never less than what was announced. */
+        if (w < tcb->rcv_cap / 4 && w < tcb->mss) w = 0;
+    } else if (w > cur && w - cur < step) {
+        w = cur;
+    }
     if (w < cur) w = cur;
     uint32_t unit = 1u << tcb->rcv_wscale;
     uint32_t field = w >> tcb->rcv_wscale;
@@ -83,13 +90,13 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
         }
         if (seg->flags & PM_TH_ACK) {
             uint32_t bytes;
-            seg->window = select_window(tcb, &bytes);
+            seg->window = select_window(st, tcb, &bytes);
             tcb->rcv_wup = tcb->rcv_nxt;
             tcb->rcv_wnd = bytes;
         }
     }
     if (seg->flags & PM_TH_ACK) {
-        tcb->flags &= (uint16_t)~F_ACK_NOW;
+        tcb->flags &= (uint16_t) ~(F_ACK_NOW | F_BARE_ACK);
         tcb->delack_at = 0;
         tcb->quick = 0;
     }
@@ -272,6 +279,11 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
         }
     }
     if (tcb->flags & F_ACK_NOW) {
+        /* FreeBSD tcp_output(): while our FIN is unacknowledged, every
+         * segment carries it again (snd_nxt-- when TF_SENTFIN). */
+        if (st->cfg.bsd && fin_q && tcb->snd_max == base + tcb->snd_len + 1 &&
+            !(tcb->flags & F_BARE_ACK))
+            return emit_data(st, tcb, now, ip, seg, buf, tcb->snd_max - 1, 0, true);
         /* BSD tcp_output(): a bare ACK carries SND.MAX, not the rewound
          * SND.NXT of a retransmission, or the peer finds it old. */
         seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);

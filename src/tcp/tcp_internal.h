@@ -27,7 +27,8 @@ enum {                        /* pm_tcp.flags */
        F_NODELAY = 1 << 11,
        F_RECOVERY = 1 << 12,   /* RFC 6582 fast recovery */
        F_RTT_TIMING = 1 << 13, /* rtt_seq is being timed */
-       F_FIN_ACKED = 1 << 14
+       F_FIN_ACKED = 1 << 14,
+       F_BARE_ACK = 1 << 15 /* the ACK due is a challenge ACK (BSD tcp_respond) */
 };
 
 #define PM_TCP_MAX_WINDOW   65535u

@@ -61,6 +61,14 @@ int pm_tcp_tw_input(pm_tcp_stack *st, pm_tcp_tw *tw, const pm_tcp_repr *seg, uin
         }
         return PM_TCP_TW_DROP;
     }
+    if (st->cfg.bsd && (fl & PM_TH_SYN) && !(fl & PM_TH_RST)) {
+        /* RFC 9293 3.10.7.4 fourth (the suite's STANDARD): TIME-WAIT as
+         * any synchronized state: RFC 793 resets on a SYN in the window,
+         * RFC 5961 4.2 answers any SYN with a challenge ACK. */
+        bool in_wnd = SEQ_GEQ(seg->seq, tw->rcv_nxt) && SEQ_LT(seg->seq, tw->rcv_nxt + tw->rcv_wnd);
+        if (!st->cfg.rfc5961 && in_wnd) return PM_TCP_TW_RESET;
+        return tcp_challenge_allowed(st, &tw->last_oow_ms, now) ? PM_TCP_TW_ACK : PM_TCP_TW_DROP;
+    }
     /* Linux tcp_timewait_state_process(): a new SYN may reuse the
      * 4-tuple if its sequence number is higher or its timestamp newer. */
     if ((fl & PM_TH_SYN) && !(fl & (PM_TH_RST | PM_TH_ACK)) && !paws &&

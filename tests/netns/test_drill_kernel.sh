@@ -34,7 +34,7 @@ run_in_ns() {
   ip netns exec "$ns" ip -6 addr add fd3d:fa7b:d17d::1/48 dev pmdrill0 nodad
   ip netns exec "$ns" ip -6 route add 2001:db8::/32 dev pmdrill0
   local rc=0
-  ip netns exec "$ns" timeout 60 "$PORTMUX" drill -v --kernel pmdrill0 "$2" >"$tmp/out" 2>&1 || rc=$?
+  ip netns exec "$ns" timeout 100 "$PORTMUX" drill -v --kernel pmdrill0 "$2" >"$tmp/out" 2>&1 || rc=$?
   ip netns del "$ns"
   ns=""
   cat "$tmp/out"
@@ -58,7 +58,7 @@ ip netns exec "$ns" ip tuntap add dev pmdrill0 mode tun
 ip netns exec "$ns" ip link set pmdrill0 up
 ip netns exec "$ns" ip addr add 192.168.0.1/16 dev pmdrill0
 ip netns exec "$ns" ip route add 192.0.2.0/24 dev pmdrill0
-ip netns exec "$ns" timeout 60 "$PORTMUX" drill --kernel pmdrill0 --pcap "$tmp/p.pcap" \
+ip netns exec "$ns" timeout 100 "$PORTMUX" drill --kernel pmdrill0 --pcap "$tmp/p.pcap" \
   "$scripts_dir/passive-open-close.pkt" >/dev/null
 ip netns del "$ns"
 ns=""
