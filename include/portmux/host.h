@@ -51,7 +51,7 @@ typedef struct pm_host_config {
     uint32_t out_packets;     /* output queue slots (one packet each) */
     uint32_t max_syn_backlog; /* tcp_max_syn_backlog: SYN queue per listener */
     uint32_t somaxconn;       /* net.core.somaxconn: listen() backlog cap */
-    bool syncookies;          /* tcp_syncookies 1: cookies when the SYN queue is full */
+    uint8_t syncookies;       /* tcp_syncookies 1: cookies when the SYN queue is full; 2: always */
     /* Knobs (Linux sysctl defaults; the personality overrides some). */
     pm_tcp_config tcp;
     pm_port_range local_port_range; /* ip_local_port_range */

@@ -137,7 +137,8 @@ int pm_host_knob_set(pm_host *h, const char *name, int64_t v, int64_t v2)
     } else if (!strcmp(name, "somaxconn")) {
         h->cfg.somaxconn = (uint32_t)v;
     } else if (!strcmp(name, "syncookies")) {
-        h->cfg.syncookies = as_bool(v);
+        if (v > 2) return -EINVAL;
+        h->cfg.syncookies = (uint8_t)v;
     } else if (!strcmp(name, "syn_retries")) {
         t->syn_retries = (uint8_t)v;
     } else if (!strcmp(name, "synack_retries")) {

@@ -40,7 +40,7 @@ void pm_host_config_default(pm_host_config *c, pm_personality p)
     c->out_packets = 512;
     c->max_syn_backlog = 4096; /* Linux: tcp_max_syn_backlog (128..4096 by memory) */
     c->somaxconn = 4096;       /* Linux 5.4+: net.core.somaxconn */
-    c->syncookies = true;      /* Linux: tcp_syncookies 1 */
+    c->syncookies = 1;         /* Linux: tcp_syncookies 1 */
     pm_tcp_config_default(&c->tcp);
     c->local_port_range = (pm_port_range){32768, 60999}; /* Linux ip_local_port_range */
     c->unprivileged_port_start = 1024;                   /* Linux ip_unprivileged_port_start */

@@ -302,8 +302,9 @@ static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tu
          * enabled), a full accept queue drops the SYN. */
         uint32_t synmax = l->backlog < h->cfg.max_syn_backlog ? l->backlog : h->cfg.max_syn_backlog;
         if (synmax == 0) synmax = 1;
-        bool want_cookie = false;
-        if (l->syn_len >= synmax && !isn) {
+        /* tcp_syncookies 2: always (the SYN queue is never used) */
+        bool want_cookie = h->cfg.syncookies == 2 && !isn;
+        if (!want_cookie && l->syn_len >= synmax && !isn) {
             h->st.syn_queue_full++;
             if (!h->cfg.syncookies) return;
             want_cookie = true;
