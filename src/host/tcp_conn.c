@@ -362,8 +362,10 @@ static void to_listener(pm_host *h, const pm_packet *p, const pm_tuple *t, uint3
 {
     uint32_t li = pm_lhash_lookup(h->lh, t, 0);
     if (li == PM_DEMUX_NONE || h->socks[li].kind != SK_LISTEN) {
-        /* RFC 9293 3.10.7.1: CLOSED: RST for anything but a RST. */
+        /* RFC 9293 3.10.7.1: CLOSED: RST for anything but a RST (unless
+         * FreeBSD's blackhole: 1 spares SYNs, 2 everything). */
         h->st.no_socket++;
+        if (h->cfg.blackhole == 2 || (h->cfg.blackhole == 1 && (p->tcp.flags & PM_TH_SYN))) return;
         send_rst(h, p);
         return;
     }
