@@ -61,10 +61,12 @@ void pm_host_config_default(pm_host_config *c, pm_personality p)
         c->local_port_range = (pm_port_range){10000, 65535};
         c->tw_reuse = 0;
         c->tcp.ttl = 64;
-        c->tcp.delack_us = 100000; /* net.inet.tcp.delacktime 100 ms */
-        c->tcp.rto_min_us = 30000; /* net.inet.tcp.rexmit_min 30 ms */
-        c->tcp.rfc1337 = true;     /* tcp_twcheck(): a RST never ends TIME_WAIT */
-        c->tcp.bsd = true;         /* tcp_output(): recwin = sbspace(), no MSS rounding */
+        c->tcp.delack_us = 100000;   /* net.inet.tcp.delacktime 100 ms */
+        c->tcp.rto_min_us = 30000;   /* net.inet.tcp.rexmit_min 30 ms */
+        c->tcp.rfc1337 = true;       /* tcp_twcheck(): a RST never ends TIME_WAIT */
+        c->tcp.bsd = true;           /* tcp_output(): recwin = sbspace(), no MSS rounding */
+        c->tcp.rmem_default = 65536; /* net.inet.tcp.recvspace */
+        c->tcp.wmem_default = 32768; /* net.inet.tcp.sendspace */
     }
 }
 
