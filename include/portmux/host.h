@@ -51,7 +51,7 @@ typedef struct pm_host_config {
     uint32_t out_packets;     /* output queue slots (one packet each) */
     uint32_t max_syn_backlog; /* tcp_max_syn_backlog: SYN queue per listener */
     uint32_t somaxconn;       /* net.core.somaxconn: listen() backlog cap */
-    uint8_t syncookies;       /* tcp_syncookies: 1 when the SYN queue is full, 2 always */
+    uint8_t syncookies;       /* tcp_syncookies 1: cookies when the SYN queue is full; 2: always */
     /* Knobs (Linux sysctl defaults; the personality overrides some). */
     pm_tcp_config tcp;
     pm_port_range local_port_range; /* ip_local_port_range */
@@ -61,6 +61,10 @@ typedef struct pm_host_config {
     uint32_t icmp_msgs_per_sec; /* icmp_msgs_per_sec 1000 */
     uint32_t icmp_msgs_burst;   /* icmp_msgs_burst 50 */
     bool icmp_echo_ignore_all;  /* icmp_echo_ignore_all 0 */
+    /* FreeBSD net.inet.tcp.blackhole: 1 no RST for a SYN to a closed port,
+     * 2 no RST at all; net.inet.udp.blackhole: no port unreachable. */
+    uint8_t blackhole;
+    bool udp_blackhole;
     /* Addresses that are "ours": a packet to another address is dropped
      * (counter not_local). Empty (n_local 0): every address is ours. */
     pm_ip local[8];
@@ -116,7 +120,9 @@ const pm_tcp_stats *pm_host_tcp_stats(const pm_host *h);
  * ephemeral_last, unprivileged_port_start, syncookies, somaxconn,
  * insecure_rst, insecure_syn, mssdflt, rexmit_initial_ms, rexmit_min_ms,
  * icmp_msgs_per_sec, icmp_msgs_burst, icmp_echo_ignore_all,
- * tw_reuse_delay_ms. */
+ * tw_reuse_delay_ms, blackhole, udp_blackhole, recvspace, sendspace
+ * (default SO_RCVBUF / SO_SNDBUF), hostcache_purge (no-op), ecn (0, or 2: no ECE),
+ * maxsockbuf (its creation value only). */
 int pm_host_knob_set(pm_host *h, const char *name, int64_t value, int64_t value2);
 int pm_host_knob_get(const pm_host *h, const char *name, int64_t *value);
 

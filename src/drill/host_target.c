@@ -342,33 +342,17 @@ static int fd_state(void *arg, const pm_host_sock_info *s)
     return 1;
 }
 
-/* Knobs the host has no setting for, accepted only at the value that
- * describes what the host does anyway (anything else skips the script). */
-static int knob_fixed(const htarget *t, const pm_drill_cmd *c)
-{
-    const pm_host_config *hc = pm_host_get_config(t->h);
-    const char *k = c->knob;
-    int64_t v = c->value;
-    if (!strcmp(k, "hostcache_purge")) return 0;     /* there is no host cache */
-    if (!strcmp(k, "blackhole") && v == 0) return 0; /* RSTs are always sent */
-    /* ECN is never negotiated; 2 (FreeBSD's and Linux's default) only
-     * answers a peer that asks, which no supported script does. */
-    if (!strcmp(k, "ecn") && (v == 0 || v == 2)) return 0;
-    if (!strcmp(k, "maxsockbuf") && (uint64_t)v == hc->tcp.rmem_max) return 0;
-    if (!strcmp(k, "recvspace") && (uint64_t)v == hc->tcp.rmem_default) return 0;
-    if (!strcmp(k, "sendspace") && (uint64_t)v == hc->tcp.wmem_default) return 0;
-    return -ENOTSUP;
-}
-
 static int h_command(void *ctx, pm_drill_cmd *c, uint64_t now)
 {
     htarget *t = ctx;
     if (!t->h) return -ENOSYS;
     switch (c->kind) {
     case PM_DRILL_CMD_KNOB: {
+        /* A knob the host lacks, or a value it cannot take, skips the
+         * script: pm_host_knob_set() accepts FreeBSD's fixed ones (ecn 2,
+         * hostcache_purge, maxsockbuf) only at the value the host has. */
         int rc = pm_host_knob_set(t->h, c->knob, c->value, c->value2);
-        if (rc == -ENOENT) return knob_fixed(t, c);
-        return rc == -EINVAL ? -ENOTSUP : rc;
+        return rc == -EINVAL || rc == -ENOENT ? -ENOTSUP : rc;
     }
     case PM_DRILL_CMD_COUNT: {
         count_ctx cc = {c, 0};
