@@ -93,6 +93,9 @@ static int new_node(parser *p, const pm_ssf_node *n)
 
 static int new_op(parser *p, int kind, int a, int b)
 {
+    /* not not X is X: keeps the tree (and its printed form) no deeper than
+     * the text, so a filter that parsed prints back to one that parses. */
+    if (kind == PM_SSF_NOT && p->f->nodes[a].kind == PM_SSF_NOT) return p->f->nodes[a].a;
     pm_ssf_node n = {.kind = (uint8_t)kind, .port = -1, .a = (int16_t)a, .b = (int16_t)b};
     return new_node(p, &n);
 }
