@@ -254,6 +254,33 @@ static int l_connect(slot *s)
 /* How a slot closes. */
 enum { CL_CLIENT_FIRST, CL_SERVER_FIRST, CL_ABORT, CL_COUNT };
 
+/* Waits (bounded) until the kernel socket fd reaches TCP state st. Fixed
+ * sleeps were not enough on a loaded machine: a client still in FIN_WAIT_2
+ * or LAST_ACK holds its port, and the kernel then refused a connect() the
+ * host allowed. */
+static void k_wait_state(int fd, int st)
+{
+    for (int i = 0; i < 4000; i++) {
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state == st) return;
+        usleep(500);
+    }
+    printf("note: kernel socket did not reach TCP state %d in 2 s\n", st);
+}
+
+/* An orderly close, first side a then side b, that returns only once the
+ * kernel's last ACK has landed: a ends in TIME_WAIT, b in CLOSED. */
+static void k_close_orderly(int a, int b)
+{
+    shutdown(a, SHUT_WR);
+    k_wait_state(b, TCP_CLOSE_WAIT);
+    shutdown(b, SHUT_WR);
+    k_wait_state(b, TCP_CLOSE);
+    close(a);
+    close(b);
+}
+
 static void both_close(slot *s, int how)
 {
     if (s->connected && how == CL_ABORT) {
@@ -263,12 +290,15 @@ static void both_close(slot *s, int how)
         pm_sock_setsockopt(H, s->lfd, PM_SOL_SOCKET, PM_SO_LINGER, &pl, sizeof pl);
     }
     if (s->connected && how == CL_SERVER_FIRST) {
-        close(s->kafd);
+        k_close_orderly(s->kafd, s->kfd);
         pm_sock_close(H, s->lafd, now_us());
         pump();
-        usleep(2000); /* the kernel's FIN reaches the client */
-        close(s->kfd);
         pm_sock_close(H, s->lfd, now_us());
+    } else if (s->connected && how == CL_CLIENT_FIRST) {
+        k_close_orderly(s->kfd, s->kafd);
+        pm_sock_close(H, s->lfd, now_us());
+        pump();
+        pm_sock_close(H, s->lafd, now_us());
     } else {
         close(s->kfd);
         pm_sock_close(H, s->lfd, now_us());
