@@ -1,0 +1,106 @@
+/* TCP listeners by (port, local address), most specific first, as Linux's
+ * __inet_lookup_listener() walks lhash2: the slot of the exact destination
+ * address, and only when it yields nothing, the wildcard slots. Within a
+ * pass the highest compute_score() wins; an SO_REUSEPORT group then picks
+ * a member by the keyed 4-tuple hash. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "demux/pat.h"
+#include "demux/tuple_hash.h"
+
+struct pm_lhash {
+    dm_pat pat;
+};
+
+int pm_lhash_create(pm_lhash **out, const uint64_t key[2])
+{
+    pm_lhash *t = calloc(1, sizeof *t);
+    *out = NULL;
+    if (!t) return -ENOMEM;
+    if (dm_pat_init(&t->pat, key)) {
+        free(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+void pm_lhash_destroy(pm_lhash *t)
+{
+    if (!t) return;
+    dm_pat_fini(&t->pat);
+    free(t);
+}
+
+int pm_lhash_insert(pm_lhash *t, const pm_demux_sock *s)
+{
+    if (dm_sock_valid(s) || !pm_ip_is_any(&s->faddr) || s->fport) return -EINVAL;
+    const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    for (uint32_t i = 0; sl && i < sl->n; i++) {
+        if (sl->v[i].handle == s->handle) return -EEXIST;
+        /* The bind table decides conflicts; this only refuses two
+         * listeners that could not be told apart. */
+        if (dm_same_binding(&sl->v[i], s) && !(sl->v[i].reuseport && s->reuseport))
+            return -EADDRINUSE;
+    }
+    return dm_pat_add(&t->pat, s);
+}
+
+int pm_lhash_remove(pm_lhash *t, const pm_demux_sock *s)
+{
+    return dm_pat_del(&t->pat, s);
+}
+
+size_t pm_lhash_count(const pm_lhash *t)
+{
+    return t->pat.count;
+}
+
+/* Linux: compute_score() (IPv4) and inet6's compute_score(): -1 when the
+ * listener cannot take the segment; higher is more specific. The address
+ * already matched (the slot). */
+static int score(const pm_demux_sock *s, int v4, uint32_t ifindex)
+{
+    if (v4) {
+        if (s->family == PM_AF_INET6 && s->v6only) return -1; /* ipv6_only_sock() */
+    } else if (s->family != PM_AF_INET6) {
+        return -1;
+    }
+    if (s->ifindex && s->ifindex != ifindex) return -1; /* inet_sk_bound_dev_eq() */
+    int sc = s->ifindex ? 2 : 1;
+    if (v4 && s->family == PM_AF_INET) sc++; /* an IPv4 socket beats a dual-stack one */
+    return sc;
+}
+
+uint32_t pm_lhash_lookup(const pm_lhash *t, const pm_tuple *k, uint32_t ifindex)
+{
+    const dm_pslot *cand[3];
+    int nexact, n = dm_pat_candidates(&t->pat, &k->laddr, k->lport, cand, &nexact);
+    int v4 = dm_is_v4(&k->laddr);
+    const pm_demux_sock *best = NULL;
+    int hi = -1;
+    for (int c = 0; c < n; c++) {
+        /* The exact pass, when it found someone, ends the lookup. */
+        if (c == nexact && best) break;
+        for (uint32_t i = 0; i < cand[c]->n; i++) {
+            int sc = score(&cand[c]->v[i], v4, ifindex);
+            if (sc > hi) {
+                hi = sc;
+                best = &cand[c]->v[i];
+            }
+        }
+    }
+    if (!best) return PM_DEMUX_NONE;
+    if (!best->reuseport) return best->handle;
+    /* Linux: lookup_reuseport() -> reuseport_select_sock(). */
+    const dm_pslot *sl = dm_pat_find(&t->pat, &best->laddr, best->lport);
+    uint32_t members = 0;
+    for (uint32_t i = 0; i < sl->n; i++)
+        members += sl->v[i].reuseport && dm_same_binding(&sl->v[i], best);
+    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (sl->v[i].reuseport && dm_same_binding(&sl->v[i], best) && pick-- == 0)
+            return sl->v[i].handle;
+    return best->handle;
+}

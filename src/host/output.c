@@ -1,0 +1,239 @@
+/* Pools (sockets, TCBs), the output queue, the per-TCB "after" step that
+ * every input, timer and API call ends with, and the personality's touch
+ * on what a peer sees of a SYN. */
+#include <errno.h>
+#include <string.h>
+
+#include "host/host_internal.h"
+
+/* ---- Pools --------------------------------------------------------------- */
+
+hsock *host_sock_alloc(pm_host *h)
+{
+    if (h->free_sock == NIL) {
+        h->st.socket_pool_full++;
+        return NULL;
+    }
+    hsock *s = &h->socks[h->free_sock];
+    h->free_sock = s->qnext;
+    /* Links of the output and event lists survive reuse (lazy removal). */
+    uint32_t keep = s->f & (SF_IN_DIRTY | SF_IN_READY);
+    uint32_t dn = s->dnext, rn = s->rnext;
+    memset(s, 0, sizeof *s);
+    s->f = keep;
+    s->dnext = dn;
+    s->rnext = rn;
+    s->bid = PM_BIND_NONE;
+    s->eid = PM_EPH_NONE;
+    s->tcb = s->parent = s->qnext = s->acc_head = s->acc_tail = s->syn_head = NIL;
+    s->wnext = s->wprev = NIL;
+    s->kind = SK_OPEN;
+    return s;
+}
+
+void host_sock_free(pm_host *h, hsock *s)
+{
+    wheel_del(h, s);
+    s->kind = SK_FREE;
+    s->tcb = NIL;
+    /* Lowest descriptor first, as Linux hands out fds: keep the list sorted
+     * only at the head (cheap, and what tests see). */
+    uint32_t i = sk_index(h, s);
+    if (h->free_sock == NIL || i < h->free_sock) {
+        s->qnext = h->free_sock;
+        h->free_sock = i;
+    } else {
+        hsock *f = &h->socks[h->free_sock];
+        s->qnext = f->qnext;
+        f->qnext = i;
+    }
+}
+
+static uint32_t ring_cap(uint32_t slot, uint32_t asked)
+{
+    return asked && asked < slot ? asked : slot;
+}
+
+int host_tcb_alloc(pm_host *h, hsock *s)
+{
+    if (h->free_tcb == NIL) {
+        h->st.tcb_pool_full++;
+        return -ENOBUFS;
+    }
+    uint32_t i = h->free_tcb;
+    h->free_tcb = h->tcb_owner[i];
+    h->tcb_owner[i] = sk_index(h, s);
+    h->ntcbs_used++;
+    size_t per = (size_t)h->cfg.tcp_sndbuf + h->cfg.tcp_rcvbuf;
+    uint8_t *mem = h->tcb_mem + per * i;
+    /* Linux keeps about half of SO_RCVBUF for the window (tcp_adv_win_scale
+     * 1); FreeBSD's buffer is the window. */
+    uint32_t rcv = s->f & SF_RCVBUF_SET ? s->rcvbuf : 0;
+    uint32_t snd = s->f & SF_SNDBUF_SET ? s->sndbuf : 0;
+    if (h->cfg.personality == PM_PERS_LINUX) rcv /= 2, snd /= 2;
+    pm_tcp_init(&h->tcbs[i], mem, ring_cap(h->cfg.tcp_sndbuf, snd), mem + h->cfg.tcp_sndbuf,
+                ring_cap(h->cfg.tcp_rcvbuf, rcv));
+    if (s->f & SF_NODELAY) pm_tcp_set_nodelay(&h->tcbs[i], true);
+    if (s->maxseg) pm_tcp_set_maxseg(&h->tcbs[i], s->maxseg);
+    s->tcb = i;
+    return 0;
+}
+
+void host_tcb_free(pm_host *h, hsock *s)
+{
+    if (s->tcb == NIL) return;
+    wheel_del(h, s);
+    uint32_t i = s->tcb;
+    h->tcb_owner[i] = h->free_tcb;
+    h->free_tcb = i;
+    h->ntcbs_used--;
+    s->tcb = NIL;
+}
+
+void host_mark_ready(pm_host *h, hsock *s)
+{
+    if (s->kind == SK_CHILD && s->parent != NIL) s = &h->socks[s->parent];
+    if (s->f & SF_IN_READY) return;
+    s->f |= SF_IN_READY;
+    s->rnext = NIL;
+    uint32_t i = sk_index(h, s);
+    if (h->ready_tail == NIL)
+        h->ready_head = i;
+    else
+        h->socks[h->ready_tail].rnext = i;
+    h->ready_tail = i;
+}
+
+void host_mark_dirty(pm_host *h, hsock *s)
+{
+    if (s->f & SF_IN_DIRTY) return;
+    s->f |= SF_IN_DIRTY;
+    s->dnext = NIL;
+    uint32_t i = sk_index(h, s);
+    if (h->dirty_tail == NIL)
+        h->dirty_head = i;
+    else
+        h->socks[h->dirty_tail].dnext = i;
+    h->dirty_tail = i;
+}
+
+/* ---- Output queue -------------------------------------------------------- */
+
+uint8_t *host_out_slot(pm_host *h)
+{
+    outq *q = &h->out;
+    if (q->n == q->cap) return NULL;
+    uint32_t i = (q->head + q->n) % q->cap;
+    return q->mem + (size_t)i * PM_HOST_MIN_OUT;
+}
+
+void host_out_commit(pm_host *h, int len)
+{
+    outq *q = &h->out;
+    uint32_t i = (q->head + q->n) % q->cap;
+    q->len[i] = (uint16_t)len;
+    q->n++;
+}
+
+int host_emit(pm_host *h, const pm_packet *p)
+{
+    uint8_t *slot = host_out_slot(h);
+    if (!slot) {
+        h->st.out_dropped++;
+        return -ENOBUFS;
+    }
+    int n = pm_packet_emit(p, slot, PM_HOST_MIN_OUT);
+    if (n < 0) {
+        h->st.out_dropped++;
+        return n;
+    }
+    host_out_commit(h, n);
+    return n;
+}
+
+/* ---- Personality ---------------------------------------------------------- */
+
+/* What FreeBSD's tcp_output / syncache_respond put on a SYN: options
+ * "mss, nop, wscale, sackOK, TS" (tcp_addoptions() order: MSS, then
+ * window scale padded with a NOP, SACK-permitted, timestamps) and the
+ * unscaled window min(space, 65535), not rounded to the MSS. */
+static void freebsd_syn(pm_tcp *tcb, pm_tcp_repr *seg)
+{
+    pm_tcp_opts *o = &seg->opts;
+    uint8_t n = 0;
+    if (pm_tcp_has(o, PM_TCPOPT_MSS)) o->order[n++] = PM_TCPOPT_MSS;
+    if (pm_tcp_has(o, PM_TCPOPT_WSCALE)) {
+        o->order[n++] = PM_TCPOPT_NOP;
+        o->order[n++] = PM_TCPOPT_WSCALE;
+    }
+    if (pm_tcp_has(o, PM_TCPOPT_SACK_PERM)) o->order[n++] = PM_TCPOPT_SACK_PERM;
+    if (pm_tcp_has(o, PM_TCPOPT_TS)) o->order[n++] = PM_TCPOPT_TS;
+    if (!pm_tcp_has(o, PM_TCPOPT_TS) && pm_tcp_has(o, PM_TCPOPT_SACK_PERM)) {
+        o->order[n++] = PM_TCPOPT_NOP;
+        o->order[n++] = PM_TCPOPT_NOP;
+    }
+    o->order_len = n;
+    uint32_t space = tcb->rcv_cap - tcb->rcv_len;
+    uint32_t w = space < 65535 ? space : 65535;
+    seg->window = (uint16_t)w;
+    if ((seg->flags & PM_TH_ACK) && tcb->rcv_wup == tcb->rcv_nxt) tcb->rcv_wnd = w;
+}
+
+/* ---- After every TCB event ------------------------------------------------ */
+
+static void on_events(pm_host *h, hsock *s, unsigned ev)
+{
+    if (!ev) return;
+    pm_tcp *tcb = sk_tcb(h, s);
+    if ((ev & PM_TCP_EV_CONNECTED) && s->kind == SK_CHILD && !(s->f & SF_ACCEPTED)) {
+        hsock *l = &h->socks[s->parent];
+        l->syn_len--;
+        s->f |= SF_ACCEPTED | SF_WAS_CONNECTED | SF_CONNECTED;
+        s->qnext = NIL;
+        uint32_t i = sk_index(h, s);
+        if (l->acc_tail == NIL)
+            l->acc_head = i;
+        else
+            h->socks[l->acc_tail].qnext = i;
+        l->acc_tail = i;
+        l->acc_len++;
+    }
+    if (ev & PM_TCP_EV_CONNECTED) {
+        s->f |= SF_WAS_CONNECTED;
+        if (s->kind == SK_CONN && !(s->f & SF_PASSIVE)) h->st.connects++;
+    }
+    if ((ev & PM_TCP_EV_RESET) && tcb) {
+        int e = pm_tcp_error(tcb);
+        if (e == -ETIMEDOUT && s->soft_error) e = -s->soft_error; /* Linux tcp_write_err */
+        if (e) s->so_error = (uint8_t)-e;
+        if (!(s->f & SF_WAS_CONNECTED)) h->st.conn_failed++;
+    }
+    host_mark_ready(h, s);
+}
+
+void host_tcp_after(pm_host *h, hsock *s, unsigned ev)
+{
+    pm_tcp *tcb = sk_tcb(h, s);
+    if (!tcb) return;
+    on_events(h, s, ev);
+    pm_packet p;
+    for (;;) {
+        if (!host_out_slot(h)) {
+            host_mark_dirty(h, s); /* resumed by pm_host_output */
+            return;
+        }
+        if (!pm_tcp_output(&h->tcp, tcb, h->now, &p.ip, &p.tcp, h->scratch, h->scratch_cap)) break;
+        if ((p.tcp.flags & PM_TH_SYN) && h->cfg.personality == PM_PERS_FREEBSD)
+            freebsd_syn(tcb, &p.tcp);
+        host_emit(h, &p);
+    }
+    if (tcb->state == PM_TCP_TIME_WAIT) {
+        host_time_wait(h, s);
+    } else if (tcb->state == PM_TCP_CLOSED) {
+        host_conn_done(h, s);
+    } else {
+        wheel_set(h, s, pm_tcp_next_deadline(tcb));
+        /* Writable and readable edges the TCB does not report itself. */
+        if (ev & (PM_TCP_EV_WRITABLE | PM_TCP_EV_READABLE)) host_mark_ready(h, s);
+    }
+}

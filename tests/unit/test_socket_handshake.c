@@ -1,0 +1,149 @@
+/* Two hosts back to back: listen, connect, accept, data both ways, close,
+ * TIME_WAIT and its expiry, over IPv4, IPv6 and a dual-stack listener. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "host_pair.h"
+
+static const pm_cred root = {0, true};
+
+typedef struct acc_arg {
+    hp_pair *p;
+    int lfd, cfd;
+    int afd;
+} acc_arg;
+
+static bool accepted(void *v)
+{
+    acc_arg *a = v;
+    if (a->afd < 0) a->afd = pm_sock_accept(a->p->h[1], a->lfd, NULL, &root);
+    return a->afd >= 0 && (pm_sock_poll(a->p->h[0], a->cfd) & PM_POLLOUT);
+}
+
+static void open_pair(hp_pair *p, int family, pm_sockaddr dst, int *cfd, int *afd, int *lfd,
+                      int lfamily)
+{
+    *lfd = pm_sock_socket(p->h[1], lfamily, PM_SOCK_STREAM, &root);
+    assert_true(*lfd >= 0);
+    pm_sockaddr any = {(uint16_t)lfamily, 8080, lfamily == PM_AF_INET ? pm_ip_any4 : pm_ip_any6};
+    assert_int_equal(pm_sock_bind(p->h[1], *lfd, &any, &root), 0);
+    assert_int_equal(pm_sock_listen(p->h[1], *lfd, 16, &root), 0);
+    *cfd = pm_sock_socket(p->h[0], family, PM_SOCK_STREAM, &root);
+    assert_true(*cfd >= 0);
+    assert_int_equal(pm_sock_connect(p->h[0], *cfd, &dst, &root, p->now), -EINPROGRESS);
+    assert_int_equal(pm_sock_connect(p->h[0], *cfd, &dst, &root, p->now), -EALREADY);
+    acc_arg a = {p, *lfd, *cfd, -1};
+    assert_true(hp_run(p, accepted, &a, 5 * HP_SEC));
+    *afd = a.afd;
+    /* the second connect() after completion returns 0, then EISCONN */
+    assert_int_equal(pm_sock_connect(p->h[0], *cfd, &dst, &root, p->now), 0);
+    assert_int_equal(pm_sock_connect(p->h[0], *cfd, &dst, &root, p->now), -EISCONN);
+    size_t len = sizeof(int);
+    int err = -1;
+    assert_int_equal(pm_sock_getsockopt(p->h[0], *cfd, PM_SOL_SOCKET, PM_SO_ERROR, &err, &len), 0);
+    assert_int_equal(err, 0);
+}
+
+static bool readable1(void *v)
+{
+    acc_arg *a = v;
+    return pm_sock_poll(a->p->h[1], a->afd) & PM_POLLIN;
+}
+
+static bool no_tw(void *v)
+{
+    hp_pair *p = v;
+    return pm_host_count(p->h[0], PM_IPPROTO_TCP, 0, PM_TCP_TIME_WAIT) == 0;
+}
+
+static void exchange_and_close(hp_pair *p, int cfd, int afd, int lfd)
+{
+    const char msg[] = "hello, portmux";
+    assert_int_equal(pm_sock_send(p->h[0], cfd, msg, sizeof msg, p->now), (long)sizeof msg);
+    acc_arg a = {p, lfd, cfd, afd};
+    assert_true(hp_run(p, readable1, &a, HP_SEC));
+    char buf[64];
+    assert_int_equal(pm_sock_recv(p->h[1], afd, buf, sizeof buf, p->now), (long)sizeof msg);
+    assert_memory_equal(buf, msg, sizeof msg);
+    assert_int_equal(pm_sock_recv(p->h[1], afd, buf, sizeof buf, p->now), -EAGAIN);
+
+    pm_sockaddr n1, n2, q1, q2;
+    assert_int_equal(pm_sock_getsockname(p->h[0], cfd, &n1), 0);
+    assert_int_equal(pm_sock_getpeername(p->h[1], afd, &q2), 0);
+    assert_int_equal(pm_sock_getpeername(p->h[0], cfd, &q1), 0);
+    assert_int_equal(pm_sock_getsockname(p->h[1], afd, &n2), 0);
+    assert_int_equal(n1.port, q2.port);
+    assert_true(pm_ip_eq(&n1.ip, &q2.ip));
+    assert_int_equal(q1.port, 8080);
+    assert_int_equal(n2.port, 8080);
+
+    /* Active close from the client: it ends in TIME_WAIT, the server's
+     * socket sees EOF, closes, and is gone after LAST_ACK. */
+    assert_int_equal(pm_sock_close(p->h[0], cfd, p->now), 0);
+    assert_true(hp_run(p, readable1, &a, HP_SEC));
+    assert_int_equal(pm_sock_recv(p->h[1], afd, buf, sizeof buf, p->now), 0);
+    assert_int_equal(pm_sock_close(p->h[1], afd, p->now), 0);
+    hp_run(p, NULL, NULL, HP_SEC);
+    assert_int_equal(pm_host_count(p->h[0], PM_IPPROTO_TCP, 0, PM_TCP_TIME_WAIT), 1);
+    assert_int_equal(pm_host_count(p->h[1], PM_IPPROTO_TCP, 0, -1), 1); /* the listener */
+    assert_int_equal(pm_host_count(p->h[0], PM_IPPROTO_TCP, 0, -1), 1);
+    /* 2*MSL later it is gone */
+    assert_true(hp_run(p, no_tw, p, 61 * HP_SEC));
+    assert_int_equal(pm_host_count(p->h[0], 0, 0, -1), 0);
+    pm_sock_close(p->h[1], lfd, p->now);
+    assert_int_equal(pm_host_count(p->h[1], 0, 0, -1), 0);
+}
+
+static void test_v4(void **state)
+{
+    (void)state;
+    hp_pair p;
+    assert_int_equal(hp_init(&p, PM_PERS_LINUX, 0, 4096), 0);
+    int cfd, afd, lfd;
+    open_pair(&p, PM_AF_INET, hp_sa4(&p, 1, 8080), &cfd, &afd, &lfd, PM_AF_INET);
+    exchange_and_close(&p, cfd, afd, lfd);
+    hp_fini(&p);
+}
+
+static void test_v6(void **state)
+{
+    (void)state;
+    hp_pair p;
+    assert_int_equal(hp_init(&p, PM_PERS_LINUX, 0, 4096), 0);
+    int cfd, afd, lfd;
+    open_pair(&p, PM_AF_INET6, hp_sa6(&p, 1, 8080), &cfd, &afd, &lfd, PM_AF_INET6);
+    exchange_and_close(&p, cfd, afd, lfd);
+    hp_fini(&p);
+}
+
+static void test_dual_stack(void **state)
+{
+    (void)state;
+    hp_pair p;
+    assert_int_equal(hp_init(&p, PM_PERS_LINUX, 0, 4096), 0);
+    int cfd, afd, lfd;
+    /* an IPv4 client to a :: listener: the accepted peer is v4-mapped */
+    open_pair(&p, PM_AF_INET, hp_sa4(&p, 1, 8080), &cfd, &afd, &lfd, PM_AF_INET6);
+    pm_sockaddr peer;
+    assert_int_equal(pm_sock_getpeername(p.h[1], afd, &peer), 0);
+    assert_int_equal(peer.family, PM_AF_INET6);
+    assert_true(pm_ip_is_v4(&peer.ip));
+    assert_true(pm_ip_eq(&peer.ip, &p.ip4[0]));
+    exchange_and_close(&p, cfd, afd, lfd);
+    hp_fini(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v4),
+        cmocka_unit_test(test_v6),
+        cmocka_unit_test(test_dual_stack),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
