@@ -205,6 +205,8 @@ void hostctl_serve(int lfd, const pm_host *h, uint64_t now)
         STAT(cookies_sent);
         STAT(tw_entered);
         STAT(tw_expired);
+        STAT(tw_reopened);
+        STAT(tw_recycled);
         STAT(tcb_pool_full);
         STAT(tw_pool_full);
 #undef STAT
