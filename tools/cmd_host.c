@@ -28,18 +28,20 @@
 
 static const char *const SUB = "host";
 
-/* The embedded default (make demo): every built-in service. */
-static const char DEFAULT_CONFIG[] = "# portmux host: the embedded default configuration\n"
-                                     "tun pmtun0\n"
-                                     "addr 10.77.0.2/24\n"
-                                     "addr6 fd00:77::2/64\n"
-                                     "personality linux\n"
-                                     "service echo\n"
-                                     "service discard\n"
-                                     "service daytime\n"
-                                     "service chargen\n"
-                                     "service http\n"
-                                     "close-mode fin\n";
+/* The embedded default (make demo): the link, then every built-in
+ * service. The link part always applies first (options override it); the
+ * services only when no --config, --service or --listen is given. */
+static const char DEFAULT_LINK[] = "# portmux host: the embedded default configuration\n"
+                                   "tun pmtun0\n"
+                                   "addr 10.77.0.2/24\n"
+                                   "addr6 fd00:77::2/64\n"
+                                   "personality linux\n"
+                                   "close-mode fin\n";
+static const char DEFAULT_SERVICES[] = "service echo\n"
+                                       "service discard\n"
+                                       "service daytime\n"
+                                       "service chargen\n"
+                                       "service http\n";
 
 #define MAX_LISTEN  64
 #define MAX_CONNECT 64
@@ -434,9 +436,9 @@ static int parse_opts(int argc, char **argv, host_opts *o)
             !strncmp(argv[i], "--listen", 8))
             own = true;
     char err[512];
-    if (!own && apply_text(o, DEFAULT_CONFIG, "default config", err, sizeof err) < 0)
+    if (apply_text(o, DEFAULT_LINK, "default config", err, sizeof err) < 0 ||
+        (!own && apply_text(o, DEFAULT_SERVICES, "default config", err, sizeof err) < 0))
         return pm_cli_usage_error(SUB, "%s", err);
-    if (own) snprintf(o->tun, sizeof o->tun, "pmtun0");
     int c, idx;
     optind = 1;
     opterr = 0;
@@ -748,7 +750,8 @@ int cmd_host(int argc, char **argv)
         return r < 0 ? PM_EXIT_OK : r;
     }
     if (o->print_config) {
-        fputs(DEFAULT_CONFIG, stdout);
+        fputs(DEFAULT_LINK, stdout);
+        fputs(DEFAULT_SERVICES, stdout);
         free(o);
         return PM_EXIT_OK;
     }
