@@ -489,6 +489,10 @@ static int make_host(const host_opts *o, pm_host **h)
     cfg.max_tcbs = o->max_tcbs ? o->max_tcbs : 4096;
     cfg.max_tw = o->max_tw ? o->max_tw : 32768;
     cfg.max_udp = 64;
+    /* The SYN queue (per listener) below the TCB pool: a flood of one port
+     * leaves TCBs for the connections its cookies complete and for the
+     * other ports (Linux keeps request socks apart from full sockets). */
+    if (cfg.max_syn_backlog > cfg.max_tcbs / 4) cfg.max_syn_backlog = cfg.max_tcbs / 4;
     cfg.out_packets = 4096;
     cfg.n_local = 0;
     if (o->have_addr4) cfg.local[cfg.n_local++] = o->addr4;
@@ -674,7 +678,7 @@ static int run_tun(host_opts *o)
         for (int i = 0; i < ne; i++) {
             if (evs[i].data.u32 == 0) {
                 int n;
-                for (int round = 0; round < 4; round++) {
+                for (int round = 0; round < 64; round++) { /* until EAGAIN, bounded */
                     n = pm_tun_read_batch(&l.tun, bufs, MTU_BUF, lens, BATCH);
                     if (n <= 0) break;
                     for (int k = 0; k < n; k++) {
