@@ -46,6 +46,9 @@ ip -n "$ns" link set lo up; ip -n "$nk" link set lo up
 ip link add pmb0 netns "$ns" type veth peer name pmb1 netns "$nk"
 ip -n "$ns" addr add 10.88.0.1/24 dev pmb0; ip -n "$nk" addr add 10.88.0.2/24 dev pmb1
 ip -n "$ns" link set pmb0 up; ip -n "$nk" link set pmb1 up
+# The client closes first, so TIME_WAIT piles up on its side (4000/s):
+# let it reuse them (RFC 6191 with timestamps) over a wide range, for both.
+ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
 ip netns exec "$ns" "$pm" host --quiet --service discard --max-tw 65536 --control "$tmp/ctl" 2>"$tmp/host.log" &
 hpid=$!
 # The kernel's side: an epoll discard server in C (the same work as
