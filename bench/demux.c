@@ -29,13 +29,17 @@
 #endif
 
 static int g_json;
+/* Keys per batched call (DPDK: RTE_HASH_LOOKUP_BULK_MAX is 64; NIC bursts are 32). */
+#ifndef BATCH
+#define BATCH 32
+#endif
 
 /* ---- output ------------------------------------------------------------ */
 
 static char g_sum[65536];
 static size_t g_sumlen;
 
-static void sum_add(const char *key, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sum_add(const char *key, const char *fmt, ...)
 {
     va_list ap;
     g_sumlen += (size_t)snprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen,
@@ -53,7 +57,7 @@ static void sum_num(const char *key, double v)
         sum_add(key, "%.4g", v);
 }
 
-static void say(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
     if (g_json) return;
     va_list ap;
@@ -335,6 +339,14 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     }
 #endif
 
+    /* The same table hashed with SipHash-1-3: what the AES hash buys. */
+    pm_ehash *ts;
+    ec.siphash = true;
+    if (pm_ehash_create(&ts, &ec)) exit(1);
+    for (uint32_t i = 0; i < n; i++) pm_ehash_insert(ts, &keys[i], i);
+    pm_ehash_stats_get(t, &st);
+    if (largest) sum_add("aes_hash", st.aes_hash ? "true" : "false");
+
     alt_table alt = {.n = n + n / 4, .key = {pm_rng_next(&r), pm_rng_next(&r)}};
     alt.s = calloc(alt.n, sizeof *alt.s);
     for (uint32_t i = 0; i < n; i++) alt_insert(&alt, &keys[i], i);
@@ -362,38 +374,67 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                 qk[i] = hit ? keys[qi[i]] : miss[qi[i]];
                 qp[i] = &qk[i];
             }
-            double v[5][16];
-            int nv = 0;
+            /* Variants run interleaved, chunk by chunk in rotating order, so
+             * that the shared machine's noise falls on all alike. */
+            enum { V_OURS1, V_OURSB, V_SIP1, V_SIPB, V_ALTB, V_RTE1, V_RTEB, NV };
+            double v[NV][16], rr[16];
+            int nv = V_RTE1;
+#ifdef PM_HAVE_RTE_HASH
+            if (rh) nv = NV;
+#endif
+            const size_t chunk = 65536;
             for (int rep = 0; rep < c->reps; rep++) {
                 uint64_t found = 0;
-                nv = 0;
-                t0 = now_s();
-                for (size_t i = 0; i < nq; i++)
-                    found += pm_ehash_lookup(t, &qk[i]) != PM_EHASH_MISS;
-                v[nv++][rep] = (now_s() - t0) * 1e9 / nq;
-                t0 = now_s();
-                for (size_t i = 0; i < nq; i += 32)
-                    pm_ehash_lookup_bulk(t, qk + i, nq - i < 32 ? nq - i : 32, out + i);
-                v[nv++][rep] = (now_s() - t0) * 1e9 / nq;
-                for (size_t i = 0; i < nq; i++) found += out[i] != PM_EHASH_MISS;
-                t0 = now_s();
-                for (size_t i = 0; i < nq; i += 32)
-                    alt_bulk(&alt, qk + i, nq - i < 32 ? nq - i : 32, out + i);
-                v[nv++][rep] = (now_s() - t0) * 1e9 / nq;
-                for (size_t i = 0; i < nq; i++) found += out[i] != PM_EHASH_MISS;
+                double acc[NV] = {0};
+                for (size_t c0 = 0; c0 < nq; c0 += chunk) {
+                    size_t c1 = c0 + chunk < nq ? c0 + chunk : nq;
+                    for (int vi = 0; vi < nv; vi++) {
+                        int var = (vi + (int)(c0 / chunk)) % nv;
+                        t0 = now_s();
+                        switch (var) {
+                        case V_OURS1:
+                            for (size_t i = c0; i < c1; i++) out[i] = pm_ehash_lookup(t, &qk[i]);
+                            break;
+                        case V_OURSB:
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                pm_ehash_lookup_bulk(t, qk + i, c1 - i < BATCH ? c1 - i : BATCH,
+                                                     out + i);
+                            break;
+                        case V_SIP1:
+                            for (size_t i = c0; i < c1; i++) out[i] = pm_ehash_lookup(ts, &qk[i]);
+                            break;
+                        case V_SIPB:
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                pm_ehash_lookup_bulk(ts, qk + i, c1 - i < BATCH ? c1 - i : BATCH,
+                                                     out + i);
+                            break;
+                        case V_ALTB:
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                alt_bulk(&alt, qk + i, c1 - i < BATCH ? c1 - i : BATCH, out + i);
+                            break;
 #ifdef PM_HAVE_RTE_HASH
-                if (rh) {
-                    t0 = now_s();
-                    for (size_t i = 0; i < nq; i++) found += rte_hash_lookup(rh, qp[i]) >= 0;
-                    v[nv++][rep] = (now_s() - t0) * 1e9 / nq;
-                    t0 = now_s();
-                    for (size_t i = 0; i < nq; i += 32)
-                        rte_hash_lookup_bulk(rh, qp + i, (uint32_t)(nq - i < 32 ? nq - i : 32),
-                                             pos + i);
-                    v[nv++][rep] = (now_s() - t0) * 1e9 / nq;
-                    for (size_t i = 0; i < nq; i++) found += pos[i] >= 0;
-                }
+                        case V_RTE1:
+                            for (size_t i = c0; i < c1; i++) {
+                                int32_t p = rte_hash_lookup(rh, qp[i]);
+                                out[i] = p < 0 ? PM_EHASH_MISS : (uint32_t)p;
+                            }
+                            break;
+                        case V_RTEB:
+                            for (size_t i = c0; i < c1; i += BATCH)
+                                rte_hash_lookup_bulk(rh, qp + i,
+                                                     (uint32_t)(c1 - i < BATCH ? c1 - i : BATCH),
+                                                     pos + i);
+                            for (size_t i = c0; i < c1; i++)
+                                out[i] = pos[i] < 0 ? PM_EHASH_MISS : (uint32_t)pos[i];
+                            break;
 #endif
+                        }
+                        acc[var] += now_s() - t0;
+                        for (size_t i = c0; i < c1; i++) found += out[i] != PM_EHASH_MISS;
+                    }
+                }
+                for (int vi = 0; vi < nv; vi++) v[vi][rep] = acc[vi] * 1e9 / nq;
+                rr[rep] = nv == NV ? acc[V_RTEB] / acc[V_OURSB] : NAN;
                 if (found != (hit ? (uint64_t)nv * nq : 0)) {
                     fprintf(stderr, "bench: wrong lookup results (%llu)\n",
                             (unsigned long long)found);
@@ -401,13 +442,20 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                 }
             }
             const char *hm = hit ? "hit" : "miss";
-            double ours1 = median(v[0], c->reps), oursb = median(v[1], c->reps);
-            double altb = median(v[2], c->reps);
-            double rte1 = nv > 3 ? median(v[3], c->reps) : NAN;
-            double rteb = nv > 3 ? median(v[4], c->reps) : NAN;
-            say("  %-7s %-4s ns/lookup: ours %.1f single, %.1f batched | rte_hash %.1f "
-                "single, %.1f bulk | inline-OA %.1f batched | ratio batched %.2fx\n",
-                wname[w], hm, ours1, oursb, rte1, rteb, altb, rteb / oursb);
+            double ours1 = median(v[V_OURS1], c->reps), oursb = median(v[V_OURSB], c->reps);
+            double sip1 = median(v[V_SIP1], c->reps), sipb = median(v[V_SIPB], c->reps);
+            double altb = median(v[V_ALTB], c->reps);
+            double rte1 = nv == NV ? median(v[V_RTE1], c->reps) : NAN;
+            double rteb = nv == NV ? median(v[V_RTEB], c->reps) : NAN;
+            double ratio = nv == NV ? median(rr, c->reps) : NAN; /* median of per-run ratios */
+            say("  %-7s %-4s ns/lookup: ours %.1f single, %.1f batched (SipHash: %.1f, %.1f) | "
+                "rte_hash %.1f single, %.1f bulk | inline-OA %.1f batched | ratio batched "
+                "%.2fx\n",
+                wname[w], hm, ours1, oursb, sip1, sipb, rte1, rteb, altb, ratio);
+            snprintf(key, sizeof key, "ours_siphash_single_ns_%s_%s_%s", wname[w], hm, tag);
+            sum_num(key, sip1);
+            snprintf(key, sizeof key, "ours_siphash_batch_ns_%s_%s_%s", wname[w], hm, tag);
+            sum_num(key, sipb);
             snprintf(key, sizeof key, "ours_single_ns_%s_%s_%s", wname[w], hm, tag);
             sum_num(key, ours1);
             snprintf(key, sizeof key, "ours_batch_ns_%s_%s_%s", wname[w], hm, tag);
@@ -421,12 +469,12 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
             snprintf(key, sizeof key, "inline_oa_batch_ns_%s_%s_%s", wname[w], hm, tag);
             sum_num(key, altb);
             snprintf(key, sizeof key, "ratio_batch_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, rteb / oursb);
+            sum_num(key, ratio);
             snprintf(key, sizeof key, "ratio_single_%s_%s_%s", wname[w], hm, tag);
             sum_num(key, rte1 / ours1);
-            if (largest && w == W_UNIFORM && hit) g_ratio_largest = rteb / oursb;
+            if (largest && w == W_UNIFORM && hit) g_ratio_largest = ratio;
             if (list) {
-                size_t lq = nq < 20000 ? nq : 20000;
+                size_t lq = c->quick ? 4000 : 20000;
                 double lv[16];
                 for (int rep = 0; rep < c->reps; rep++) {
                     uint64_t f = 0;
@@ -466,6 +514,7 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     }
 #endif
     pm_ehash_destroy(t);
+    pm_ehash_destroy(ts);
     free(alt.s);
     free(pcbs);
     free(keys);
@@ -475,6 +524,23 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     free(qk);
     free(qp);
     free(pos);
+}
+
+/* The running kernel's slab object size for a cache (/proc/slabinfo, which
+ * needs root), or NAN. */
+static double slab_objsize(const char *cache)
+{
+    FILE *f = fopen("/proc/slabinfo", "r");
+    char line[512], name[64];
+    unsigned long active, num, objsize;
+    double v = NAN;
+    if (!f) return v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63s %lu %lu %lu", name, &active, &num, &objsize) == 4 &&
+            !strcmp(name, cache))
+            v = (double)objsize;
+    fclose(f);
+    return v;
 }
 
 /* Bytes per TIME_WAIT entry: a table holding only TIME_WAIT entries. */
@@ -503,9 +569,13 @@ static void run_timewait(uint32_t n)
     pm_ehash_stats s;
     pm_ehash_stats_get(t, &s);
     double bpt = (double)heap / s.timewait;
-    say("== TIME_WAIT: %u entries, %.1f bytes/entry (heap), own count %.1f; insert %.2f M/s "
-        "(Linux tcp_timewait_sock ~168 B)\n",
-        n, bpt, (double)s.bytes / s.timewait, ins / 1e6);
+    double ltw = slab_objsize("tw_sock_TCP"), ltcp = slab_objsize("TCP");
+    say("== TIME_WAIT: %u entries, %.1f bytes/entry (heap), own count %.1f; insert %.2f M/s; "
+        "this kernel's tw_sock_TCP slab object: %.0f B, TCP socket: %.0f B\n",
+        n, bpt, (double)s.bytes / s.timewait, ins / 1e6, ltw, ltcp);
+    sum_num("linux_tw_sock_slab_bytes", ltw);
+    sum_num("linux_tcp_sock_slab_bytes", ltcp);
+    sum_num("ratio_timewait_bytes_vs_linux", ltw / bpt);
     sum_num("bytes_per_timewait", bpt);
     sum_num("tw_entries_measured", (double)s.timewait);
     sum_num("tw_insert_mops", ins / 1e6);
@@ -515,19 +585,22 @@ static void run_timewait(uint32_t n)
 int main(int argc, char **argv)
 {
     cfg c = {.quick = 0, .reps = 5, .nq = 2000000};
+    int only = -1; /* --only 10k|1m|10m: one size (for development) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             g_json = 1;
         else if (!strcmp(argv[i], "--quick"))
             c.quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = !strcmp(argv[++i], "10k") ? 0 : !strcmp(argv[i], "1m") ? 1 : 2;
         else {
-            fprintf(stderr, "usage: %s [--json] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--json] [--quick] [--only 10k|1m|10m]\n", argv[0]);
             return 2;
         }
     }
     if (c.quick) {
         c.reps = 3;
-        c.nq = 500000;
+        c.nq = 262144;
     }
     g_sum[g_sumlen++] = '{';
     sum_add("bench", "\"demux\"");
@@ -542,11 +615,13 @@ int main(int argc, char **argv)
     say("rte_hash unavailable: built without DPDK\n");
     sum_add("rte_hash", "\"not built\"");
 #endif
-    run_timewait(1000000);
     uint32_t sizes[3] = {10000, 1000000, 10000000};
     const char *tags[3] = {"10k", "1m", "10m"};
     int ns = c.quick ? 2 : 3;
-    for (int i = 0; i < ns; i++) run_size(&c, sizes[i], tags[i], i == ns - 1);
+    if (only < 0) run_timewait(1000000);
+    for (int i = 0; i < ns || i == only; i++)
+        if (only < 0 || i == only) run_size(&c, sizes[i], tags[i], only >= 0 || i == ns - 1);
+    if (only >= 0) ns = only + 1;
     sum_num("ratio_vs_rte_hash", g_ratio_largest);
     sum_add("largest", "\"%s\"", tags[ns - 1]);
     g_sum[g_sumlen++] = '}';

@@ -52,6 +52,7 @@ typedef struct pm_ehash_config {
     uint32_t max_entries;     /* established connections; more: -ENOBUFS */
     uint32_t max_tw;          /* Linux's tcp_max_tw_buckets (0: none kept) */
     uint32_t tw_timeout_us;   /* TIME_WAIT lifetime (Linux: 60 s); < 2^31 */
+    bool siphash;             /* hash with SipHash-1-3 even where AES-NI is there */
     /* Told of each TIME_WAIT entry recycled at the limit, while it is being
      * removed (e.g. to release its port); may be NULL. Must not call back
      * into the table. */
@@ -90,6 +91,7 @@ typedef struct pm_ehash_stats {
     uint64_t capacity; /* slots in those buckets */
     uint64_t bytes;    /* heap bytes this table asked for */
     bool growing;      /* an incremental rehash is in progress */
+    bool aes_hash;     /* keyed with AES rounds (else SipHash-1-3) */
     /* counters */
     uint64_t inserts, removes, insert_exists, insert_full, insert_nomem;
     uint64_t tw_inserts, tw_recycled, tw_expired, tw_removed, tw_rescheduled;
@@ -139,8 +141,9 @@ int pm_ehash_tw_remove(pm_ehash *t, uint32_t ref);
  * by moving it to the FIFO's tail: *ref receives its new id. */
 int pm_ehash_tw_reschedule(pm_ehash *t, uint32_t ref, uint64_t now, uint32_t *newref);
 /* Removes entries whose expiry is <= now, oldest first, writing them to
- * out[]; examines at most `max` FIFO slots (bounded work). Returns how
- * many were written; call again while it returns max. */
+ * out[] (the host releases their ports). Bounded work: at most `max`
+ * entries and `max` dead slots per call. Returns how many were written;
+ * more are due while pm_ehash_tw_next_expiry() says so. */
 size_t pm_ehash_tw_expire(pm_ehash *t, uint64_t now, pm_tw_entry *out, size_t max);
 /* When the oldest entry expires: true and *at, or false when none. */
 bool pm_ehash_tw_next_expiry(const pm_ehash *t, uint64_t now, uint64_t *at);

@@ -51,15 +51,20 @@ typedef struct pm_host_config {
     uint32_t out_packets;     /* output queue slots (one packet each) */
     uint32_t max_syn_backlog; /* tcp_max_syn_backlog: SYN queue per listener */
     uint32_t somaxconn;       /* net.core.somaxconn: listen() backlog cap */
-    bool syncookies;          /* tcp_syncookies 1: cookies when the SYN queue is full */
+    uint8_t syncookies;       /* tcp_syncookies 1: cookies when the SYN queue is full; 2: always */
     /* Knobs (Linux sysctl defaults; the personality overrides some). */
     pm_tcp_config tcp;
     pm_port_range local_port_range; /* ip_local_port_range */
     uint16_t unprivileged_port_start;
     uint8_t tw_reuse;           /* tcp_tw_reuse 2 (loopback only) */
+    uint32_t tw_reuse_delay_us; /* tcp_tw_reuse_delay 1 s */
     uint32_t icmp_msgs_per_sec; /* icmp_msgs_per_sec 1000 */
     uint32_t icmp_msgs_burst;   /* icmp_msgs_burst 50 */
     bool icmp_echo_ignore_all;  /* icmp_echo_ignore_all 0 */
+    /* FreeBSD net.inet.tcp.blackhole: 1 no RST for a SYN to a closed port,
+     * 2 no RST at all; net.inet.udp.blackhole: no port unreachable. */
+    uint8_t blackhole;
+    bool udp_blackhole;
     /* Addresses that are "ours": a packet to another address is dropped
      * (counter not_local). Empty (n_local 0): every address is ours. */
     pm_ip local[8];
@@ -114,7 +119,10 @@ const pm_tcp_stats *pm_host_tcp_stats(const pm_host *h);
  * invalid_ratelimit_ms, local_port_range (two values), ephemeral_first,
  * ephemeral_last, unprivileged_port_start, syncookies, somaxconn,
  * insecure_rst, insecure_syn, mssdflt, rexmit_initial_ms, rexmit_min_ms,
- * icmp_msgs_per_sec, icmp_msgs_burst, icmp_echo_ignore_all. */
+ * icmp_msgs_per_sec, icmp_msgs_burst, icmp_echo_ignore_all,
+ * tw_reuse_delay_ms, blackhole, udp_blackhole, recvspace, sendspace
+ * (default SO_RCVBUF / SO_SNDBUF), hostcache_purge (no-op), ecn (0, or 2: no ECE),
+ * maxsockbuf (its creation value only). */
 int pm_host_knob_set(pm_host *h, const char *name, int64_t value, int64_t value2);
 int pm_host_knob_get(const pm_host *h, const char *name, int64_t *value);
 

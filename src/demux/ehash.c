@@ -8,8 +8,27 @@
 #include <emmintrin.h>
 #endif
 
+#include "demux/aes_hash.h"
 #include "demux/ehash_impl.h"
 #include "demux/tuple_hash.h"
+
+/* The table's keyed hash of a tuple (see aes_hash.h for the choice). */
+static inline uint64_t thash(const pm_ehash *t, const pm_tuple *k)
+{
+#if DM_HAVE_AES_HASH
+    if (t->aes) return dm_aes_hash_tuple((const uint8_t(*)[16])t->rk, k);
+#endif
+    return dm_hash_tuple(&t->key, k);
+}
+
+/* The same, with the choice made by the caller: the lookup paths are
+ * compiled twice (AES-NI and generic) so that the hash inlines. */
+#if DM_HAVE_AES_HASH
+#define THASH(t, k, aes)                                                                           \
+    ((aes) ? dm_aes_hash_tuple((const uint8_t(*)[16])(t)->rk, (k)) : dm_hash_tuple(&(t)->key, (k)))
+#else
+#define THASH(t, k, aes) dm_hash_tuple(&(t)->key, (k))
+#endif
 
 /* ---- memory: every byte this table asks for is counted ---------------- */
 
@@ -115,7 +134,7 @@ static inline uint32_t index_find(const pm_ehash *t, const dm_index *ix, const p
                 return bk->ref[s];
             }
         }
-        if (!bk->ovf) break;
+        if (!dm_passes(bk, tag)) break;
         b = next_bucket(ix, b);
     }
     return PM_EHASH_MISS;
@@ -135,6 +154,7 @@ static void index_put(dm_index *ix, uint64_t h, uint32_t ref)
             }
         }
         if (bk->ovf != DM_OVF_STICKY) bk->ovf++;
+        bk->ofilt |= dm_tag_bit(tag);
         b = next_bucket(ix, b);
     }
 }
@@ -144,7 +164,7 @@ void dm_index_erase(pm_ehash *t, dm_index *ix, uint64_t h, uint32_t b, unsigned 
     (void)t;
     ix->b[b].tag[slot] = 0;
     for (uint32_t i = dm_fastrange((uint32_t)(h >> 32), ix->nb); i != b; i = next_bucket(ix, i))
-        if (ix->b[i].ovf != DM_OVF_STICKY) ix->b[i].ovf--;
+        if (ix->b[i].ovf != DM_OVF_STICKY && --ix->b[i].ovf == 0) ix->b[i].ofilt = 0;
 }
 
 static int index_find_ref_in(dm_index *ix, uint64_t h, uint32_t ref, uint32_t *pb, unsigned *ps)
@@ -160,7 +180,7 @@ static int index_find_ref_in(dm_index *ix, uint64_t h, uint32_t ref, uint32_t *p
                 return 0;
             }
         }
-        if (!bk->ovf) break;
+        if (!dm_passes(bk, tag)) break;
         b = next_bucket(ix, b);
     }
     return -ENOENT;
@@ -182,8 +202,14 @@ int dm_index_find_ref(pm_ehash *t, uint64_t h, uint32_t ref, dm_index **ix, uint
 
 uint64_t dm_tw_hash(const pm_ehash *t, const dm_tw *w)
 {
-    return dm_hash_parts(&t->key, &t->la.ip[w->lidx], &w->faddr, w->lport, w->fport,
-                         PM_IPPROTO_TCP);
+    pm_tuple k;
+    memset(&k, 0, sizeof k);
+    k.laddr = t->la.ip[w->lidx];
+    k.faddr = w->faddr;
+    k.lport = w->lport;
+    k.fport = w->fport;
+    k.proto = PM_IPPROTO_TCP;
+    return thash(t, &k);
 }
 
 static uint64_t ref_hash(const pm_ehash *t, uint32_t ref, uint16_t tag)
@@ -196,7 +222,7 @@ static uint64_t ref_hash(const pm_ehash *t, uint32_t ref, uint16_t tag)
 
 static uint64_t limit_of(uint32_t nb)
 {
-    return (uint64_t)nb * DM_SLOTS * 4 / 5; /* grow beyond 80% full */
+    return (uint64_t)nb * DM_SLOTS * 7 / 10; /* grow beyond 70% full */
 }
 
 /* Moves one old bucket into the current index. */
@@ -257,6 +283,12 @@ int pm_ehash_create(pm_ehash **out, const pm_ehash_config *cfg)
     t->bytes = sizeof *t;
     t->key.k0 = cfg->key[0];
     t->key.k1 = cfg->key[1];
+    /* Round keys drawn from the secret by SipHash-2-4 in counter mode. */
+    for (uint64_t i = 0; i < 16; i++) {
+        uint64_t w = pm_siphash24(&t->key, &i, sizeof i);
+        memcpy(&t->rk[i / 2][(i % 2) * 8], &w, 8);
+    }
+    t->aes = !cfg->siphash && dm_cpu_has_aes();
     t->max_entries = cfg->max_entries;
     t->free_head = UINT32_MAX;
     t->maxchunk = (cfg->max_entries + DM_CHUNK - 1) / DM_CHUNK;
@@ -265,7 +297,7 @@ int pm_ehash_create(pm_ehash **out, const pm_ehash_config *cfg)
     t->tw_recycled = cfg->tw_recycled;
     t->ctx = cfg->ctx;
     uint64_t want = cfg->initial_entries ? cfg->initial_entries : 1;
-    uint64_t nb = (want * 5 + DM_SLOTS * 4 - 1) / (DM_SLOTS * 4);
+    uint64_t nb = (want * 10 + DM_SLOTS * 7 - 1) / (DM_SLOTS * 7);
     if (nb < 1) nb = 1;
     if (nb > UINT32_MAX / 2) nb = UINT32_MAX / 2;
     int err = -ENOMEM;
@@ -307,51 +339,113 @@ static inline uint32_t public_ref(const pm_ehash *t, uint32_t ref)
     return dm_est_at(t, ref)->handle;
 }
 
-uint32_t pm_ehash_lookup(const pm_ehash *t, const pm_tuple *k)
+static inline __attribute__((always_inline)) uint32_t lookup_one(const pm_ehash *t,
+                                                                 const pm_tuple *k, int aes)
 {
-    return public_ref(t, lookup_h(t, k, dm_hash_tuple(&t->key, k)));
+    (void)aes;
+    return public_ref(t, lookup_h(t, k, THASH(t, k, aes)));
 }
 
-/* Batched lookups in three passes over up to 64 keys, as DPDK's
- * rte_hash_lookup_bulk does: hash all and prefetch their home buckets;
- * compare tags and prefetch the first candidate record; then compare
- * records. Each pass gives the previous one's loads time to arrive. */
-void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out)
+#if DM_HAVE_AES_HASH
+__attribute__((target("aes"))) static uint32_t lookup_one_aes(const pm_ehash *t, const pm_tuple *k)
+{
+    return lookup_one(t, k, 1);
+}
+#endif
+
+uint32_t pm_ehash_lookup(const pm_ehash *t, const pm_tuple *k)
+{
+#if DM_HAVE_AES_HASH
+    if (t->aes) return lookup_one_aes(t, k);
+#endif
+    return lookup_one(t, k, 0);
+}
+
+static inline uint32_t match_in(const pm_ehash *t, const dm_bucket *b, unsigned m,
+                                const pm_tuple *k)
+{
+    for (; m; m &= m - 1) {
+        uint32_t ref = b->ref[__builtin_ctz(m) / 2];
+        if (ref_match(t, ref, k)) return ref;
+    }
+    return PM_EHASH_MISS;
+}
+
+/* Batched lookups in passes over up to 64 keys, as DPDK's
+ * rte_hash_lookup_bulk does, so that each pass's loads are in flight
+ * together: hash all keys and prefetch their home buckets; match tags,
+ * prefetch the candidate record, or the next bucket when the home bucket
+ * has overflowed and holds no candidate; compare records; finish the few
+ * keys that needed the next bucket. Only a key displaced two buckets or
+ * more takes the plain path. */
+static inline __attribute__((always_inline)) void
+lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out, int aes)
 {
     enum { G = 64 };
     uint64_t h[G];
     const dm_bucket *bk[G];
     unsigned m[G];
+    uint8_t later[G];
     if (t->old.b) { /* growing: two indexes; take the plain path */
         for (size_t i = 0; i < n; i++) out[i] = pm_ehash_lookup(t, &keys[i]);
         return;
     }
     const dm_index *ix = &t->cur;
     for (size_t base = 0; base < n; base += G) {
-        size_t g = n - base < G ? n - base : G;
+        size_t g = n - base < G ? n - base : G, nl = 0;
         const pm_tuple *k = keys + base;
+        uint32_t *o = out + base;
         for (size_t i = 0; i < g; i++) {
-            h[i] = dm_hash_tuple(&t->key, &k[i]);
+            h[i] = THASH(t, &k[i], aes);
             bk[i] = &ix->b[dm_fastrange((uint32_t)(h[i] >> 32), ix->nb)];
             __builtin_prefetch(bk[i]);
         }
         for (size_t i = 0; i < g; i++) {
             m[i] = dm_match(bk[i], dm_tag(h[i]));
-            if (m[i]) __builtin_prefetch(ref_record(t, bk[i]->ref[__builtin_ctz(m[i]) / 2]));
+            if (m[i])
+                __builtin_prefetch(ref_record(t, bk[i]->ref[__builtin_ctz(m[i]) / 2]));
+            else if (dm_passes(bk[i], dm_tag(h[i])))
+                __builtin_prefetch(&ix->b[next_bucket(ix, (uint32_t)(bk[i] - ix->b))]);
         }
         for (size_t i = 0; i < g; i++) {
-            uint32_t r = PM_EHASH_MISS;
-            for (unsigned mm = m[i]; mm; mm &= mm - 1) {
-                uint32_t ref = bk[i]->ref[__builtin_ctz(mm) / 2];
-                if (ref_match(t, ref, &k[i])) {
-                    r = ref;
-                    break;
-                }
+            uint32_t r = match_in(t, bk[i], m[i], &k[i]);
+            if (r == PM_EHASH_MISS && dm_passes(bk[i], dm_tag(h[i]))) {
+                /* Displaced: look at the next bucket in the last pass. */
+                bk[i] = &ix->b[next_bucket(ix, (uint32_t)(bk[i] - ix->b))];
+                m[i] = dm_match(bk[i], dm_tag(h[i]));
+                if (m[i]) __builtin_prefetch(ref_record(t, bk[i]->ref[__builtin_ctz(m[i]) / 2]));
+                later[nl++] = (uint8_t)i;
+                continue;
             }
-            if (r == PM_EHASH_MISS && bk[i]->ovf) r = index_find(t, ix, &k[i], h[i], 0, 0, 0);
-            out[base + i] = public_ref(t, r);
+            o[i] = public_ref(t, r);
+        }
+        for (size_t j = 0; j < nl; j++) {
+            size_t i = later[j];
+            uint32_t r = match_in(t, bk[i], m[i], &k[i]);
+            if (r == PM_EHASH_MISS && dm_passes(bk[i], dm_tag(h[i])))
+                r = index_find(t, ix, &k[i], h[i], 0, 0, 0);
+            o[i] = public_ref(t, r);
         }
     }
+}
+
+#if DM_HAVE_AES_HASH
+__attribute__((target("aes"))) static void lookup_bulk_aes(const pm_ehash *t, const pm_tuple *keys,
+                                                           size_t n, uint32_t *out)
+{
+    lookup_bulk(t, keys, n, out, 1);
+}
+#endif
+
+void pm_ehash_lookup_bulk(const pm_ehash *t, const pm_tuple *keys, size_t n, uint32_t *out)
+{
+#if DM_HAVE_AES_HASH
+    if (t->aes) {
+        lookup_bulk_aes(t, keys, n, out);
+        return;
+    }
+#endif
+    lookup_bulk(t, keys, n, out, 0);
 }
 
 static int64_t est_alloc(pm_ehash *t)
@@ -380,7 +474,7 @@ static void est_free(pm_ehash *t, uint32_t i)
 int pm_ehash_insert(pm_ehash *t, const pm_tuple *k, uint32_t handle)
 {
     if (handle >= PM_EHASH_HANDLE_MAX) return -EINVAL;
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     if (lookup_h(t, k, h) != PM_EHASH_MISS) {
         t->st.insert_exists++;
         return -EEXIST;
@@ -433,7 +527,7 @@ static uint32_t locate(pm_ehash *t, const pm_tuple *k, uint64_t h, dm_index **ix
 
 int64_t pm_ehash_remove(pm_ehash *t, const pm_tuple *k)
 {
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     dm_index *ix;
     uint32_t b;
     unsigned s;
@@ -474,7 +568,7 @@ int64_t pm_ehash_to_timewait(pm_ehash *t, const pm_tuple *k, const pm_tw_state *
                              uint32_t *ref)
 {
     if (!t->tw_cap) return -ENOBUFS;
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     dm_index *ix;
     uint32_t b, pos;
     unsigned s;
@@ -501,7 +595,7 @@ int pm_ehash_tw_insert(pm_ehash *t, const pm_tuple *k, const pm_tw_state *st, ui
 {
     if (k->proto != PM_IPPROTO_TCP) return -EINVAL;
     if (!t->tw_cap) return -ENOBUFS;
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     if (lookup_h(t, k, h) != PM_EHASH_MISS) {
         t->st.insert_exists++;
         return -EEXIST;
@@ -529,7 +623,7 @@ int pm_ehash_tw_insert(pm_ehash *t, const pm_tuple *k, const pm_tw_state *st, ui
 pm_ehash_probe pm_ehash_probes(const pm_ehash *t, const pm_tuple *k)
 {
     pm_ehash_probe pr = {0, 0};
-    uint64_t h = dm_hash_tuple(&t->key, k);
+    uint64_t h = thash(t, k);
     if (index_find(t, &t->cur, k, h, NULL, NULL, &pr) == PM_EHASH_MISS && t->old.b)
         index_find(t, &t->old, k, h, NULL, NULL, &pr);
     return pr;
@@ -566,4 +660,5 @@ void pm_ehash_stats_get(const pm_ehash *t, pm_ehash_stats *s)
     s->capacity = s->buckets * DM_SLOTS;
     s->bytes = t->bytes;
     s->growing = t->old.b != NULL;
+    s->aes_hash = t->aes != 0;
 }

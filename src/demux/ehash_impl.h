@@ -6,7 +6,7 @@
  *            the keyed hash; 0 = empty) and a 32-bit reference, plus an
  *            overflow count. Linear probing over buckets; a lookup stops at
  *            the first bucket whose overflow count is 0.
- *   records  established: 32 bytes, in chunks of 64k that never move;
+ *   records  established: 32 bytes, in chunks of 16k that never move;
  *            TIME_WAIT: 48 bytes in a FIFO ring of max_tw.
  *   laddr    local addresses are interned (a host has few): records keep a
  *            16-bit index instead of 16 bytes. */
@@ -20,15 +20,15 @@
 
 #define DM_SLOTS      10
 #define DM_OVF_STICKY 0xffff
-#define DM_CHUNK_BITS 16
+#define DM_CHUNK_BITS 14
 #define DM_CHUNK      (1u << DM_CHUNK_BITS)
 #define DM_LADDR_MAX  65535u
 #define DM_GROW_STEP  2 /* old buckets moved per modifying call */
 
 typedef struct dm_bucket {
     _Alignas(64) uint16_t tag[DM_SLOTS];
-    uint16_t ovf; /* entries stored beyond this bucket whose probe passed it */
-    uint16_t pad;
+    uint16_t ovf;   /* entries stored beyond this bucket whose probe passed it */
+    uint16_t ofilt; /* their tags' filter bits (dm_tag_bit); 0 when ovf is */
     uint32_t ref[DM_SLOTS];
 } dm_bucket;
 _Static_assert(sizeof(dm_bucket) == 64, "one cache line");
@@ -65,6 +65,8 @@ typedef struct dm_laddr {
 } dm_laddr;
 
 struct pm_ehash {
+    _Alignas(16) uint8_t rk[8][16]; /* AES round keys (aes_hash.h) */
+    int aes;                        /* hash with AES rounds, else SipHash-1-3 */
     pm_sipkey key;
     dm_index cur, old; /* old.b != NULL while growing */
     uint32_t mig;      /* next old bucket to move */
@@ -92,6 +94,18 @@ static inline uint16_t dm_tag(uint64_t h)
 {
     uint16_t t = (uint16_t)h;
     return t ? t : 1;
+}
+
+/* A lookup that misses in bucket b goes on to the next one only when
+ * some entry with the same filter bit passed b: most misses end at home. */
+static inline uint16_t dm_tag_bit(uint16_t tag)
+{
+    return (uint16_t)(1u << (tag >> 12));
+}
+
+static inline int dm_passes(const dm_bucket *b, uint16_t tag)
+{
+    return b->ofilt & dm_tag_bit(tag);
 }
 
 static inline dm_est *dm_est_at(const pm_ehash *t, uint32_t i)

@@ -117,6 +117,25 @@ int pm_host_knob_set(pm_host *h, const char *name, int64_t v, int64_t v2)
     } else if (!strcmp(name, "tw_reuse")) {
         if (v > 2) return -EINVAL;
         h->cfg.tw_reuse = (uint8_t)v; /* the allocator keeps its creation value */
+    } else if (!strcmp(name, "blackhole")) {
+        if (v > 2) return -EINVAL;
+        h->cfg.blackhole = (uint8_t)v;
+    } else if (!strcmp(name, "udp_blackhole")) {
+        h->cfg.udp_blackhole = as_bool(v);
+    } else if (!strcmp(name, "recvspace")) {
+        t->rmem_default = (uint32_t)v;
+    } else if (!strcmp(name, "sendspace")) {
+        t->wmem_default = (uint32_t)v;
+    } else if (!strcmp(name, "hostcache_purge")) {
+        /* no host cache: nothing to purge */
+    } else if (!strcmp(name, "ecn")) {
+        /* no ECN: 0, or 2 (answer ECN-setup SYNs only; they get no ECE
+         * here, which a script that sends one will see) */
+        if (v != 0 && v != 2) return -ENOTSUP;
+    } else if (!strcmp(name, "maxsockbuf")) {
+        if ((uint64_t)v != t->rmem_max) return -ENOTSUP; /* sets the window scale at creation */
+    } else if (!strcmp(name, "tw_reuse_delay_ms")) {
+        h->cfg.tw_reuse_delay_us = (uint32_t)(v * 1000);
     } else if (!strcmp(name, "timestamps") || !strcmp(name, "rfc1323")) {
         t->timestamps = as_bool(v);
         if (!strcmp(name, "rfc1323")) t->window_scaling = as_bool(v);
@@ -135,7 +154,8 @@ int pm_host_knob_set(pm_host *h, const char *name, int64_t v, int64_t v2)
     } else if (!strcmp(name, "somaxconn")) {
         h->cfg.somaxconn = (uint32_t)v;
     } else if (!strcmp(name, "syncookies")) {
-        h->cfg.syncookies = as_bool(v);
+        if (v > 2) return -EINVAL;
+        h->cfg.syncookies = (uint8_t)v;
     } else if (!strcmp(name, "syn_retries")) {
         t->syn_retries = (uint8_t)v;
     } else if (!strcmp(name, "synack_retries")) {

@@ -40,11 +40,12 @@ void pm_host_config_default(pm_host_config *c, pm_personality p)
     c->out_packets = 512;
     c->max_syn_backlog = 4096; /* Linux: tcp_max_syn_backlog (128..4096 by memory) */
     c->somaxconn = 4096;       /* Linux 5.4+: net.core.somaxconn */
-    c->syncookies = true;      /* Linux: tcp_syncookies 1 */
+    c->syncookies = 1;         /* Linux: tcp_syncookies 1 */
     pm_tcp_config_default(&c->tcp);
     c->local_port_range = (pm_port_range){32768, 60999}; /* Linux ip_local_port_range */
     c->unprivileged_port_start = 1024;                   /* Linux ip_unprivileged_port_start */
     c->tw_reuse = 2;                                     /* Linux tcp_tw_reuse */
+    c->tw_reuse_delay_us = 1000000;                      /* Linux tcp_tw_reuse_delay 1000 ms */
     c->icmp_msgs_per_sec = 1000;                         /* Linux icmp_msgs_per_sec */
     c->icmp_msgs_burst = 50;                             /* Linux icmp_msgs_burst */
     if (p == PM_PERS_FREEBSD) {
@@ -57,8 +58,10 @@ void pm_host_config_default(pm_host_config *c, pm_personality p)
         c->local_port_range = (pm_port_range){10000, 65535};
         c->tw_reuse = 0;
         c->tcp.ttl = 64;
-        c->tcp.delack_us = 100000; /* net.inet.tcp.delacktime 100 ms */
-        c->tcp.rto_min_us = 30000; /* net.inet.tcp.rexmit_min 30 ms */
+        c->tcp.delack_us = 100000;   /* net.inet.tcp.delacktime 100 ms */
+        c->tcp.rto_min_us = 30000;   /* net.inet.tcp.rexmit_min 30 ms */
+        c->tcp.rmem_default = 65536; /* net.inet.tcp.recvspace */
+        c->tcp.wmem_default = 32768; /* net.inet.tcp.sendspace */
     }
 }
 
@@ -70,15 +73,18 @@ const pm_host_config *pm_host_get_config(const pm_host *h)
 static void tw_recycled_cb(void *ctx, const pm_tw_entry *e);
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may serve a new connect()
- * when it had timestamps, tcp_tw_reuse allows it (2: loopback only) and
- * its last timestamp is more than a second old. Read at call time, so
- * the knob can change. */
+ * when it had timestamps and either the socket connects from its bound
+ * port (no twp) or tcp_tw_reuse allows it (2: loopback only) and
+ * tcp_tw_reuse_delay has passed since the entry was made (6.13+
+ * tw_entry_stamp). Knobs read at call time. */
 static bool tw_ok_cb(void *ctx, const pm_tuple *t, bool has_ts, uint64_t stamp_us, uint64_t now)
 {
     const pm_host *h = ctx;
+    if (!has_ts) return false;
+    if (h->connect_bound_port) return true;
     uint8_t reuse = h->cfg.tw_reuse;
     if (reuse == 2 && !pm_ip_is_loopback(&t->laddr) && !pm_ip_is_loopback(&t->faddr)) return false;
-    return has_ts && reuse && now > stamp_us + 1000000u;
+    return reuse && now > stamp_us + h->cfg.tw_reuse_delay_us;
 }
 
 static void host_free_all(pm_host *h)

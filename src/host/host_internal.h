@@ -140,7 +140,8 @@ struct pm_host {
     uint64_t key[2];
     /* ICMP token bucket (Linux icmp_global_allow). */
     pm_icmp_limit icmp_lim;
-    uint8_t *scratch; /* a segment's payload on its way out */
+    bool connect_bound_port; /* during pm_eph_connect: the socket had a port */
+    uint8_t *scratch;        /* a segment's payload on its way out */
     uint32_t scratch_cap;
 };
 

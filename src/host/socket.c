@@ -108,7 +108,9 @@ int pm_sock_bind(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cred)
     if (!pm_ip_is_any(&sa->ip) && !pm_ip_is_multicast(&sa->ip) && !host_is_local(h, &sa->ip))
         return -EADDRNOTAVAIL;
     if (s->kind != SK_OPEN && s->kind != SK_UDP) return -EINVAL;
-    if ((s->f & SF_BOUND_ADDR) || s->bid != PM_BIND_NONE) {
+    /* Linux __inet_bind(): "already bound" is inet_num != 0; an address
+     * recorded under IP_BIND_ADDRESS_NO_PORT may be bound again */
+    if (s->bid != PM_BIND_NONE) {
         /* already bound: the privilege check still comes first in Linux */
         if (sa->port && sa->port < h->cfg.unprivileged_port_start &&
             !(cred && cred->cap_net_bind_service))
@@ -324,7 +326,9 @@ int pm_sock_connect(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cr
     host_sock_bind_opts(s, &req.opts);
     pm_eph_connect_res res;
     pm_bind_id bid = s->bid;
+    h->connect_bound_port = s->local.port != 0;
     err = pm_eph_connect(h->eph, &req, &bid, &res);
+    h->connect_bound_port = false;
     if (err) return err;
     s->bid = bid;
     s->eid = res.conn;

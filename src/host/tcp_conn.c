@@ -194,8 +194,7 @@ void host_time_wait(pm_host *h, hsock *s)
     h->st.tw_entered++;
     tw_side side = {.bid = s->bid, .eid = s->eid, .family = s->family, .uid = s->uid};
     if (s->eid != PM_EPH_NONE)
-        pm_eph_time_wait(h->eph, s->eid, (tw.opts & PM_TCPO_TS) != 0,
-                         (uint64_t)tw.ts_recent_stamp * 1000000u);
+        pm_eph_time_wait(h->eph, s->eid, (tw.opts & PM_TCPO_TS) != 0, h->now);
     else if (s->bid != PM_BIND_NONE)
         pm_bind_set_state(h->bt, s->bid, PM_BIND_TIME_WAIT);
     host_tw_note(h, ref, &side, &t);
@@ -303,8 +302,9 @@ static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tu
          * enabled), a full accept queue drops the SYN. */
         uint32_t synmax = l->backlog < h->cfg.max_syn_backlog ? l->backlog : h->cfg.max_syn_backlog;
         if (synmax == 0) synmax = 1;
-        bool want_cookie = false;
-        if (l->syn_len >= synmax && !isn) {
+        /* tcp_syncookies 2: always (the SYN queue is never used) */
+        bool want_cookie = h->cfg.syncookies == 2 && !isn;
+        if (!want_cookie && l->syn_len >= synmax && !isn) {
             h->st.syn_queue_full++;
             if (!h->cfg.syncookies) return;
             want_cookie = true;
@@ -362,8 +362,10 @@ static void to_listener(pm_host *h, const pm_packet *p, const pm_tuple *t, uint3
 {
     uint32_t li = pm_lhash_lookup(h->lh, t, 0);
     if (li == PM_DEMUX_NONE || h->socks[li].kind != SK_LISTEN) {
-        /* RFC 9293 3.10.7.1: CLOSED: RST for anything but a RST. */
+        /* RFC 9293 3.10.7.1: CLOSED: RST for anything but a RST (unless
+         * FreeBSD's blackhole: 1 spares SYNs, 2 everything). */
         h->st.no_socket++;
+        if (h->cfg.blackhole == 2 || (h->cfg.blackhole == 1 && (p->tcp.flags & PM_TH_SYN))) return;
         send_rst(h, p);
         return;
     }

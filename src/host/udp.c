@@ -54,7 +54,7 @@ void host_udp_input(pm_host *h, const pm_packet *p, const uint8_t *raw, size_t r
     if (si == PM_DEMUX_NONE || h->socks[si].kind != SK_UDP) {
         h->st.udp_no_socket++;
         /* RFC 1122 3.2.2.1 / Linux __udp4_lib_rcv(): port unreachable */
-        host_icmp_unreach(h, &p->ip, raw, rawlen);
+        if (!h->cfg.udp_blackhole) host_icmp_unreach(h, &p->ip, raw, rawlen);
         return;
     }
     hsock *s = &h->socks[si];

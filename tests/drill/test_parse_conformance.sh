@@ -43,11 +43,14 @@ if err=$("$PORTMUX" drill --parse-only "$tmp/bad.pkt" 2>&1); then
   exit 1
 fi
 echo "$err" | grep -q 'bad.pkt:3: parse error' || { echo "FAIL: no line number: $err"; exit 1; }
-# Running (not --parse-only) never passes without a target.
+# Running (not --parse-only): the first script needs a FreeBSD sysctl, so it
+# is skipped, by the portmux host target (src/drill/host_target.c) or, with
+# no target, as "no target available"; it never passes.
 set +e
 "$PORTMUX" drill "${scripts[0]}" >"$tmp/run.out" 2>&1
 rc=$?
 set -e
 [ "$rc" -ne 0 ] || { echo "FAIL: a script passed with no target"; exit 1; }
-grep -q 'no target available' "$tmp/run.out" || { cat "$tmp/run.out"; echo "FAIL: no notice"; exit 1; }
-echo "ok: $n scripts parse; running without a target is reported as skipped (exit $rc)"
+grep -Eq 'no target available|skip: target does not support' "$tmp/run.out" ||
+  { cat "$tmp/run.out"; echo "FAIL: no notice"; exit 1; }
+echo "ok: $n scripts parse; a script the target cannot run is reported as skipped (exit $rc)"

@@ -14,6 +14,7 @@
 
 #include "base/rng.h"
 #include "base/siphash.h"
+#include "demux/aes_hash.h"
 #include "demux/tuple_hash.h"
 #include "portmux/addr.h"
 #include "portmux/demux.h"
@@ -37,9 +38,12 @@ static pm_tuple tup(const char *l, uint16_t lport, const char *f, uint16_t fport
     return k;
 }
 
+static bool g_siphash; /* the hash the tables built by mk() use */
+
 static pm_ehash *mk(uint32_t initial, uint32_t max, uint32_t max_tw)
 {
-    pm_ehash_config c = {.key = {0x0123456789abcdefULL, 0xfedcba9876543210ULL},
+    pm_ehash_config c = {.siphash = g_siphash,
+                         .key = {0x0123456789abcdefULL, 0xfedcba9876543210ULL},
                          .initial_entries = initial,
                          .max_entries = max,
                          .max_tw = max_tw,
@@ -68,6 +72,24 @@ static void test_hash_is_siphash13(void **state)
     /* The secret matters. */
     pm_sipkey key2 = {0x1111, 0x2223};
     assert_true(dm_hash_tuple(&key, &k) != dm_hash_tuple(&key2, &k));
+#if DM_HAVE_AES_HASH
+    if (dm_cpu_has_aes()) {
+        /* The AES hash is keyed too, and tells the families apart. */
+        _Alignas(16) uint8_t rk1[8][16], rk2[8][16];
+        for (int i = 0; i < 128; i++) rk1[i / 16][i % 16] = rk2[i / 16][i % 16] = (uint8_t)(i * 37);
+        rk2[3][5] ^= 1;
+        pm_tuple a = tup("10.0.0.1", 80, "10.0.0.2", 1234, PM_IPPROTO_TCP);
+        pm_tuple b = a;
+        b.laddr = ip_of("::a00:1"); /* 10.0.0.1's bytes, not IPv4-mapped */
+        b.faddr = ip_of("::a00:2");
+        uint64_t ha = dm_aes_hash_tuple((const uint8_t(*)[16])rk1, &a);
+        assert_true(ha == dm_aes_hash_tuple((const uint8_t(*)[16])rk1, &a));
+        assert_true(ha != dm_aes_hash_tuple((const uint8_t(*)[16])rk2, &a));
+        assert_true(ha != dm_aes_hash_tuple((const uint8_t(*)[16])rk1, &b));
+        assert_true(dm_aes_hash_tuple((const uint8_t(*)[16])rk1, &b) !=
+                    dm_aes_hash_tuple((const uint8_t(*)[16])rk2, &b));
+    }
+#endif
 }
 
 /* ---- established ------------------------------------------------------- */
@@ -117,10 +139,16 @@ static void test_ehash_full_and_growth(void **state)
     pm_ehash *t = mk(1, 5000, 0);
     pm_tuple k = tup("10.0.0.1", 80, "10.1.0.0", 1, PM_IPPROTO_TCP);
     pm_ehash_stats s;
+    uint64_t steps = 0;
     for (uint32_t i = 0; i < 5000; i++) {
         k.fport = (uint16_t)(i + 1);
         k.faddr.b[15] = (uint8_t)(i >> 8);
         assert_int_equal(pm_ehash_insert(t, &k, i), 0);
+        /* Growth is incremental: an insert moves at most 2 old buckets
+         * (4 on the insert that starts a growth), never the whole index. */
+        pm_ehash_stats_get(t, &s);
+        assert_true(s.grow_steps - steps <= 4);
+        steps = s.grow_steps;
         /* Every entry stays findable while the index grows under it. */
         if (i % 97 == 0)
             for (uint32_t j = 0; j <= i; j += 13) {
@@ -364,15 +392,14 @@ static void check_one(pm_ehash *t, model *m, size_t i, uint32_t r)
     }
 }
 
-static void test_model_randomized(void **state)
+static void model_run(bool siphash)
 {
-    (void)state;
     const char *env = getenv("PM_DEMUX_MODEL_OPS");
-    uint64_t ops = env ? strtoull(env, NULL, 10) : 2000000;
+    uint64_t ops = env ? strtoull(env, NULL, 10) : 1000000;
     const char *senv = getenv("PM_DEMUX_SEED");
     uint64_t seed = senv ? strtoull(senv, NULL, 0) : 0x5eed0001;
-    printf("model: seed=0x%llx ops=%llu (PM_DEMUX_SEED, PM_DEMUX_MODEL_OPS)\n",
-           (unsigned long long)seed, (unsigned long long)ops);
+    printf("model: seed=0x%llx ops=%llu hash=%s (PM_DEMUX_SEED, PM_DEMUX_MODEL_OPS)\n",
+           (unsigned long long)seed, (unsigned long long)ops, siphash ? "siphash" : "default");
     pm_rng r;
     pm_rng_seed(&r, seed);
     static model m;
@@ -405,7 +432,8 @@ static void test_model_randomized(void **state)
         }
         m.finder[sl] = (uint32_t)i + 1;
     }
-    pm_ehash_config c = {.key = {seed, ~seed},
+    pm_ehash_config c = {.siphash = siphash,
+                         .key = {seed, ~seed},
                          .initial_entries = 1,
                          .max_entries = 4000,
                          .max_tw = 100,
@@ -541,6 +569,18 @@ static void test_model_randomized(void **state)
     free(m.fifo_key);
 }
 
+static void test_model_randomized(void **state)
+{
+    (void)state;
+    model_run(false); /* AES rounds where the CPU has them */
+}
+
+static void test_model_randomized_siphash(void **state)
+{
+    (void)state;
+    model_run(true);
+}
+
 /* ---- adversarial keys ---------------------------------------------------- */
 
 typedef struct probe_stats {
@@ -583,9 +623,9 @@ static uint32_t unkeyed_bucket(const pm_tuple *k, unsigned bits)
     return (x * 0x9e3779b1u) >> (32 - bits);
 }
 
-static void test_adversarial_keys(void **state)
+static void adversarial(bool siphash)
 {
-    (void)state;
+    g_siphash = siphash;
     enum { N = 50000 };
     pm_tuple *k = calloc(N, sizeof *k);
     /* faddr ^ fport is constant: every key lands in one unkeyed bucket. */
@@ -617,6 +657,19 @@ static void test_adversarial_keys(void **state)
     assert_true(adv.mean_d <= rnd.mean_d * 1.25 + 0.05);
     assert_true(adv.worst <= 64 && adv.maxd <= 64);
     free(k);
+    g_siphash = false;
+}
+
+static void test_adversarial_keys(void **state)
+{
+    (void)state;
+    adversarial(false);
+}
+
+static void test_adversarial_keys_siphash(void **state)
+{
+    (void)state;
+    adversarial(true);
 }
 
 /* ---- listeners ------------------------------------------------------------ */
@@ -976,7 +1029,9 @@ int main(void)
         cmocka_unit_test(test_tw_basic),
         cmocka_unit_test(test_tw_limit_recycles_oldest),
         cmocka_unit_test(test_model_randomized),
+        cmocka_unit_test(test_model_randomized_siphash),
         cmocka_unit_test(test_adversarial_keys),
+        cmocka_unit_test(test_adversarial_keys_siphash),
         cmocka_unit_test(test_listen_exact_over_wildcard),
         cmocka_unit_test(test_listen_v4_over_dualstack),
         cmocka_unit_test(test_listen_v6only),

@@ -1,0 +1,10 @@
+# The peer: lwIP (Debian liblwip-dev, 2.1.3) driven through its raw API.
+pkg_check_modules(PM_LWIP QUIET lwip)
+find_library(PM_LWIP_LIB lwip)
+if(PM_LWIP_FOUND AND PM_LWIP_LIB)
+  target_compile_definitions(${PM_TARGET} PRIVATE PM_HAVE_LWIP)
+  target_include_directories(${PM_TARGET} SYSTEM PRIVATE ${PM_LWIP_INCLUDE_DIRS})
+  target_link_libraries(${PM_TARGET} PRIVATE ${PM_LWIP_LIB} pthread)
+else()
+  message(STATUS "bench/host: lwIP not found, no peer figures")
+endif()
