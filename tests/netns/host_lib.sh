@@ -13,8 +13,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 PM_SOURCE_DIR=${PM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 HOSTBIN=$PORTMUX
 rel=$PM_SOURCE_DIR/build/portmux
-if [ -z "${PM_HOST_ASAN:-}" ] && [ -x "$rel" ] && [ "$rel" -nt "$PM_SOURCE_DIR/tools/cmd_host.c" ] &&
-  [ "$rel" -nt "$PM_SOURCE_DIR/src/apps/apps.c" ]; then
+# The release build only when no source is newer than it (a stale binary
+# would test old code).
+if [ -z "${PM_HOST_ASAN:-}" ] && [ -x "$rel" ] &&
+  [ -z "$(find "$PM_SOURCE_DIR/src" "$PM_SOURCE_DIR/tools" "$PM_SOURCE_DIR/include" -newer "$rel" -name '*.[ch]' 2>/dev/null | head -1)" ]; then
   HOSTBIN=$rel
 fi
 ns=pm-tun-$$
