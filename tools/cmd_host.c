@@ -646,9 +646,9 @@ static int run_tun(host_opts *o)
              p6[PM_IP_STRLEN] = "-";
         if (o->have_addr4) pm_ip_format(&o->addr4, a4), pm_ip_format(&peer4, p4);
         if (o->have_addr6) pm_ip_format(&o->addr6, a6), pm_ip_format(&peer6, p6);
-        logmsg(o, "ready on %s: host %s %s, kernel %s %s%s; %zu listeners (%s), %s personality",
-               l.tun.name, a4, a6, p4, p6, o->no_configure ? " (not configured)" : "", o->n_listen,
-               "tcp+udp", pm_personality_name(o->pers));
+        logmsg(o, "ready on %s: host %s %s, kernel %s %s%s; %llu sockets, %s personality",
+               l.tun.name, a4, a6, p4, p6, o->no_configure ? " (not configured)" : "",
+               (unsigned long long)pm_host_count(l.h, 0, 0, -1), pm_personality_name(o->pers));
     }
     now = mono_us();
     for (size_t i = 0; i < o->n_connect; i++) {
@@ -880,8 +880,8 @@ static void vd_ss(vd *v, const char *title, bool summary_only)
 {
     pm_diag_table t = {0};
     pm_host_sockets(v->b, v->now, vd_row, &t);
-    printf("\n$ portmux ss --host ... -tuano%s   # %s\n",
-           summary_only ? " state time-wait | head" : "", title);
+    printf("\n# %s: the host's table as ss --host -tuano%s prints it\n", title,
+           summary_only ? " state time-wait" : "");
     ss_opts so = {.tcp = true,
                   .udp = true,
                   .numeric = true,
