@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/rng.h"
+#include "bench.h"
 #include "demux/tuple_hash.h"
 #include "portmux/demux.h"
 
@@ -71,9 +72,7 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: the machine is shared */
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return bench_now_s(CLOCK_THREAD_CPUTIME_ID); /* CPU time: the machine is shared */
 }
 
 static size_t heap_bytes(void)
@@ -92,18 +91,6 @@ static size_t rss_bytes(void)
         if (sscanf(line, "VmRSS: %zu kB", &kb) == 1) break;
     fclose(f);
     return kb * 1024;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- keys ---------------------------------------------------------------- */
@@ -442,12 +429,14 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                 }
             }
             const char *hm = hit ? "hit" : "miss";
-            double ours1 = median(v[V_OURS1], c->reps), oursb = median(v[V_OURSB], c->reps);
-            double sip1 = median(v[V_SIP1], c->reps), sipb = median(v[V_SIPB], c->reps);
-            double altb = median(v[V_ALTB], c->reps);
-            double rte1 = nv == NV ? median(v[V_RTE1], c->reps) : NAN;
-            double rteb = nv == NV ? median(v[V_RTEB], c->reps) : NAN;
-            double ratio = nv == NV ? median(rr, c->reps) : NAN; /* median of per-run ratios */
+            double ours1 = bench_median(v[V_OURS1], c->reps),
+                   oursb = bench_median(v[V_OURSB], c->reps);
+            double sip1 = bench_median(v[V_SIP1], c->reps), sipb = bench_median(v[V_SIPB], c->reps);
+            double altb = bench_median(v[V_ALTB], c->reps);
+            double rte1 = nv == NV ? bench_median(v[V_RTE1], c->reps) : NAN;
+            double rteb = nv == NV ? bench_median(v[V_RTEB], c->reps) : NAN;
+            double ratio =
+                nv == NV ? bench_median(rr, c->reps) : NAN; /* median of per-run ratios */
             say("  %-7s %-4s ns/lookup: ours %.1f single, %.1f batched (SipHash: %.1f, %.1f) | "
                 "rte_hash %.1f single, %.1f bulk | inline-OA %.1f batched | ratio batched "
                 "%.2fx\n",
@@ -483,7 +472,7 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                     lv[rep] = (now_s() - t0) * 1e9 / lq;
                     if (f != (hit ? lq : 0)) exit(1);
                 }
-                double l1 = median(lv, c->reps);
+                double l1 = bench_median(lv, c->reps);
                 say("  %-7s %-4s linear list (lwIP-like): %.1f ns/lookup, ours single %.1fx "
                     "faster\n",
                     wname[w], hm, l1, l1 / ours1);

@@ -10,8 +10,6 @@
  * ratio is cost at 99% / cost at 1%. Last line: one JSON object. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -19,13 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "portmux/addr.h"
 #include "portmux/bind.h"
 #include "portmux/ephemeral.h"
@@ -40,21 +38,7 @@ static bool quick;
 
 static double now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_now_ns(CLOCK_MONOTONIC);
 }
 
 static unsigned batch_size(unsigned nfree)
@@ -145,7 +129,7 @@ static void portmux_run(int kind, double out[NOCC], double steps[NOCC])
                     pm_bind_release(bt, batch[j]);
             }
         }
-        out[oi] = median(per, nbatches);
+        out[oi] = bench_median(per, nbatches);
         steps[oi] = (double)(pm_eph_get_stats(e).search_steps - s0) / ((double)nbatches * b);
     }
     pm_eph_destroy(e);
@@ -153,30 +137,6 @@ static void portmux_run(int kind, double out[NOCC], double steps[NOCC])
 }
 
 /* ---- Linux ---- */
-
-static int write_file(const char *path, const char *val)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -1;
-    ssize_t w = write(fd, val, strlen(val));
-    close(fd);
-    return w < 0 ? -1 : 0;
-}
-
-static int lo_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = fd < 0 ? -1 : ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    if (fd >= 0) close(fd);
-    return r;
-}
 
 static void close_rst(int fd)
 {
@@ -193,20 +153,17 @@ static int linux_child(int wfd)
         fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
         return 3;
     }
-    if (lo_up() != 0) return 3;
+    if (netns_lo_up() != 0) return 3;
     /* One fd per filled connection (the server side is closed at once and
      * lingers as an orphan), so the range is narrowed to the fd limit we
      * may use. */
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t nofile = bench_raise_nofile();
     unsigned n = HI - LO + 1;
-    if (rl.rlim_cur < n + 512) n = (unsigned)rl.rlim_cur - 512;
+    if (nofile < n + 512) n = (unsigned)nofile - 512;
     if (quick && n > 8192) n = 8192; /* the kernel's walk makes filling slow */
     char buf[64];
     snprintf(buf, sizeof buf, "%d %u", LO, LO + n - 1);
-    if (write_file("/proc/sys/net/ipv4/ip_local_port_range", buf) != 0) return 3;
+    if (netns_write_file("/proc/sys/net/ipv4/ip_local_port_range", buf) != 0) return 3;
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(80)};
     sin.sin_addr.s_addr = htonl(0x7f000001);
@@ -254,7 +211,7 @@ static int linux_child(int wfd)
                 close(bs[j]);
             }
         }
-        res[oi] = median(per, nbatches);
+        res[oi] = bench_median(per, nbatches);
     }
     double nr = n;
     if (write(wfd, res, sizeof res) != (ssize_t)sizeof res) return 5;
@@ -302,16 +259,7 @@ static void print_array(const char *name, const double *v)
 int main(int argc, char **argv)
 {
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick"))
-            quick = true;
-        else if (!strcmp(argv[i], "--json"))
-            json = true;
-        else {
-            fprintf(stderr, "usage: %s [--json] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
+    if (bench_args(argc, argv, &quick, &json)) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     double pc[NOCC], pb[NOCC], lc[NOCC], sc[NOCC], sb[NOCC];
     portmux_run(0, pc, sc);

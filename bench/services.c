@@ -15,25 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "portmux/services.h"
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_now_s(CLOCK_MONOTONIC);
 }
 
 typedef struct query {
@@ -91,17 +78,8 @@ static query *queries_of(const pm_registry *r, size_t *nq)
 
 int main(int argc, char **argv)
 {
-    int quick = 0, json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick"))
-            quick = 1;
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else {
-            fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
-            return 2;
-        }
-    }
+    bool quick = false, json = false;
+    if (bench_args(argc, argv, &quick, &json)) return 2;
     const int rounds = quick ? 5 : 9;
     const double secs = quick ? 0.4 : 1.5;
 
@@ -119,7 +97,7 @@ int main(int argc, char **argv)
         if (!json)
             printf("round %d: portmux %.3g lookups/s, glibc %.3g lookups/s\n", i + 1, pm[i], lc[i]);
     }
-    double pm_med = median(pm, rounds), lc_med = median(lc, rounds);
+    double pm_med = bench_median(pm, rounds), lc_med = bench_median(lc, rounds);
 
     /* IANA's registry: load time and lookups, no peer. */
     double load_ms = -1, iana_rate = -1;
@@ -139,8 +117,8 @@ int main(int argc, char **argv)
             free(iq);
             pm_registry_free(iana);
         }
-        load_ms = median(loads, rounds);
-        iana_rate = median(rates, rounds);
+        load_ms = bench_median(loads, rounds);
+        iana_rate = bench_median(rates, rounds);
         if (!json)
             printf("IANA registry: %zu entries, load %.2f ms, %.3g lookups/s\n", iana_n, load_ms,
                    iana_rate);

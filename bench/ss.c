@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,46 +20,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define LISTENERS 8
 #define BASE_PORT 10000
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = write(fd, text, strlen(text));
-    close(fd);
-    return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-static int lo_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    close(fd);
-    return r;
+    return bench_now_s(CLOCK_MONOTONIC);
 }
 
 static int listeners[LISTENERS];
@@ -126,11 +99,8 @@ static void kill_holders(void)
 
 static int spawn_holders(int pairs)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    int per = (int)((rl.rlim_cur > 400000 ? 400000 : rl.rlim_cur) - 64) / 2;
+    rlim_t nofile = bench_raise_nofile();
+    int per = (int)((nofile > 400000 ? 400000 : nofile) - 64) / 2;
     if (per < 100) return -1;
     for (int done = 0; done < pairs;) {
         int n = pairs - done < per ? pairs - done : per;
@@ -197,18 +167,6 @@ static long count_lines(char *const argv[])
     return lines;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
     int sockets = 100000, runs = 7;
@@ -257,8 +215,9 @@ int main(int argc, char **argv)
         printf("{\"bench\":\"ss\",\"skipped\":\"unshare(CLONE_NEWNET): %s\"}\n", strerror(errno));
         return 0;
     }
-    if (lo_up() < 0 || write_file("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535") < 0 ||
-        write_file("/proc/sys/net/core/somaxconn", "65535") < 0) {
+    if (netns_lo_up() < 0 ||
+        netns_write_file("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535") < 0 ||
+        netns_write_file("/proc/sys/net/core/somaxconn", "65535") < 0) {
         fprintf(stderr, "ss bench: namespace setup: %s\n", strerror(errno));
         return 1;
     }
@@ -301,7 +260,7 @@ int main(int argc, char **argv)
     printf("],\"ss_samples\":[");
     for (int i = 0; i < runs; i++) printf("%s%.4f", i ? "," : "", ss[i]);
     printf("]}\n");
-    double mp = median(pm, runs), ms = median(ss, runs);
+    double mp = bench_median(pm, runs), ms = bench_median(ss, runs);
     printf("{\"bench\":\"ss\",\"what\":\"list %ld TCP sockets, -tan to /dev/null, median of %d\","
            "\"portmux_seconds\":%.4f,\"ss_seconds\":%.4f,\"ratio\":%.3f}\n",
            pm_lines - 1, runs, mp, ms, mp / ms);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "portmux/tcp.h"
 #include "portmux/wire.h"
 
@@ -33,21 +34,7 @@
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_now_s(CLOCK_MONOTONIC);
 }
 
 /* ---- A byte queue between the two ends ------------------------------------ */
@@ -395,8 +382,9 @@ int main(int argc, char **argv)
                    "%.0f conn/s\n",
                    r, pm_g[r], pm_segs[r] / 1e6, pm_c[r], l_g[r], l_c[r]);
     }
-    double g = median(pm_g, reps), c = median(pm_c, reps), s = median(pm_segs, reps);
-    double lg = median(l_g, reps), lc = median(l_c, reps);
+    double g = bench_median(pm_g, reps), c = bench_median(pm_c, reps),
+           s = bench_median(pm_segs, reps);
+    double lg = bench_median(l_g, reps), lc = bench_median(l_c, reps);
 #ifdef PM_HAVE_LWIP
     const char *peer = "lwip 2.1 (Debian liblwip)";
     size_t peer_bytes = sizeof(struct tcp_pcb);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "base/rng.h"
+#include "bench.h"
 #include "portmux/wire.h"
 
 #ifdef PM_HAVE_DPDK
@@ -22,25 +23,11 @@
 
 static volatile uint32_t sink;
 
+/* CPU time of this thread: on a shared, loaded machine wall time mostly
+ * measures the other processes. */
 static double now_ns(void)
 {
-    struct timespec ts;
-    /* CPU time of this thread: on a shared, loaded machine wall time
-     * mostly measures the other processes. */
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static uint32_t byte_loop(const uint8_t *p, size_t len)
@@ -75,22 +62,13 @@ static double time_csum(int which, const uint8_t *buf, size_t len, int reps, lon
         sink = acc;
         v[r] = (now_ns() - t0) / (double)iters;
     }
-    return median(v, reps);
+    return bench_median(v, reps);
 }
 
 int main(int argc, char **argv)
 {
-    int quick = 0, json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick"))
-            quick = 1;
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else {
-            fprintf(stderr, "usage: wire [--quick] [--json]\n");
-            return 2;
-        }
-    }
+    bool quick = false, json = false;
+    if (bench_args(argc, argv, &quick, &json)) return 2;
     int reps = quick ? 5 : 15;
     long iters = quick ? 200000 : 1000000;
     static uint8_t buf[2048];
@@ -165,7 +143,7 @@ int main(int argc, char **argv)
             }
             ev[rr] = (now_ns() - t0) / (double)it;
         }
-        double pm = median(pv, reps), em = median(ev, reps);
+        double pm = bench_median(pv, reps), em = bench_median(ev, reps);
         if (json)
             printf("{\"bench\":\"wire_packet\",\"bytes\":%d,\"parse_ns\":%.1f,\"emit_ns\":%.1f}\n",
                    n, pm, em);

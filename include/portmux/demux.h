@@ -164,11 +164,14 @@ void pm_ehash_displacement(const pm_ehash *t, uint32_t *max, uint64_t *total);
 typedef struct pm_demux_sock {
     uint16_t family; /* PM_AF_INET or PM_AF_INET6 */
     uint16_t lport;
-    pm_ip laddr;      /* pm_ip_any4 (AF_INET) or pm_ip_any6 for the wildcard */
-    pm_ip faddr;      /* UDP: connect()ed peer, or any */
-    uint16_t fport;   /* UDP: connect()ed peer port, or 0 */
-    bool v6only;      /* IPV6_V6ONLY: an AF_INET6 socket that takes no IPv4 */
-    bool reuseport;   /* SO_REUSEPORT */
+    pm_ip laddr;    /* pm_ip_any4 (AF_INET) or pm_ip_any6 for the wildcard */
+    pm_ip faddr;    /* UDP: connect()ed peer, or any */
+    uint16_t fport; /* UDP: connect()ed peer port, or 0 */
+    bool v6only;    /* IPV6_V6ONLY: an AF_INET6 socket that takes no IPv4 */
+    /* SO_REUSEPORT group member. A UDP socket whose connect() filled in
+     * its local address leaves its group (Linux: udp_lib_rehash() ->
+     * reuseport_detach_sock()): insert it connected with false. */
+    bool reuseport;
     uint32_t ifindex; /* SO_BINDTODEVICE, 0 for any */
     uint32_t handle;
 } pm_demux_sock;

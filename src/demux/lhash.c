@@ -73,6 +73,21 @@ static int score(const pm_demux_sock *s, int v4, uint32_t ifindex)
     return sc;
 }
 
+/* Linux: lookup_reuseport() -> reuseport_select_sock(): the member of s's
+ * group chosen by the 4-tuple hash. */
+static uint32_t group_pick(const pm_lhash *t, const pm_demux_sock *s, const pm_tuple *k)
+{
+    const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    uint32_t members = 0;
+    for (uint32_t i = 0; i < sl->n; i++)
+        members += sl->v[i].reuseport && dm_same_binding(&sl->v[i], s);
+    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (sl->v[i].reuseport && dm_same_binding(&sl->v[i], s) && pick-- == 0)
+            return sl->v[i].handle;
+    return s->handle;
+}
+
 uint32_t pm_lhash_lookup(const pm_lhash *t, const pm_tuple *k, uint32_t ifindex)
 {
     const dm_pslot *cand[3];
@@ -80,27 +95,28 @@ uint32_t pm_lhash_lookup(const pm_lhash *t, const pm_tuple *k, uint32_t ifindex)
     int v4 = dm_is_v4(&k->laddr);
     const pm_demux_sock *best = NULL;
     int hi = -1;
-    for (int c = 0; c < n; c++) {
-        /* The exact pass, when it found someone, ends the lookup. */
-        if (c == nexact && best) break;
-        for (uint32_t i = 0; i < cand[c]->n; i++) {
-            int sc = score(&cand[c]->v[i], v4, ifindex);
-            if (sc > hi) {
-                hi = sc;
-                best = &cand[c]->v[i];
-            }
+    /* The exact address's chain, and only when it yields nothing the
+     * wildcard chain; the first of the highest scores wins. */
+    for (int pass = 0; pass < 2 && !best; pass++) {
+        dm_walk w = {NULL, NULL, 0, 0};
+        if (pass == 0) {
+            if (!nexact) continue;
+            w.a = cand[0];
+        } else {
+            w.a = nexact < n ? cand[nexact] : NULL;
+            w.b = nexact + 1 < n ? cand[nexact + 1] : NULL;
+        }
+        for (const pm_demux_sock *s; (s = dm_walk_next(&w)) != NULL;) {
+            int sc = score(s, v4, ifindex);
+            if (sc <= hi) continue;
+            /* Linux: inet_lhash2_lookup() returns the first SO_REUSEPORT
+             * group that beats the score so far, even when a socket later
+             * in the chain would score higher (e.g. one bound to the
+             * device behind an unbound group). */
+            if (s->reuseport) return group_pick(t, s, k);
+            hi = sc;
+            best = s;
         }
     }
-    if (!best) return PM_DEMUX_NONE;
-    if (!best->reuseport) return best->handle;
-    /* Linux: lookup_reuseport() -> reuseport_select_sock(). */
-    const dm_pslot *sl = dm_pat_find(&t->pat, &best->laddr, best->lport);
-    uint32_t members = 0;
-    for (uint32_t i = 0; i < sl->n; i++)
-        members += sl->v[i].reuseport && dm_same_binding(&sl->v[i], best);
-    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
-    for (uint32_t i = 0; i < sl->n; i++)
-        if (sl->v[i].reuseport && dm_same_binding(&sl->v[i], best) && pick-- == 0)
-            return sl->v[i].handle;
-    return best->handle;
+    return best ? best->handle : PM_DEMUX_NONE;
 }

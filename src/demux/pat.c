@@ -29,6 +29,7 @@ void dm_pat_fini(dm_pat *p)
         for (dm_pslot *s = p->heads[i], *nx; s; s = nx) {
             nx = s->next;
             free(s->v);
+            free(s->seq);
             free(s);
         }
     }
@@ -82,9 +83,26 @@ int dm_pat_add(dm_pat *p, const pm_demux_sock *sk)
         pm_demux_sock *v = realloc(s->v, nc * sizeof *v);
         if (!v) return -ENOMEM; /* an empty new slot stays: harmless */
         s->v = v;
+        uint64_t *seq = realloc(s->seq, nc * sizeof *seq);
+        if (!seq) return -ENOMEM;
+        s->seq = seq;
         s->cap = nc;
     }
-    s->v[s->n++] = *sk;
+    /* Linux's chain order, which lookups walk taking the first of equal
+     * scores: a socket goes to the head, so the newest of equal bindings
+     * wins, except an AF_INET6 SO_REUSEPORT one, which goes to the tail
+     * (Linux: __inet_hash() and udp_lib_get_port(), so that IPv4 groups
+     * are met first). seq orders entries of the two wildcard slots, which
+     * Linux keeps in one chain (dm_walk). */
+    uint32_t at = s->n;
+    if (!(sk->family == PM_AF_INET6 && sk->reuseport)) {
+        memmove(&s->v[1], &s->v[0], s->n * sizeof *s->v);
+        memmove(&s->seq[1], &s->seq[0], s->n * sizeof *s->seq);
+        at = 0;
+    }
+    s->v[at] = *sk;
+    s->seq[at] = ++p->seq;
+    s->n++;
     p->count++;
     return 0;
 }
@@ -98,11 +116,13 @@ int dm_pat_del(dm_pat *p, const pm_demux_sock *sk)
             if (!dm_same_entry(&s->v[i], sk)) continue;
             /* Keep the order: reuseport members keep their positions. */
             memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
+            memmove(&s->seq[i], &s->seq[i + 1], (s->n - i - 1) * sizeof *s->seq);
             s->n--;
             p->count--;
             if (!s->n) {
                 *pp = s->next;
                 free(s->v);
+                free(s->seq);
                 free(s);
                 p->nslots--;
             }

@@ -15,7 +15,8 @@ typedef struct dm_pslot {
     pm_ip laddr;
     uint16_t lport;
     uint32_t n, cap;
-    pm_demux_sock *v; /* in insertion order */
+    pm_demux_sock *v; /* in Linux's chain order (dm_pat_add) */
+    uint64_t *seq;    /* when each was added (dm_pat.seq) */
     struct dm_pslot *next;
 } dm_pslot;
 
@@ -24,6 +25,7 @@ typedef struct dm_pat {
     dm_pslot **heads;
     uint32_t nheads; /* a power of two */
     size_t nslots, count;
+    uint64_t seq; /* additions so far */
 } dm_pat;
 
 int dm_pat_init(dm_pat *p, const uint64_t key[2]);
@@ -37,6 +39,38 @@ int dm_pat_del(dm_pat *p, const pm_demux_sock *s); /* 0 or -ENOENT */
  * skipped); *nexact is 1 when out[0] is the exact slot. */
 int dm_pat_candidates(const dm_pat *p, const pm_ip *laddr, uint16_t lport, const dm_pslot *out[3],
                       int *nexact);
+/* A walk over up to two slots in the order of Linux's single chain for
+ * them: IPv4 packets meet the 0.0.0.0 and :: (and ::ffff:0.0.0.0) sockets
+ * in one lhash2 / hash2 chain, the wildcard hash being the same
+ * (ipv6_portaddr_hash() of :: equals ipv4_portaddr_hash() of 0). Head
+ * entries (newest first), then tail ones (AF_INET6 SO_REUSEPORT, oldest
+ * first), as dm_pat_add orders one slot. */
+typedef struct dm_walk {
+    const dm_pslot *a, *b;
+    uint32_t i, j;
+} dm_walk;
+
+static inline int dm_walk_tail(const pm_demux_sock *s)
+{
+    return s->family == PM_AF_INET6 && s->reuseport;
+}
+
+static inline const pm_demux_sock *dm_walk_next(dm_walk *w)
+{
+    const dm_pslot *a = w->a, *b = w->b;
+    int ha = a && w->i < a->n, hb = b && w->j < b->n;
+    if (ha && hb) {
+        const pm_demux_sock *x = &a->v[w->i], *y = &b->v[w->j];
+        int tx = dm_walk_tail(x), ty = dm_walk_tail(y);
+        uint64_t sx = a->seq[w->i], sy = b->seq[w->j];
+        /* is y before x in the chain? */
+        if (ty < tx || (ty == tx && (tx ? sy < sx : sy > sx))) ha = 0;
+    }
+    if (ha) return &a->v[w->i++];
+    if (hb) return &b->v[w->j++];
+    return NULL;
+}
+
 /* A socket description that makes sense: 0 or -EINVAL. */
 int dm_sock_valid(const pm_demux_sock *s);
 /* Same binding: what SO_REUSEPORT groups by (Linux: inet_reuseport_add_sock). */

@@ -98,6 +98,40 @@ static int score(const pm_demux_sock *s, const pm_tuple *k, int v4, uint32_t ifi
     return sc;
 }
 
+static int in_group(const pm_demux_sock *m, const pm_demux_sock *s)
+{
+    return m->reuseport && dm_same_binding(m, s);
+}
+
+/* Linux: reuseport_has_conns(), set when a member connect()s while the
+ * group has others. Measured on 6.18: a socket that connected while alone
+ * does not count for sockets that join later (they fall back to the early
+ * return), so a connected member counts only if an unconnected one was
+ * added before it connected (connect is remove + insert: its seq). */
+static int group_has_conns(const pm_udptab *t, const pm_demux_sock *s)
+{
+    const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    uint64_t oldest = UINT64_MAX;
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (in_group(&sl->v[i], s) && !connected(&sl->v[i]) && sl->seq[i] < oldest)
+            oldest = sl->seq[i];
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (in_group(&sl->v[i], s) && connected(&sl->v[i]) && sl->seq[i] > oldest) return 1;
+    return 0;
+}
+
+/* Linux: reuseport_select_sock(), which skips connected members. */
+static uint32_t group_pick(const pm_udptab *t, const pm_demux_sock *s, const pm_tuple *k)
+{
+    const dm_pslot *sl = dm_pat_find(&t->pat, &s->laddr, s->lport);
+    uint32_t members = 0;
+    for (uint32_t i = 0; i < sl->n; i++) members += in_group(&sl->v[i], s) && !connected(&sl->v[i]);
+    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (in_group(&sl->v[i], s) && !connected(&sl->v[i]) && pick-- == 0) return sl->v[i].handle;
+    return s->handle;
+}
+
 uint32_t pm_udptab_lookup(const pm_udptab *t, const pm_tuple *k, uint32_t ifindex)
 {
     const dm_pslot *cand[3];
@@ -105,30 +139,51 @@ uint32_t pm_udptab_lookup(const pm_udptab *t, const pm_tuple *k, uint32_t ifinde
     int v4 = dm_is_v4(&k->laddr);
     const pm_demux_sock *best = NULL;
     int hi = -1;
-    for (int c = 0; c < n; c++) {
-        if (c == nexact && best) break; /* the exact pass found one */
-        for (uint32_t i = 0; i < cand[c]->n; i++) {
-            int sc = score(&cand[c]->v[i], k, v4, ifindex);
-            if (sc > hi) {
-                hi = sc;
-                best = &cand[c]->v[i];
+    /* Linux >= 6.13: udp4_lib_lookup4() / udp6_lib_lookup4() first look the
+     * full 4-tuple up among connected sockets (hash4), where the socket
+     * connected last wins whatever its family (udp_lib_hash4() adds at
+     * the head); connected sockets always have a specific local address. */
+    if (nexact) {
+        const dm_pslot *sl = cand[0];
+        uint64_t newest = 0;
+        for (uint32_t i = 0; i < sl->n; i++) {
+            const pm_demux_sock *s = &sl->v[i];
+            if (pm_ip_is_any(&s->faddr) || !s->fport || score(s, k, v4, ifindex) < 0) continue;
+            if (sl->seq[i] > newest) {
+                newest = sl->seq[i];
+                best = s;
             }
+        }
+        if (best) return best->handle;
+    }
+    /* The exact address's chain, and only when it yields nothing the
+     * wildcard chain; the first of the highest scores wins. */
+    for (int pass = 0; pass < 2 && !best; pass++) {
+        dm_walk w = {NULL, NULL, 0, 0};
+        if (pass == 0) {
+            if (!nexact) continue;
+            w.a = cand[0];
+        } else {
+            w.a = nexact < n ? cand[nexact] : NULL;
+            w.b = nexact + 1 < n ? cand[nexact + 1] : NULL;
+        }
+        for (const pm_demux_sock *s; (s = dm_walk_next(&w)) != NULL;) {
+            int sc = score(s, k, v4, ifindex);
+            if (sc <= hi) continue;
+            hi = sc;
+            best = s;
+            /* Linux: udp4_lib_lookup2() returns the first SO_REUSEPORT
+             * group that beats the score so far, unless the group has
+             * connected members (reuseport_has_conns()): then it goes on
+             * scoring. */
+            if (s->reuseport && !connected(s) && !group_has_conns(t, s)) return group_pick(t, s, k);
         }
     }
     if (!best) return PM_DEMUX_NONE;
     /* Connected sockets are not load-balanced (udp4_lib_lookup2: a socket
      * in TCP_ESTABLISHED is the result as it is). */
     if (!best->reuseport || connected(best)) return best->handle;
-    const dm_pslot *sl = dm_pat_find(&t->pat, &best->laddr, best->lport);
-    uint32_t members = 0;
-    for (uint32_t i = 0; i < sl->n; i++)
-        members += sl->v[i].reuseport && !connected(&sl->v[i]) && dm_same_binding(&sl->v[i], best);
-    uint32_t pick = dm_reuseport_pick(&t->pat.key, k, members);
-    for (uint32_t i = 0; i < sl->n; i++)
-        if (sl->v[i].reuseport && !connected(&sl->v[i]) && dm_same_binding(&sl->v[i], best) &&
-            pick-- == 0)
-            return sl->v[i].handle;
-    return best->handle;
+    return group_pick(t, best, k);
 }
 
 /* Linux: __udp_is_mcast_sock() / __udp_v6_is_mcast_sock(). */

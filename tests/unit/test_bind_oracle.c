@@ -10,16 +10,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,6 +27,7 @@
 #include "portmux/addr.h"
 #include "portmux/bind.h"
 #include "portmux/ephemeral.h"
+#include "unit/testlib/netns.h"
 
 #define NSLOTS 5
 #define MAXOPS 24
@@ -77,33 +75,6 @@ static int as_uid(uint32_t uid)
 static int kres(int r)
 {
     return r < 0 ? -errno : 0;
-}
-
-static int write_file(const char *path, const char *val)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -errno;
-    ssize_t n = write(fd, val, strlen(val));
-    int err = n < 0 ? -errno : 0;
-    close(fd);
-    return err;
-}
-
-static int lo_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) return -errno;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    int err = r < 0 ? -errno : 0;
-    close(fd);
-    return err;
 }
 
 /* The kernel side of bind(). */
@@ -265,7 +236,7 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
     uint16_t unpriv = unpriv_starts[pm_rng_below(rng, 4)];
     char buf[16];
     snprintf(buf, sizeof buf, "%u", unpriv);
-    if (write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", buf) != 0) {
+    if (netns_write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", buf) != 0) {
         fprintf(stderr, "cannot set ip_unprivileged_port_start\n");
         exit(1);
     }
@@ -410,17 +381,14 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
 
 static int child(uint64_t seed, unsigned nseq)
 {
-    if (unshare(CLONE_NEWNET) != 0) {
-        printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
-        return 77;
-    }
-    if (lo_up() != 0) {
+    if (netns_enter() != 0) return 77;
+    if (netns_lo_up() != 0) {
         printf("SKIP: cannot bring lo up\n");
         return 77;
     }
     /* keep autobinds (listen() without bind(), bind to port 0) away from
      * the ports under test */
-    write_file("/proc/sys/net/ipv4/ip_local_port_range", "40000 40999");
+    netns_write_file("/proc/sys/net/ipv4/ip_local_port_range", "40000 40999");
     listener = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in lsin = {.sin_family = AF_INET, .sin_port = htons(2000)};
     lsin.sin_addr.s_addr = htonl(0x7f000001);

@@ -980,6 +980,142 @@ static void test_udp_device_and_reuseport(void **state)
     pm_udptab_destroy(t);
 }
 
+/* Found by the kernel oracle (test_demux_oracle): among equal scores the
+ * first socket of Linux's chain wins, and sockets are added at its head,
+ * AF_INET6 SO_REUSEPORT ones at its tail (__inet_hash, udp_lib_get_port). */
+static void test_udp_newest_of_equal_wins(void **state)
+{
+    (void)state;
+    pm_udptab *t;
+    assert_int_equal(pm_udptab_create(&t, k2), 0);
+    pm_demux_sock a = usock(PM_AF_INET, NULL, 4000, NULL, 0, 1);
+    pm_demux_sock b = usock(PM_AF_INET, NULL, 4000, NULL, 0, 2); /* SO_REUSEADDR twin */
+    assert_int_equal(pm_udptab_insert(t, &a), 0);
+    assert_int_equal(pm_udptab_insert(t, &b), 0);
+    pm_tuple k = dgram("127.0.0.2", 4000, "127.0.0.1", 3000);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 2); /* the last bound */
+    assert_int_equal(pm_udptab_remove(t, &b), 0);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 1);
+    /* An AF_INET6 reuseport socket goes to the tail: the older plain one
+     * is still met first. */
+    pm_demux_sock p6 = usock(PM_AF_INET6, NULL, 4001, NULL, 0, 3);
+    pm_demux_sock r6 = usock(PM_AF_INET6, NULL, 4001, NULL, 0, 4);
+    r6.reuseport = true;
+    assert_int_equal(pm_udptab_insert(t, &p6), 0);
+    assert_int_equal(pm_udptab_insert(t, &r6), 0);
+    k = dgram("::1", 4001, "::1", 3000);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 3);
+    pm_udptab_destroy(t);
+}
+
+/* Linux keeps 0.0.0.0, :: and ::ffff:0.0.0.0 sockets in one wildcard
+ * chain (their portaddr hashes are equal); ties follow that chain. */
+static void test_listen_wildcard_chain_order(void **state)
+{
+    (void)state;
+    pm_lhash *t;
+    assert_int_equal(pm_lhash_create(&t, k2), 0);
+    pm_demux_sock d6 = lsock(PM_AF_INET6, NULL, 80, 1);
+    pm_demux_sock m6 = lsock(PM_AF_INET6, NULL, 80, 2);
+    m6.laddr = pm_ip_any4; /* bound to ::ffff:0.0.0.0 */
+    d6.reuseport = m6.reuseport = true;
+    assert_int_equal(pm_lhash_insert(t, &d6), 0);
+    assert_int_equal(pm_lhash_insert(t, &m6), 0);
+    pm_tuple k = syn("127.0.0.3", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 1); /* tail: oldest first */
+    k = syn("::1", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 1); /* ::ffff:0.0.0.0 takes no IPv6 */
+    assert_int_equal(pm_lhash_remove(t, &d6), 0);
+    assert_int_equal(pm_lhash_remove(t, &m6), 0);
+    d6.reuseport = m6.reuseport = false;
+    assert_int_equal(pm_lhash_insert(t, &d6), 0);
+    assert_int_equal(pm_lhash_insert(t, &m6), 0);
+    k = syn("127.0.0.3", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 2); /* head: newest first */
+    pm_lhash_destroy(t);
+}
+
+/* Linux >= 6.13 (udp4_lib_lookup4, hash4): the socket connected last to
+ * the exact 4-tuple wins before any scoring, whatever its family. */
+static void test_udp_hash4_last_connected_wins(void **state)
+{
+    (void)state;
+    pm_udptab *t;
+    assert_int_equal(pm_udptab_create(&t, k2), 0);
+    pm_demux_sock c4 = usock(PM_AF_INET, "127.0.0.1", 5000, "127.0.0.3", 3001, 1);
+    pm_demux_sock c6 = usock(PM_AF_INET6, "::ffff:127.0.0.1", 5000, "::ffff:127.0.0.3", 3001, 2);
+    pm_demux_sock un = usock(PM_AF_INET, "127.0.0.1", 5000, NULL, 0, 3);
+    assert_int_equal(pm_udptab_insert(t, &c4), 0);
+    assert_int_equal(pm_udptab_insert(t, &c6), 0);
+    assert_int_equal(pm_udptab_insert(t, &un), 0);
+    pm_tuple k = dgram("127.0.0.1", 5000, "127.0.0.3", 3001);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 2); /* compute_score() would say 1 */
+    /* connect() again = remove + insert: c4 is now the last connected */
+    assert_int_equal(pm_udptab_remove(t, &c4), 0);
+    assert_int_equal(pm_udptab_insert(t, &c4), 0);
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 1);
+    k.fport = 3002;
+    assert_int_equal(pm_udptab_lookup(t, &k, 1), 3);
+    pm_udptab_destroy(t);
+}
+
+/* Linux returns the first SO_REUSEPORT group that beats the score so far
+ * (inet_lhash2_lookup, udp4_lib_lookup2): an unbound group met before a
+ * device-bound socket wins although the latter scores higher. */
+static void test_reuseport_group_returns_first(void **state)
+{
+    (void)state;
+    pm_lhash *t;
+    assert_int_equal(pm_lhash_create(&t, k2), 0);
+    pm_demux_sock dev = lsock(PM_AF_INET, NULL, 80, 1), grp = lsock(PM_AF_INET, NULL, 80, 2);
+    dev.ifindex = 1;
+    dev.reuseport = grp.reuseport = true;
+    assert_int_equal(pm_lhash_insert(t, &dev), 0);
+    assert_int_equal(pm_lhash_insert(t, &grp), 0); /* newer: met first */
+    pm_tuple k = syn("127.0.0.2", 80);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 2);
+    assert_int_equal(pm_lhash_remove(t, &grp), 0);
+    grp.reuseport = false; /* a plain socket does not stop the walk */
+    assert_int_equal(pm_lhash_insert(t, &grp), 0);
+    assert_int_equal(pm_lhash_lookup(t, &k, 1), 1);
+    pm_lhash_destroy(t);
+
+    pm_udptab *u;
+    assert_int_equal(pm_udptab_create(&u, k2), 0);
+    pm_demux_sock ud = usock(PM_AF_INET, NULL, 53, NULL, 0, 1),
+                  ug = usock(PM_AF_INET, NULL, 53, NULL, 0, 2);
+    ud.ifindex = 1;
+    ud.reuseport = ug.reuseport = true;
+    assert_int_equal(pm_udptab_insert(u, &ud), 0);
+    assert_int_equal(pm_udptab_insert(u, &ug), 0);
+    pm_tuple d = dgram("127.0.0.1", 53, "127.0.0.3", 3000);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 2);
+    /* With a connected member the group no longer cuts the walk short
+     * (reuseport_has_conns()): scoring decides, the bound socket wins. */
+    pm_demux_sock uc = usock(PM_AF_INET, NULL, 53, "127.0.0.9", 9, 3);
+    uc.reuseport = true;
+    assert_int_equal(pm_udptab_insert(u, &uc), 0);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 1);
+    pm_udptab_destroy(u);
+
+    /* A member that connected while alone in its group does not count for
+     * sockets that join later (measured on Linux 6.18): early return. */
+    assert_int_equal(pm_udptab_create(&u, k2), 0);
+    pm_demux_sock lone = usock(PM_AF_INET, "127.0.0.2", 53, "127.0.0.3", 9, 4);
+    lone.reuseport = true;
+    ud.laddr = ug.laddr = ip_of("127.0.0.2");
+    assert_int_equal(pm_udptab_insert(u, &lone), 0);
+    assert_int_equal(pm_udptab_insert(u, &ud), 0);
+    assert_int_equal(pm_udptab_insert(u, &ug), 0);
+    d = dgram("127.0.0.2", 53, "127.0.0.2", 3000);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 2);
+    /* ... but connecting after ug joined does (remove + insert). */
+    assert_int_equal(pm_udptab_remove(u, &lone), 0);
+    assert_int_equal(pm_udptab_insert(u, &lone), 0);
+    assert_int_equal(pm_udptab_lookup(u, &d, 1), 1);
+    pm_udptab_destroy(u);
+}
+
 static void test_udp_multicast(void **state)
 {
     (void)state;
@@ -1042,6 +1178,10 @@ int main(void)
         cmocka_unit_test(test_udp_families),
         cmocka_unit_test(test_udp_device_and_reuseport),
         cmocka_unit_test(test_udp_multicast),
+        cmocka_unit_test(test_udp_newest_of_equal_wins),
+        cmocka_unit_test(test_listen_wildcard_chain_order),
+        cmocka_unit_test(test_udp_hash4_last_connected_wins),
+        cmocka_unit_test(test_reuseport_group_returns_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,11 +23,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
-#include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,6 +33,7 @@
 
 #include "portmux/tcp.h"
 #include "portmux/wire.h"
+#include "unit/testlib/netns.h"
 
 static int tun = -1;
 static pm_tcp_stack st;
@@ -72,23 +71,10 @@ static uint64_t now_us(void)
 
 static int setup_netns(void)
 {
-    if (unshare(CLONE_NEWNET) != 0) {
-        printf("skip: unshare(CLONE_NEWNET): %s (needs root)\n", strerror(errno));
-        return -1;
-    }
-    tun = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
-    if (tun < 0) {
-        printf("skip: /dev/net/tun: %s\n", strerror(errno));
-        return -1;
-    }
+    if (netns_enter() != 0 || (tun = netns_tun_open("pmtcp0", O_NONBLOCK)) < 0) return -1;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
     snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "pmtcp0");
-    if (ioctl(tun, TUNSETIFF, &ifr) != 0) {
-        printf("skip: TUNSETIFF: %s\n", strerror(errno));
-        return -1;
-    }
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in *a = (struct sockaddr_in *)&ifr.ifr_addr;
     a->sin_family = AF_INET;

@@ -20,16 +20,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if.h>
-#include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "portmux/wire.h"
+#include "unit/testlib/netns.h"
 
 #define LOCAL4  "10.77.0.1" /* the kernel's side of the TUN */
 #define PEER4   "10.77.0.2" /* ours */
@@ -390,23 +387,7 @@ static int listener(int family, const char *addr, int type)
 
 static int setup(void)
 {
-    if (unshare(CLONE_NEWNET) != 0) {
-        printf("SKIP: cannot create a network namespace: %s\n", strerror(errno));
-        return 77;
-    }
-    tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (tun < 0) {
-        printf("SKIP: no /dev/net/tun: %s\n", strerror(errno));
-        return 77;
-    }
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "pmw0");
-    if (ioctl(tun, TUNSETIFF, &ifr) != 0) {
-        printf("SKIP: TUNSETIFF: %s\n", strerror(errno));
-        return 77;
-    }
+    if (netns_enter() != 0 || (tun = netns_tun_open("pmw0", O_CLOEXEC)) < 0) return 77;
     if (system("command -v ip >/dev/null 2>&1") != 0) {
         printf("SKIP: iproute2's ip is not installed\n");
         return 77;
@@ -414,9 +395,9 @@ static int setup(void)
     /* All of it inside this process's own namespace. ICMP rate limits off
      * so that every error the test provokes is sent. */
     if (system("ip link set lo up && ip link set pmw0 up && ip addr add " LOCAL4 "/24 dev pmw0 "
-               "&& ip -6 addr add " LOCAL6 "/64 dev pmw0 nodad "
-               "&& echo 0 > /proc/sys/net/ipv4/icmp_ratelimit "
-               "&& echo 0 > /proc/sys/net/ipv6/icmp/ratelimit") != 0) {
+               "&& ip -6 addr add " LOCAL6 "/64 dev pmw0 nodad") != 0 ||
+        netns_write_file("/proc/sys/net/ipv4/icmp_ratelimit", "0") != 0 ||
+        netns_write_file("/proc/sys/net/ipv6/icmp/ratelimit", "0") != 0) {
         printf("FAIL: could not configure the namespace\n");
         return 1;
     }
