@@ -442,15 +442,16 @@ static int parse_opts(int argc, char **argv, host_opts *o)
     int c, idx;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return -1;
         }
+        if (c == ':') return pm_cli_usage_error(SUB, "%s needs a value", argv[optind - 1]);
         if (c != 0) {
             if (optopt && optopt < 256)
                 return pm_cli_usage_error(SUB, "unknown option '-%c'", optopt);
-            return pm_cli_usage_error(SUB, "bad option '%s' (missing value?)", argv[optind - 1]);
+            return pm_cli_usage_error(SUB, "unknown option '%s'", argv[optind - 1]);
         }
         if (apply(o, lo[idx].name, optarg, err, sizeof err) < 0)
             return pm_cli_usage_error(SUB, "%s", err);
