@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "portmux/err.h"
+#include "host_ctl.h"
 #include "portmux/ssfilter.h"
 #include "ss.h"
 
@@ -46,7 +47,8 @@ static void usage(FILE *f)
                "  --no-extra         no Service and Class columns (ss's columns only)\n"
                "  --proc             read /proc/net even when netlink works\n"
                "  --no-bytecode      run the filter here, not as kernel bytecode\n"
-               "  --host SOCKET      a portmux host's table (needs the host: not in this build)\n"
+               "  --host SOCKET      a portmux host's table, read from its control socket\n"
+               "                     (portmux host --control SOCKET); same filters and columns\n"
                "  -h, --help         this text\n"
                "\n"
                "FILTER (ss's language; and/or group from the left, as in ss):\n"
@@ -215,6 +217,76 @@ static void print_summary(const ss_opts *o, const pm_diag_table *t, pm_json *j)
     printf("\n");
 }
 
+/* ss -s for a portmux host: its counters, then the table by state. */
+static void print_host_summary(const ss_opts *o, const hostctl_reply *hr, const pm_diag_table *t,
+                               pm_json *j)
+{
+    unsigned counts[2][PM_SS_MAX] = {{0}};
+    unsigned fam[2][2] = {{0}}; /* [udp?][v6?] */
+    for (size_t i = 0; i < t->n; i++) {
+        bool u = t->rows[i].proto == PM_IPPROTO_UDP;
+        counts[u][t->rows[i].state % PM_SS_MAX]++;
+        fam[u][t->rows[i].family == PM_AF_INET6]++;
+    }
+    unsigned tw = counts[0][PM_SS_TIME_WAIT], estab = counts[0][PM_SS_ESTABLISHED];
+    if (o->json) {
+        pm_json_obj_begin(j, "summary");
+        pm_json_int(j, "total", (long long)t->n);
+        pm_json_obj_begin(j, "tcp");
+        pm_json_int(j, "total", fam[0][0] + fam[0][1]);
+        pm_json_int(j, "estab", estab);
+        pm_json_int(j, "timewait", tw);
+        pm_json_obj_end(j);
+        pm_json_obj_begin(j, "host");
+        for (size_t i = 0; i < hr->n_stats; i++)
+            pm_json_int(j, hr->stats[i].name, (long long)hr->stats[i].value);
+        pm_json_obj_end(j);
+        for (int u = 0; u < 2; u++) {
+            pm_json_obj_begin(j, u ? "udp_states" : "tcp_states");
+            for (unsigned st = 0; st < PM_SS_MAX; st++)
+                if (counts[u][st]) pm_json_int(j, pm_diag_state_name(st), counts[u][st]);
+            pm_json_obj_end(j);
+        }
+        pm_json_obj_end(j);
+        return;
+    }
+    printf("Total: %zu (a portmux host: its own sockets, TIME-WAIT entries included)\n", t->n);
+    printf("TCP:   %u (estab %u, timewait %u)\n\n", fam[0][0] + fam[0][1], estab, tw);
+    printf("Transport Total     IP        IPv6\n");
+    printf("UDP\t  %-9u %-9u %-9u\n", fam[1][0] + fam[1][1], fam[1][0], fam[1][1]);
+    printf("TCP\t  %-9u %-9u %-9u\n\n", fam[0][0] + fam[0][1], fam[0][0], fam[0][1]);
+    printf("Host:");
+    for (size_t i = 0; i < hr->n_stats; i++)
+        printf("%s %s %llu", i ? "," : "", hr->stats[i].name,
+               (unsigned long long)hr->stats[i].value);
+    printf("\n");
+    for (int u = 0; u < 2; u++) {
+        printf("%s states:", u ? "UDP" : "TCP");
+        bool any = false;
+        for (unsigned st = 0; st < PM_SS_MAX; st++) {
+            if (!counts[u][st]) continue;
+            printf("%s %s %u", any ? "," : "", pm_diag_state_name(st), counts[u][st]);
+            any = true;
+        }
+        printf("%s\n", any ? "" : " none");
+    }
+    printf("\n");
+}
+
+/* The rows of a host's table that q selects, as the kernel readers do. */
+static int host_select(const pm_diag_query *q, const pm_diag_table *all, pm_diag_table *t)
+{
+    for (size_t i = 0; i < all->n; i++) {
+        const pm_diag_sock *r = &all->rows[i];
+        if (!(q->states & PM_SS_BIT(r->state))) continue;
+        if (r->proto == PM_IPPROTO_TCP ? !q->tcp : !q->udp) continue;
+        if (r->family == PM_AF_INET6 ? !q->v6 : !q->v4) continue;
+        if (!pm_ssf_match(q->filter, r)) continue;
+        if (pm_diag_table_push(t, r) < 0) return -ENOMEM;
+    }
+    return 0;
+}
+
 /* ---- --ports --------------------------------------------------------- */
 
 static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, uint16_t hi,
@@ -331,7 +403,7 @@ static int print_ports(const ss_opts *o, const pm_diag_table *t, uint16_t lo, ui
 
 enum { OPT_JSON = 256, OPT_PORTS, OPT_PROC, OPT_NO_BC, OPT_NO_EXTRA, OPT_HOST };
 
-static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg)
+static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg, const char **host)
 {
     static const struct option longopts[] = {
         {"tcp", no_argument, NULL, 't'},
@@ -382,13 +454,7 @@ static int parse_opts(int argc, char **argv, ss_opts *o, int *first_arg)
         case OPT_PROC: o->force_proc = true; break;
         case OPT_NO_BC: o->no_bytecode = true; break;
         case OPT_NO_EXTRA: o->no_extra = true; break;
-        case OPT_HOST:
-            /* The host's control socket will fill the same rows (issue 7). */
-            fprintf(stderr,
-                    "portmux ss: --host %s: the portmux host's control socket is not "
-                    "available in this build\n",
-                    optarg);
-            return PM_EXIT_FAIL;
+        case OPT_HOST: *host = optarg; break;
         case 'x': return pm_cli_usage_error(SUB, "-x (unix sockets) is not supported");
         default:
             if (c == ':' || (optopt == OPT_HOST))
@@ -421,7 +487,8 @@ int cmd_ss(int argc, char **argv)
 {
     ss_opts o = {0};
     int first = 1;
-    int r = parse_opts(argc, argv, &o, &first);
+    const char *host = NULL;
+    int r = parse_opts(argc, argv, &o, &first, &host);
     if (r < 0) return PM_EXIT_OK; /* --help */
     if (r > 0) return r;
     bool explicit_proto = o.tcp || o.udp;
@@ -469,11 +536,35 @@ int cmd_ss(int argc, char **argv)
     pm_diag_table t = {0}, t_all = {0};
     const char *source = "netlink";
     int rc = PM_EXIT_OK;
-    if (listing && (r = read_table(&o, &q, &t, &source)) < 0) goto fail;
-    if ((o.ports || o.summary) && (r = read_table(&o, &all, &t_all, &source)) < 0) goto fail;
+    hostctl_reply *hr = NULL;
+    if (host) {
+        /* A portmux host: every row over its control socket, then the same
+         * selection and output as the kernel's. */
+        source = "host";
+        hr = calloc(1, sizeof *hr);
+        if (!hr || hostctl_query(host, hr, err, sizeof err) < 0) {
+            fprintf(stderr, "portmux ss: --host %s\n", hr ? err : "out of memory");
+            free(hr);
+            free(filter);
+            ss_names_free(&nm);
+            return PM_EXIT_FAIL;
+        }
+        nm.eph_lo = hr->eph_lo;
+        nm.eph_hi = hr->eph_hi;
+        if ((listing && (r = host_select(&q, &hr->t, &t)) < 0) ||
+            ((o.ports || o.summary) && (r = host_select(&all, &hr->t, &t_all)) < 0)) {
+            pm_diag_table_free(&hr->t);
+            free(hr);
+            goto fail;
+        }
+        pm_diag_table_free(&hr->t);
+    } else {
+        if (listing && (r = read_table(&o, &q, &t, &source)) < 0) goto fail;
+        if ((o.ports || o.summary) && (r = read_table(&o, &all, &t_all, &source)) < 0) goto fail;
+    }
 
     pm_diag_owners owners = {0};
-    if (o.procs && listing) (void)pm_diag_owners_scan(&owners, NULL);
+    if (o.procs && listing && !host) (void)pm_diag_owners_scan(&owners, NULL);
 
     pm_json j;
     if (o.json) {
@@ -481,10 +572,11 @@ int cmd_ss(int argc, char **argv)
         pm_json_obj_begin(&j, NULL);
         pm_json_str(&j, "source", source);
     }
-    if (o.summary) print_summary(&o, &t_all, &j);
+    if (o.summary && hr) print_host_summary(&o, hr, &t_all, &j);
+    if (o.summary && !hr) print_summary(&o, &t_all, &j);
     if (o.ports) {
-        uint16_t lo, hi;
-        if (pm_diag_read_port_range(NULL, &lo, &hi) < 0) {
+        uint16_t lo = nm.eph_lo, hi = nm.eph_hi;
+        if (!hr && pm_diag_read_port_range(NULL, &lo, &hi) < 0) {
             lo = 32768;
             hi = 60999;
         }
@@ -508,6 +600,7 @@ int cmd_ss(int argc, char **argv)
     pm_diag_table_free(&t_all);
     ss_names_free(&nm);
     free(filter);
+    free(hr);
     return rc;
 fail:
     fprintf(stderr, "portmux ss: cannot read the socket table: %s\n", pm_strerror(r));
