@@ -292,7 +292,8 @@ int pm_host_output(pm_host *h, uint8_t *buf, size_t cap, uint64_t now)
         h->dirty_head = s->dnext;
         if (h->dirty_head == NIL) h->dirty_tail = NIL;
         s->f &= ~(uint32_t)SF_IN_DIRTY;
-        if (s->tcb != NIL && s->type == PM_SOCK_STREAM) host_tcp_after(h, s, 0);
+        if (s->tcb != NIL && s->type == PM_SOCK_STREAM && s->kind != SK_DEAD)
+            host_tcp_after(h, s, 0);
     }
 }
 

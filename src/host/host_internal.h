@@ -168,6 +168,7 @@ hsock *host_sock_alloc(pm_host *h);
 void host_sock_free(pm_host *h, hsock *s);
 int host_tcb_alloc(pm_host *h, hsock *s);
 void host_tcb_free(pm_host *h, hsock *s);
+void host_tcb_release(pm_host *h, hsock *s); /* free, or keep while unread */
 void host_mark_ready(pm_host *h, hsock *s);
 
 /* output.c */

@@ -91,6 +91,19 @@ void host_tcb_free(pm_host *h, hsock *s)
     s->tcb = NIL;
 }
 
+/* Linux keeps a finished connection's receive queue readable until
+ * close(): while the fd is open and bytes are unread, the TCB stays with
+ * the socket, off the wheel and out of the tables; recv() frees it once
+ * drained, close() at the latest. */
+void host_tcb_release(pm_host *h, hsock *s)
+{
+    if (s->kind == SK_CONN && s->tcb != NIL && h->tcbs[s->tcb].rcv_len > 0) {
+        wheel_del(h, s);
+        return;
+    }
+    host_tcb_free(h, s);
+}
+
 void host_mark_ready(pm_host *h, hsock *s)
 {
     if (s->kind == SK_CHILD && s->parent != NIL) s = &h->socks[s->parent];

@@ -466,6 +466,11 @@ long pm_sock_recvfrom(pm_host *h, int fd, void *buf, size_t len, pm_sockaddr *fr
         return n < (long)len ? n : (long)len;
     }
     if (from) *from = s->remote;
+    if (s->kind == SK_DEAD && s->tcb != NIL) { /* unread bytes of a finished connection */
+        long n = pm_tcp_recv(&h->tcp, sk_tcb(h, s), buf, len, now);
+        if (sk_tcb(h, s)->rcv_len == 0) host_tcb_free(h, s);
+        if (n > 0) return n;
+    }
     if (s->kind == SK_DEAD) {
         if (s->so_error) {
             int e = s->so_error;
@@ -557,7 +562,8 @@ int pm_sock_close(pm_host *h, int fd, uint64_t now)
         host_tcp_after(h, s, ev);
         return 0;
     }
-    default: /* SK_OPEN, SK_DEAD */
+    default:                                         /* SK_OPEN, SK_DEAD */
+        if (s->kind == SK_DEAD) host_tcb_free(h, s); /* unread bytes, if any, go */
         if (s->eid != PM_EPH_NONE)
             pm_eph_release(h->eph, s->eid);
         else if (s->bid != PM_BIND_NONE)

@@ -164,7 +164,7 @@ void host_conn_done(pm_host *h, hsock *s)
     if (tcb) {
         pm_ehash_remove(h->eh, &tcb->tuple);
         if (tcb->err && !s->so_error) s->so_error = tcb->err;
-        host_tcb_free(h, s);
+        host_tcb_release(h, s);
     }
     release_ports(h, s);
     if (s->kind == SK_ORPHAN || (s->kind == SK_CHILD && !(s->f & SF_ACCEPTED))) {
@@ -200,7 +200,7 @@ void host_time_wait(pm_host *h, hsock *s)
     host_tw_note(h, ref, &side, &t);
     s->eid = PM_EPH_NONE;
     s->bid = PM_BIND_NONE;
-    host_tcb_free(h, s);
+    host_tcb_release(h, s);
     if (s->kind == SK_ORPHAN || (s->kind == SK_CHILD && !(s->f & SF_ACCEPTED))) {
         unlink_child(h, s);
         host_sock_free(h, s);
