@@ -5,6 +5,7 @@
 #ifndef PM_BENCH_H
 #define PM_BENCH_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,43 @@ static inline rlim_t bench_raise_nofile(void)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     return rl.rlim_cur;
+}
+
+/* The last line of a benchmark is one JSON object, built key by key with
+ * bench_sum_add(); bench_say() prints progress unless --json asked for the
+ * object alone (bench_quiet). */
+__attribute__((unused)) static bool bench_quiet;
+__attribute__((unused)) static char bench_sum[65536];
+__attribute__((unused)) static size_t bench_sumlen;
+
+__attribute__((format(printf, 2, 3))) static inline void bench_sum_add(const char *key,
+                                                                       const char *fmt, ...)
+{
+    va_list ap;
+    bench_sumlen += (size_t)snprintf(bench_sum + bench_sumlen, sizeof bench_sum - bench_sumlen,
+                                     "%s\"%s\":", bench_sumlen > 1 ? "," : "", key);
+    va_start(ap, fmt);
+    bench_sumlen +=
+        (size_t)vsnprintf(bench_sum + bench_sumlen, sizeof bench_sum - bench_sumlen, fmt, ap);
+    va_end(ap);
+}
+
+static inline void bench_sum_num(const char *key, double v)
+{
+    if (v != v)
+        bench_sum_add(key, "null");
+    else
+        bench_sum_add(key, "%.4g", v);
+}
+
+__attribute__((format(printf, 1, 2))) static inline void bench_say(const char *fmt, ...)
+{
+    if (bench_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
 }
 
 #endif

@@ -29,44 +29,12 @@
 #include <rte_log.h>
 #endif
 
-static int g_json;
 /* Keys per batched call (DPDK: RTE_HASH_LOOKUP_BULK_MAX is 64; NIC bursts are 32). */
 #ifndef BATCH
 #define BATCH 32
 #endif
 
 /* ---- output ------------------------------------------------------------ */
-
-static char g_sum[65536];
-static size_t g_sumlen;
-
-__attribute__((format(printf, 2, 3))) static void sum_add(const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    g_sumlen += (size_t)snprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen,
-                                 "%s\"%s\":", g_sumlen > 1 ? "," : "", key);
-    va_start(ap, fmt);
-    g_sumlen += (size_t)vsnprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen, fmt, ap);
-    va_end(ap);
-}
-
-static void sum_num(const char *key, double v)
-{
-    if (v != v)
-        sum_add(key, "null");
-    else
-        sum_add(key, "%.4g", v);
-}
-
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-    if (g_json) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
 
 /* ---- time, memory -------------------------------------------------------- */
 
@@ -268,7 +236,7 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
         make_key(&r, &keys[i], 0);
         make_key(&r, &miss[i], 1);
     }
-    say("== %s entries (%u)\n", tag, n);
+    bench_say("== %s entries (%u)\n", tag, n);
 
     /* Ours: build, with memory from the allocator's accounting. */
     size_t h0 = heap_bytes(), rss0 = rss_bytes();
@@ -290,19 +258,19 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     pm_ehash_stats st;
     pm_ehash_stats_get(t, &st);
     double bpe = (double)heap / (n - dup);
-    say("  ours: insert %.2f M/s, %.1f bytes/entry (heap), own count %.1f, RSS +%.0f MiB%s\n",
-        ins / 1e6, bpe, (double)st.bytes / (n - dup), rss / 1048576.0,
-        dup ? " (duplicate keys skipped)" : "");
+    bench_say("  ours: insert %.2f M/s, %.1f bytes/entry (heap), own count %.1f, RSS +%.0f MiB%s\n",
+              ins / 1e6, bpe, (double)st.bytes / (n - dup), rss / 1048576.0,
+              dup ? " (duplicate keys skipped)" : "");
     snprintf(key, sizeof key, "ours_insert_mops_%s", tag);
-    sum_num(key, ins / 1e6);
+    bench_sum_num(key, ins / 1e6);
     snprintf(key, sizeof key, "ours_bytes_per_established_%s", tag);
-    sum_num(key, bpe);
+    bench_sum_num(key, bpe);
     snprintf(key, sizeof key, "ours_rss_bytes_%s", tag);
-    sum_num(key, (double)rss);
+    bench_sum_num(key, (double)rss);
     if (largest) {
-        sum_num("bytes_per_established", bpe);
-        sum_num("rss_bytes_largest", (double)rss);
-        sum_num("rss_bytes_10m", n >= 10000000 ? (double)rss : NAN);
+        bench_sum_num("bytes_per_established", bpe);
+        bench_sum_num("rss_bytes_largest", (double)rss);
+        bench_sum_num("rss_bytes_10m", n >= 10000000 ? (double)rss : NAN);
     }
 
 #ifdef PM_HAVE_RTE_HASH
@@ -314,14 +282,14 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                                         .socket_id = 0};
         rh = rte_hash_create(&p);
         if (!rh) {
-            say("  rte_hash_create failed: %s\n", rte_strerror(rte_errno));
+            bench_say("  rte_hash_create failed: %s\n", rte_strerror(rte_errno));
         } else {
             t0 = now_s();
             for (uint32_t i = 0; i < n; i++) rte_hash_add_key(rh, &keys[i]);
             double rins = n / (now_s() - t0);
-            say("  rte_hash: insert %.2f M/s\n", rins / 1e6);
+            bench_say("  rte_hash: insert %.2f M/s\n", rins / 1e6);
             snprintf(key, sizeof key, "rte_insert_mops_%s", tag);
-            sum_num(key, rins / 1e6);
+            bench_sum_num(key, rins / 1e6);
         }
     }
 #endif
@@ -332,7 +300,7 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     if (pm_ehash_create(&ts, &ec)) exit(1);
     for (uint32_t i = 0; i < n; i++) pm_ehash_insert(ts, &keys[i], i);
     pm_ehash_stats_get(t, &st);
-    if (largest) sum_add("aes_hash", st.aes_hash ? "true" : "false");
+    if (largest) bench_sum_add("aes_hash", st.aes_hash ? "true" : "false");
 
     alt_table alt = {.n = n + n / 4, .key = {pm_rng_next(&r), pm_rng_next(&r)}};
     alt.s = calloc(alt.n, sizeof *alt.s);
@@ -437,30 +405,31 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
             double rteb = nv == NV ? bench_median(v[V_RTEB], c->reps) : NAN;
             double ratio =
                 nv == NV ? bench_median(rr, c->reps) : NAN; /* median of per-run ratios */
-            say("  %-7s %-4s ns/lookup: ours %.1f single, %.1f batched (SipHash: %.1f, %.1f) | "
+            bench_say(
+                "  %-7s %-4s ns/lookup: ours %.1f single, %.1f batched (SipHash: %.1f, %.1f) | "
                 "rte_hash %.1f single, %.1f bulk | inline-OA %.1f batched | ratio batched "
                 "%.2fx\n",
                 wname[w], hm, ours1, oursb, sip1, sipb, rte1, rteb, altb, ratio);
             snprintf(key, sizeof key, "ours_siphash_single_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, sip1);
+            bench_sum_num(key, sip1);
             snprintf(key, sizeof key, "ours_siphash_batch_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, sipb);
+            bench_sum_num(key, sipb);
             snprintf(key, sizeof key, "ours_single_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, ours1);
+            bench_sum_num(key, ours1);
             snprintf(key, sizeof key, "ours_batch_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, oursb);
+            bench_sum_num(key, oursb);
             snprintf(key, sizeof key, "ours_batch_mlookups_per_s_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, 1e3 / oursb);
+            bench_sum_num(key, 1e3 / oursb);
             snprintf(key, sizeof key, "rte_single_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, rte1);
+            bench_sum_num(key, rte1);
             snprintf(key, sizeof key, "rte_bulk_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, rteb);
+            bench_sum_num(key, rteb);
             snprintf(key, sizeof key, "inline_oa_batch_ns_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, altb);
+            bench_sum_num(key, altb);
             snprintf(key, sizeof key, "ratio_batch_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, ratio);
+            bench_sum_num(key, ratio);
             snprintf(key, sizeof key, "ratio_single_%s_%s_%s", wname[w], hm, tag);
-            sum_num(key, rte1 / ours1);
+            bench_sum_num(key, rte1 / ours1);
             if (largest && w == W_UNIFORM && hit) g_ratio_largest = ratio;
             if (list) {
                 size_t lq = c->quick ? 4000 : 20000;
@@ -473,13 +442,13 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
                     if (f != (hit ? lq : 0)) exit(1);
                 }
                 double l1 = bench_median(lv, c->reps);
-                say("  %-7s %-4s linear list (lwIP-like): %.1f ns/lookup, ours single %.1fx "
-                    "faster\n",
-                    wname[w], hm, l1, l1 / ours1);
+                bench_say("  %-7s %-4s linear list (lwIP-like): %.1f ns/lookup, ours single %.1fx "
+                          "faster\n",
+                          wname[w], hm, l1, l1 / ours1);
                 snprintf(key, sizeof key, "list_ns_%s_%s_%s", wname[w], hm, tag);
-                sum_num(key, l1);
+                bench_sum_num(key, l1);
                 snprintf(key, sizeof key, "ratio_vs_list_%s_%s_%s", wname[w], hm, tag);
-                sum_num(key, l1 / ours1);
+                bench_sum_num(key, l1 / ours1);
             }
         }
     }
@@ -488,17 +457,17 @@ static void run_size(const cfg *c, uint32_t n, const char *tag, int largest)
     t0 = now_s();
     for (uint32_t i = 0; i < n; i++) pm_ehash_remove(t, &keys[i]);
     double del = n / (now_s() - t0);
-    say("  ours: delete %.2f M/s\n", del / 1e6);
+    bench_say("  ours: delete %.2f M/s\n", del / 1e6);
     snprintf(key, sizeof key, "ours_delete_mops_%s", tag);
-    sum_num(key, del / 1e6);
+    bench_sum_num(key, del / 1e6);
 #ifdef PM_HAVE_RTE_HASH
     if (rh) {
         t0 = now_s();
         for (uint32_t i = 0; i < n; i++) rte_hash_del_key(rh, &keys[i]);
         double rdel = n / (now_s() - t0);
-        say("  rte_hash: delete %.2f M/s\n", rdel / 1e6);
+        bench_say("  rte_hash: delete %.2f M/s\n", rdel / 1e6);
         snprintf(key, sizeof key, "rte_delete_mops_%s", tag);
-        sum_num(key, rdel / 1e6);
+        bench_sum_num(key, rdel / 1e6);
         rte_hash_free(rh);
     }
 #endif
@@ -559,15 +528,15 @@ static void run_timewait(uint32_t n)
     pm_ehash_stats_get(t, &s);
     double bpt = (double)heap / s.timewait;
     double ltw = slab_objsize("tw_sock_TCP"), ltcp = slab_objsize("TCP");
-    say("== TIME_WAIT: %u entries, %.1f bytes/entry (heap), own count %.1f; insert %.2f M/s; "
-        "this kernel's tw_sock_TCP slab object: %.0f B, TCP socket: %.0f B\n",
-        n, bpt, (double)s.bytes / s.timewait, ins / 1e6, ltw, ltcp);
-    sum_num("linux_tw_sock_slab_bytes", ltw);
-    sum_num("linux_tcp_sock_slab_bytes", ltcp);
-    sum_num("ratio_timewait_bytes_vs_linux", ltw / bpt);
-    sum_num("bytes_per_timewait", bpt);
-    sum_num("tw_entries_measured", (double)s.timewait);
-    sum_num("tw_insert_mops", ins / 1e6);
+    bench_say("== TIME_WAIT: %u entries, %.1f bytes/entry (heap), own count %.1f; insert %.2f M/s; "
+              "this kernel's tw_sock_TCP slab object: %.0f B, TCP socket: %.0f B\n",
+              n, bpt, (double)s.bytes / s.timewait, ins / 1e6, ltw, ltcp);
+    bench_sum_num("linux_tw_sock_slab_bytes", ltw);
+    bench_sum_num("linux_tcp_sock_slab_bytes", ltcp);
+    bench_sum_num("ratio_timewait_bytes_vs_linux", ltw / bpt);
+    bench_sum_num("bytes_per_timewait", bpt);
+    bench_sum_num("tw_entries_measured", (double)s.timewait);
+    bench_sum_num("tw_insert_mops", ins / 1e6);
     pm_ehash_destroy(t);
 }
 
@@ -577,7 +546,7 @@ int main(int argc, char **argv)
     int only = -1; /* --only 10k|1m|10m: one size (for development) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
-            g_json = 1;
+            bench_quiet = 1;
         else if (!strcmp(argv[i], "--quick"))
             c.quick = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
@@ -591,18 +560,18 @@ int main(int argc, char **argv)
         c.reps = 3;
         c.nq = 262144;
     }
-    g_sum[g_sumlen++] = '{';
-    sum_add("bench", "\"demux\"");
-    sum_add("quick", c.quick ? "true" : "false");
-    sum_add("peer", "\"DPDK rte_hash 22.11 rte_hash_lookup_bulk (CRC32), lwIP-like list\"");
+    bench_sum[bench_sumlen++] = '{';
+    bench_sum_add("bench", "\"demux\"");
+    bench_sum_add("quick", c.quick ? "true" : "false");
+    bench_sum_add("peer", "\"DPDK rte_hash 22.11 rte_hash_lookup_bulk (CRC32), lwIP-like list\"");
 #ifdef PM_HAVE_RTE_HASH
     eal_init(c.quick);
-    if (!g_eal_ok) say("rte_hash unavailable: %s\n", g_eal_why);
-    sum_add("rte_hash", g_eal_ok ? "\"ok\"" : "\"unavailable\"");
-    if (!g_eal_ok) sum_add("rte_hash_why", "\"%s\"", g_eal_why);
+    if (!g_eal_ok) bench_say("rte_hash unavailable: %s\n", g_eal_why);
+    bench_sum_add("rte_hash", g_eal_ok ? "\"ok\"" : "\"unavailable\"");
+    if (!g_eal_ok) bench_sum_add("rte_hash_why", "\"%s\"", g_eal_why);
 #else
-    say("rte_hash unavailable: built without DPDK\n");
-    sum_add("rte_hash", "\"not built\"");
+    bench_say("rte_hash unavailable: built without DPDK\n");
+    bench_sum_add("rte_hash", "\"not built\"");
 #endif
     uint32_t sizes[3] = {10000, 1000000, 10000000};
     const char *tags[3] = {"10k", "1m", "10m"};
@@ -611,10 +580,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < ns || i == only; i++)
         if (only < 0 || i == only) run_size(&c, sizes[i], tags[i], only >= 0 || i == ns - 1);
     if (only >= 0) ns = only + 1;
-    sum_num("ratio_vs_rte_hash", g_ratio_largest);
-    sum_add("largest", "\"%s\"", tags[ns - 1]);
-    g_sum[g_sumlen++] = '}';
-    g_sum[g_sumlen] = 0;
-    printf("%s\n", g_sum);
+    bench_sum_num("ratio_vs_rte_hash", g_ratio_largest);
+    bench_sum_add("largest", "\"%s\"", tags[ns - 1]);
+    bench_sum[bench_sumlen++] = '}';
+    bench_sum[bench_sumlen] = 0;
+    printf("%s\n", bench_sum);
     return 0;
 }

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "portmux/drill.h"
 
 #ifndef PM_SOURCE_DIR
@@ -44,18 +45,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static size_t load(const char *pattern, script **out)
@@ -202,7 +191,7 @@ int main(int argc, char **argv)
     size_t suite_pass = 0;
     if (n_suite) {
         suite_pass = bench_host(suite, n_suite, "freebsd", "STANDARD", reps, secs, &suite_virt);
-        suite_s = median(secs, reps);
+        suite_s = bench_median(secs, (size_t)reps);
         printf("{\"bench\":\"drill\",\"part\":\"suite_host\",\"scripts\":%zu,\"passed\":%zu,"
                "\"seconds_median\":%.6f,\"scripts_per_s\":%.1f,\"virtual_seconds\":%.3f}\n",
                n_suite, suite_pass, suite_s, (double)n_suite / suite_s, suite_virt);
@@ -233,7 +222,7 @@ int main(int argc, char **argv)
 
     /* The project's scripts on the host. */
     size_t own_pass = bench_host(own, n_own, "linux", NULL, reps, secs, &virt);
-    double own_s = median(secs, reps);
+    double own_s = bench_median(secs, (size_t)reps);
     double host_rate = (double)n_own / own_s;
     printf("{\"bench\":\"drill\",\"part\":\"own_host\",\"scripts\":%zu,\"passed\":%zu,"
            "\"seconds_median\":%.6f,\"scripts_per_s\":%.1f,\"virtual_seconds\":%.3f}\n",

@@ -19,58 +19,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "host/host_internal.h"
 #include "portmux/host.h"
 #include "portmux/socket.h"
 
-static int g_json;
-static char g_sum[8192];
-static size_t g_sumlen;
-
-__attribute__((format(printf, 2, 3))) static void sum_add(const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    g_sumlen += (size_t)snprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen,
-                                 "%s\"%s\":", g_sumlen > 1 ? "," : "", key);
-    va_start(ap, fmt);
-    g_sumlen += (size_t)vsnprintf(g_sum + g_sumlen, sizeof g_sum - g_sumlen, fmt, ap);
-    va_end(ap);
-}
-
-static void sum_num(const char *key, double v)
-{
-    if (v != v)
-        sum_add(key, "null");
-    else
-        sum_add(key, "%.4g", v);
-}
-
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-    if (g_json) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-}
-
 static double wall(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_now_s(CLOCK_MONOTONIC);
 }
 
 #ifdef PM_HAVE_LWIP
@@ -245,7 +201,8 @@ static double run_memory(uint32_t n, double *demux_bytes)
      * max_tw slot, preallocated) is not per connection */
     *demux_bytes = ((double)es.bytes - 8192.0 * 48) / (double)es.established;
     double per = (double)sizeof(hsock) + (double)sizeof(pm_tcp) + sizeof(uint32_t) + *demux_bytes;
-    say("memory: %llu established on A: socket %zu B + TCB %zu B + owner map 4 B + demux %.1f B\n",
+    bench_say(
+        "memory: %llu established on A: socket %zu B + TCB %zu B + owner map 4 B + demux %.1f B\n",
         (unsigned long long)es.established, sizeof(hsock), sizeof(pm_tcp), *demux_bytes);
     destroy();
     return per;
@@ -256,7 +213,7 @@ int main(int argc, char **argv)
     int quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
-            g_json = 1;
+            bench_quiet = 1;
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
         else {
@@ -280,47 +237,51 @@ int main(int argc, char **argv)
     for (int r = 0; r < reps; r++) {
         cps[r] = run_conns(nconn);
         gbps[r] = run_bulk(bulk, &mpps[r]);
-        say("run %d: %.0f conn/s, %.2f Gbit/s, %.2f Mpps input\n", r, cps[r], gbps[r], mpps[r]);
+        bench_say("run %d: %.0f conn/s, %.2f Gbit/s, %.2f Mpps input\n", r, cps[r], gbps[r],
+                  mpps[r]);
 #ifdef PM_HAVE_LWIP
         lc[r] = lwip_conns(lconn);
         lg[r] = lwip_bulk(bulk, &lm[r]);
-        say("lwip run %d: %.0f conn/s, %.2f Gbit/s, %.2f Mpps input\n", r, lc[r], lg[r], lm[r]);
+        bench_say("lwip run %d: %.0f conn/s, %.2f Gbit/s, %.2f Mpps input\n", r, lc[r], lg[r],
+                  lm[r]);
 #endif
     }
     double demux_b;
     double mem = run_memory(quick ? 10000 : 20000, &demux_b);
-    double c = median(cps, reps), g = median(gbps, reps), m = median(mpps, reps);
-    say("portmux: %.0f connections/s, %.2f Gbit/s bulk, %.2f Mpps established input, %.0f B "
-        "per connection (target 256)\n",
-        c, g, m, mem);
-    g_sum[g_sumlen++] = '{';
-    sum_add("bench", "\"host\"");
-    sum_add("quick", quick ? "true" : "false");
-    sum_num("conn_per_s", c);
-    sum_num("throughput_gbps", g);
-    sum_num("input_mpps", m);
-    sum_num("bytes_per_connection", mem);
-    sum_add("bytes_breakdown", "{\"socket\":%zu,\"tcb\":%zu,\"owner_map\":4,\"demux\":%.1f}",
-            sizeof(hsock), sizeof(pm_tcp), demux_b);
-    sum_add("bytes_target", "256");
+    double c = bench_median(cps, (size_t)(reps)), g = bench_median(gbps, (size_t)(reps)),
+           m = bench_median(mpps, (size_t)(reps));
+    bench_say("portmux: %.0f connections/s, %.2f Gbit/s bulk, %.2f Mpps established input, %.0f B "
+              "per connection (target 256)\n",
+              c, g, m, mem);
+    bench_sum[bench_sumlen++] = '{';
+    bench_sum_add("bench", "\"host\"");
+    bench_sum_add("quick", quick ? "true" : "false");
+    bench_sum_num("conn_per_s", c);
+    bench_sum_num("throughput_gbps", g);
+    bench_sum_num("input_mpps", m);
+    bench_sum_num("bytes_per_connection", mem);
+    bench_sum_add("bytes_breakdown", "{\"socket\":%zu,\"tcb\":%zu,\"owner_map\":4,\"demux\":%.1f}",
+                  sizeof(hsock), sizeof(pm_tcp), demux_b);
+    bench_sum_add("bytes_target", "256");
 #ifdef PM_HAVE_LWIP
-    double xc = median(lc, reps), xg = median(lg, reps), xm = median(lm, reps);
-    say("lwIP:    %.0f connections/s, %.2f Gbit/s bulk, %.2f Mpps input, tcp_pcb %zu B\n", xc, xg,
-        xm, lwip_pcb_size());
-    sum_add("peer", "\"lwIP 2.1.3 (Debian liblwip), one stack over its loopback, raw API\"");
-    sum_num("lwip_conn_per_s", xc);
-    sum_add("lwip_conns_measured", "%llu", (unsigned long long)lconn);
-    sum_num("lwip_throughput_gbps", xg);
-    sum_num("lwip_input_mpps", xm);
-    sum_add("lwip_bytes_per_connection", "%zu", lwip_pcb_size());
-    sum_num("ratio_conn_per_s", c / xc);
-    sum_num("ratio_throughput", g / xg);
-    sum_num("ratio_input_mpps", m / xm);
+    double xc = bench_median(lc, (size_t)(reps)), xg = bench_median(lg, (size_t)(reps)),
+           xm = bench_median(lm, (size_t)(reps));
+    bench_say("lwIP:    %.0f connections/s, %.2f Gbit/s bulk, %.2f Mpps input, tcp_pcb %zu B\n", xc,
+              xg, xm, lwip_pcb_size());
+    bench_sum_add("peer", "\"lwIP 2.1.3 (Debian liblwip), one stack over its loopback, raw API\"");
+    bench_sum_num("lwip_conn_per_s", xc);
+    bench_sum_add("lwip_conns_measured", "%llu", (unsigned long long)lconn);
+    bench_sum_num("lwip_throughput_gbps", xg);
+    bench_sum_num("lwip_input_mpps", xm);
+    bench_sum_add("lwip_bytes_per_connection", "%zu", lwip_pcb_size());
+    bench_sum_num("ratio_conn_per_s", c / xc);
+    bench_sum_num("ratio_throughput", g / xg);
+    bench_sum_num("ratio_input_mpps", m / xm);
 #else
-    sum_add("peer", "\"none: lwIP not found at build time\"");
+    bench_sum_add("peer", "\"none: lwIP not found at build time\"");
 #endif
-    g_sum[g_sumlen++] = '}';
-    g_sum[g_sumlen] = 0;
-    printf("%s\n", g_sum);
+    bench_sum[bench_sumlen++] = '}';
+    bench_sum[bench_sumlen] = 0;
+    printf("%s\n", bench_sum);
     return 0;
 }
