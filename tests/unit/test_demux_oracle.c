@@ -38,6 +38,7 @@
 
 #include <cmocka.h>
 
+#include "unit/testlib/netns.h"
 #include "base/rng.h"
 #include "portmux/addr.h"
 #include "portmux/demux.h"
@@ -136,23 +137,6 @@ static const char *fmt_ip(const pm_ip *ip, char *buf)
 
 /* ------------------------------------------------------------------------
  * Namespace setup. */
-static int lo_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) return -errno;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    int err = r < 0 ? -errno : 0;
-    close(fd);
-    return err;
-}
-
 static int sentinel_fd = -1, marker_fd = -1;
 
 /* Loopback delivery runs from the sender's CPU backlog, in order (the
@@ -700,11 +684,8 @@ int main(void)
         printf("SKIP: needs root (a network namespace of its own)\n");
         return 77;
     }
-    if (unshare(CLONE_NEWNET) != 0) {
-        printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
-        return 77;
-    }
-    if (lo_up() != 0) {
+    if (netns_enter() != 0) return 77;
+    if (netns_lo_up() != 0) {
         printf("SKIP: cannot bring lo up in the namespace\n");
         return 77;
     }

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "base/rng.h"
+#include "unit/testlib/netns.h"
 #include "portmux/host.h"
 #include "portmux/socket.h"
 
@@ -73,33 +74,6 @@ __attribute__((format(printf, 1, 2))) static void logop(const char *fmt, ...)
 static int kres(int r)
 {
     return r < 0 ? -errno : 0;
-}
-
-static int write_file(const char *path, const char *val)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -errno;
-    ssize_t n = write(fd, val, strlen(val));
-    int err = n < 0 ? -errno : 0;
-    close(fd);
-    return err;
-}
-
-static int lo_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) return -errno;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    int err = r < 0 ? -errno : 0;
-    close(fd);
-    return err;
 }
 
 static uint64_t now_us(void)
@@ -344,9 +318,9 @@ static bool run_sequence(pm_rng *rng, unsigned q)
     uint8_t reuse = (uint8_t)pm_rng_below(rng, 3);
     char buf[64];
     snprintf(buf, sizeof buf, "%u %u", seq_lo, seq_hi);
-    write_file("/proc/sys/net/ipv4/ip_local_port_range", buf);
+    netns_write_file("/proc/sys/net/ipv4/ip_local_port_range", buf);
     snprintf(buf, sizeof buf, "%u", reuse);
-    write_file("/proc/sys/net/ipv4/tcp_tw_reuse", buf);
+    netns_write_file("/proc/sys/net/ipv4/tcp_tw_reuse", buf);
     make_host(reuse);
     if (reuse) n_reuse_seqs++;
     logop("ip_local_port_range %u-%u, tcp_tw_reuse %u", seq_lo, seq_hi, reuse);
@@ -436,15 +410,12 @@ static bool run_sequence(pm_rng *rng, unsigned q)
 
 static int child(uint64_t seed, unsigned nseq)
 {
-    if (unshare(CLONE_NEWNET) != 0) {
-        printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
-        return 77;
-    }
-    if (lo_up() != 0) {
+    if (netns_enter() != 0) return 77;
+    if (netns_lo_up() != 0) {
         printf("SKIP: cannot bring lo up\n");
         return 77;
     }
-    if (write_file("/proc/sys/net/ipv4/tcp_tw_reuse_delay", "1") != 0) {
+    if (netns_write_file("/proc/sys/net/ipv4/tcp_tw_reuse_delay", "1") != 0) {
         printf("SKIP: no net.ipv4.tcp_tw_reuse_delay (Linux < 6.13)\n");
         return 77;
     }
