@@ -10,27 +10,18 @@
 #include "demux/tuple_hash.h"
 
 struct pm_lhash {
-    dm_pat pat;
+    dm_pat pat; /* first: dm_pat_new/dm_pat_free */
 };
 
 int pm_lhash_create(pm_lhash **out, const uint64_t key[2])
 {
-    pm_lhash *t = calloc(1, sizeof *t);
-    *out = NULL;
-    if (!t) return -ENOMEM;
-    if (dm_pat_init(&t->pat, key)) {
-        free(t);
-        return -ENOMEM;
-    }
-    *out = t;
-    return 0;
+    *out = dm_pat_new(sizeof **out, key);
+    return *out ? 0 : -ENOMEM;
 }
 
 void pm_lhash_destroy(pm_lhash *t)
 {
-    if (!t) return;
-    dm_pat_fini(&t->pat);
-    free(t);
+    if (t) dm_pat_free(&t->pat);
 }
 
 int pm_lhash_insert(pm_lhash *t, const pm_demux_sock *s)

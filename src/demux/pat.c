@@ -13,18 +13,24 @@ static uint32_t slot_hash(const dm_pat *p, const pm_ip *laddr, uint16_t lport)
     return (uint32_t)dm_sip13_words(&p->key, m, 3);
 }
 
-int dm_pat_init(dm_pat *p, const uint64_t key[2])
+void *dm_pat_new(size_t size, const uint64_t key[2])
 {
-    memset(p, 0, sizeof *p);
+    dm_pat *p = calloc(1, size);
+    if (!p) return NULL;
     p->key.k0 = key[0];
     p->key.k1 = key[1];
     p->nheads = 64;
     p->heads = calloc(p->nheads, sizeof *p->heads);
-    return p->heads ? 0 : -ENOMEM;
+    if (!p->heads) {
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
-void dm_pat_fini(dm_pat *p)
+void dm_pat_free(dm_pat *p)
 {
+    if (!p) return;
     for (uint32_t i = 0; i < p->nheads; i++) {
         for (dm_pslot *s = p->heads[i], *nx; s; s = nx) {
             nx = s->next;
@@ -34,7 +40,7 @@ void dm_pat_fini(dm_pat *p)
         }
     }
     free(p->heads);
-    memset(p, 0, sizeof *p);
+    free(p);
 }
 
 const dm_pslot *dm_pat_find(const dm_pat *p, const pm_ip *laddr, uint16_t lport)

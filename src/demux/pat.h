@@ -28,8 +28,10 @@ typedef struct dm_pat {
     uint64_t seq; /* additions so far */
 } dm_pat;
 
-int dm_pat_init(dm_pat *p, const uint64_t key[2]);
-void dm_pat_fini(dm_pat *p);
+/* A table object of size bytes whose first member is a dm_pat (pm_lhash,
+ * pm_udptab), zeroed; NULL when out of memory. dm_pat_free frees it. */
+void *dm_pat_new(size_t size, const uint64_t key[2]);
+void dm_pat_free(dm_pat *p);
 const dm_pslot *dm_pat_find(const dm_pat *p, const pm_ip *laddr, uint16_t lport);
 int dm_pat_add(dm_pat *p, const pm_demux_sock *s); /* 0 or -ENOMEM */
 int dm_pat_del(dm_pat *p, const pm_demux_sock *s); /* 0 or -ENOENT */
