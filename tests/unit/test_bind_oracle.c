@@ -28,6 +28,7 @@
 #include "portmux/bind.h"
 #include "portmux/ephemeral.h"
 #include "unit/testlib/netns.h"
+#include "unit/testlib/oracle.h"
 
 #define NSLOTS 5
 #define MAXOPS 24
@@ -442,23 +443,10 @@ int main(void)
         printf("SKIP: needs root (network namespace, setresuid)\n");
         return 77;
     }
-    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    const char *e = getenv("PM_ORACLE_SEED");
-    if (e) seed = strtoull(e, NULL, 0);
-    unsigned nseq = 12000;
-    e = getenv("PM_ORACLE_SEQS");
-    if (e) nseq = (unsigned)strtoul(e, NULL, 0);
-    if (nseq > 14000) {
-        /* each sequence has two ports of its own in 10000-37999 */
-        printf("PM_ORACLE_SEQS %u: at most 14000 per run\n", nseq);
-        nseq = 14000;
-    }
+    uint64_t seed = oracle_seed();
+    /* each sequence has two ports of its own in 10000-37999 */
+    unsigned nseq = oracle_count("PM_ORACLE_SEQS", 12000, 14000);
     printf("oracle seed %llu (PM_ORACLE_SEED=%llu reproduces)\n", (unsigned long long)seed,
            (unsigned long long)seed);
-    pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid == 0) _exit(child(seed, nseq));
-    int status;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return 1;
-    return WEXITSTATUS(status);
+    return oracle_run_child(child, seed, nseq);
 }

@@ -42,6 +42,7 @@
 #include "base/rng.h"
 #include "portmux/addr.h"
 #include "portmux/demux.h"
+#include "unit/testlib/oracle.h"
 
 #define MAXS       5
 #define BASE_PORT  10000
@@ -735,12 +736,9 @@ int main(void)
             have_mcast = false;
         }
     }
-    g_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    const char *e = getenv("PM_ORACLE_SEED");
-    if (e) g_seed = strtoull(e, NULL, 0);
-    e = getenv("PM_ORACLE_SCENARIOS");
-    if (e) g_scenarios = (unsigned)strtoul(e, NULL, 0);
-    if (g_scenarios > 20000) g_scenarios = 20000; /* ports BASE_PORT .. 29999 */
+    g_seed = oracle_seed();
+    /* ports BASE_PORT .. 29999 */
+    g_scenarios = oracle_count("PM_ORACLE_SCENARIOS", g_scenarios, 20000);
     printf("demux oracle: seed %llu (PM_ORACLE_SEED=%llu reproduces), %u scenarios per protocol\n",
            (unsigned long long)g_seed, (unsigned long long)g_seed, g_scenarios);
     const struct CMUnitTest tests[] = {

@@ -38,6 +38,7 @@
 #include "unit/testlib/netns.h"
 #include "portmux/host.h"
 #include "portmux/socket.h"
+#include "unit/testlib/oracle.h"
 
 #define NSLOTS 6
 #define MAXOPS 40
@@ -455,19 +456,10 @@ int main(void)
         printf("SKIP: needs root (network namespace)\n");
         return 77;
     }
-    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    const char *e = getenv("PM_ORACLE_SEED");
-    if (e) seed = strtoull(e, NULL, 0);
-    unsigned nseq = 150;
-    e = getenv("PM_HOST_ORACLE_SEQS");
-    if (e) nseq = (unsigned)strtoul(e, NULL, 0);
-    if (nseq > 5000) nseq = 5000; /* 4 ports each in 40000-59999 */
+    uint64_t seed = oracle_seed();
+    unsigned nseq =
+        oracle_count("PM_HOST_ORACLE_SEQS", 150, 5000); /* 4 ports each in 40000-59999 */
     printf("host oracle seed %llu (PM_ORACLE_SEED=%llu reproduces)\n", (unsigned long long)seed,
            (unsigned long long)seed);
-    pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid == 0) _exit(child(seed, nseq));
-    int status;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return 1;
-    return WEXITSTATUS(status);
+    return oracle_run_child(child, seed, nseq);
 }
