@@ -59,6 +59,9 @@ static void usage(FILE *f)
                "  --sport N        first source port of raw scans (default 40000-ish, random)\n"
                "  --no-firewall    -sS: do not add the nftables rule that keeps our kernel\n"
                "                   from answering SYN-ACKs with RSTs\n"
+               "  --raw-sockets    raw scans: send and receive through IP raw sockets (by\n"
+               "                   default frames go straight to an Ethernet device over\n"
+               "                   AF_PACKET when every target has one next hop)\n"
                "  -Pn, -n, -v      accepted for nmap compatibility (no host discovery, no DNS)\n"
                "\n"
                "Scan only hosts you are allowed to scan.\n");
@@ -206,6 +209,7 @@ enum {
     OPT_NOPROG,
     OPT_SPORT,
     OPT_NOFW,
+    OPT_RAWSOCK,
     OPT_DELAY,
     OPT_MAXDELAY,
 };
@@ -261,6 +265,7 @@ int cmd_scan(int argc, char **argv)
         {"no-progress", no_argument, NULL, OPT_NOPROG},
         {"sport", required_argument, NULL, OPT_SPORT},
         {"no-firewall", no_argument, NULL, OPT_NOFW},
+        {"raw-sockets", no_argument, NULL, OPT_RAWSOCK},
         {"scan-delay", required_argument, NULL, OPT_DELAY},
         {"max-scan-delay", required_argument, NULL, OPT_MAXDELAY},
         {NULL, 0, NULL, 0},
@@ -388,6 +393,7 @@ int cmd_scan(int argc, char **argv)
             break;
         }
         case OPT_NOFW: cfg.firewall = false; break;
+        case OPT_RAWSOCK: cfg.raw_sockets = true; break;
         case OPT_DELAY:
             if (parse_time(optarg, &cfg.scan_delay_us) < 0) goto bad;
             break;

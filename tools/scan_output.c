@@ -409,6 +409,7 @@ void pm_scan_write_json(FILE *f, const pm_scan_report *r)
     pm_json_int(&j, "rttvar_us", r->st->rttvar > 0 ? r->st->rttvar : 0);
     pm_json_int(&j, "timeout_us", r->st->timeout);
     pm_json_bool(&j, "interrupted", r->st->interrupted);
+    if (r->st->path) pm_json_str(&j, "path", r->st->path);
     pm_json_obj_end(&j);
     pm_json_arr_begin(&j, "hosts");
     host_view v;

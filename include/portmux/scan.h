@@ -149,7 +149,8 @@ typedef struct pm_scan_cfg {
     const char *resume_path;                   /* state file, NULL: none */
     bool progress;                             /* progress line on stderr */
     bool firewall;                             /* -sS: suppress our kernel's RSTs (nftables) */
-    volatile int *stop;                        /* set by a signal handler: stop and save */
+    bool raw_sockets;   /* raw scans: IP raw sockets, not frames to the device (AF_PACKET) */
+    volatile int *stop; /* set by a signal handler: stop and save */
 } pm_scan_cfg;
 
 /* One byte per (ip, port): state in the low 4 bits, and the reason kept
@@ -165,6 +166,7 @@ typedef struct pm_scan_stats {
     uint64_t sent, retrans, replies, bad_cookie, timeouts, rate_limited;
     uint64_t start_us, end_us;
     int64_t srtt, rttvar, timeout; /* final RTT estimate */
+    const char *path;              /* how probes went: "connect", "raw" or "packet" */
     bool interrupted;
 } pm_scan_stats;
 

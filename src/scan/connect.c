@@ -202,7 +202,7 @@ static void c_release(pm_engine *e, pm_probe *p)
  * established; the socket's error once closed (refused, unreachable),
  * which also returns the socket to unconnected so that it can be reused.
  * One system call, where SO_ERROR + close + socket + epoll_ctl were four. */
-static void read_outcome(pm_engine *e, cstate *cs, int fd, uint64_t now)
+static void read_outcome(pm_engine *e, cstate *cs, int fd, uint32_t events, uint64_t now)
 {
     fdent *f = &cs->fdt[fd];
     if (!f->flight) return; /* idle, or a stale edge */
@@ -215,7 +215,17 @@ static void read_outcome(pm_engine *e, cstate *cs, int fd, uint64_t now)
     to_sockaddr(&ip, family, pm_engine_port(e, p->idx), &ss, &len);
     int err = 0;
     if (connect(fd, (struct sockaddr *)&ss, len) < 0) err = errno;
-    if (err == EALREADY || err == EINPROGRESS) return; /* still SYN_SENT */
+    if (err == EALREADY || err == EINPROGRESS) {
+        /* Still SYN_SENT, but an ICMP error that came while connect()
+         * held the socket (tcp_v4_err: "LockDroppedIcmps") is reported as
+         * EPOLLERR with the socket left in SYN_SENT: SO_ERROR has it. The
+         * socket stays "in flight" so that its release aborts it. */
+        if (!(events & EPOLLERR)) return;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err == 0) return;
+        resolve_errno(e, p, err, now);
+        return;
+    }
     if (err == EISCONN) err = 0;
     f->flight = false;
     f->reuse = err != 0;
@@ -238,7 +248,7 @@ static int c_poll(pm_engine *e, int timeout_ms)
     int n = epoll_wait(cs->ep, ev, 1024, timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     now = pm_scan_now_us();
-    for (int i = 0; i < n; i++) read_outcome(e, cs, (int)ev[i].data.u32, now);
+    for (int i = 0; i < n; i++) read_outcome(e, cs, (int)ev[i].data.u32, ev[i].events, now);
     return 0;
 }
 
@@ -280,5 +290,6 @@ int pm_backend_connect(pm_engine *e)
     }
     e->be_state = cs;
     e->be = &connect_backend;
+    e->st->path = "connect";
     return 0;
 }
