@@ -30,6 +30,8 @@ static void usage(FILE *f)
                "  -sS              SYN scan over a raw socket (default as root)\n"
                "  -sU              UDP scan (raw socket; DNS and SNMP probes carry payloads)\n"
                "  -sA              ACK scan: unfiltered (a RST came back) or filtered\n"
+               "  -sF, -sN, -sX    FIN, NULL (no flags), Xmas (FIN PSH URG) scans: closed (a\n"
+               "                   RST came back), open|filtered (silence) or filtered\n"
                "ports:\n"
                "  -p SPEC          22,80,1000-2000  -p- (all)  -100  60000-  T:22,U:53\n"
                "  -F               the 100 most frequently open ports (nmap-services)\n"
@@ -304,6 +306,12 @@ int cmd_scan(int argc, char **argv)
                 type = PM_SCAN_UDP;
             else if (!strcmp(optarg, "A"))
                 type = PM_SCAN_ACK;
+            else if (!strcmp(optarg, "F"))
+                type = PM_SCAN_FIN;
+            else if (!strcmp(optarg, "N"))
+                type = PM_SCAN_NULL;
+            else if (!strcmp(optarg, "X"))
+                type = PM_SCAN_XMAS;
             else
                 goto bad;
             break;

@@ -16,10 +16,13 @@
 
 static const char *type_name(int t)
 {
-    return t == PM_SCAN_SYN   ? "syn"
-           : t == PM_SCAN_UDP ? "udp"
-           : t == PM_SCAN_ACK ? "ack"
-                              : "connect";
+    return t == PM_SCAN_SYN    ? "syn"
+           : t == PM_SCAN_UDP  ? "udp"
+           : t == PM_SCAN_ACK  ? "ack"
+           : t == PM_SCAN_FIN  ? "fin"
+           : t == PM_SCAN_NULL ? "null"
+           : t == PM_SCAN_XMAS ? "xmas"
+                               : "connect";
 }
 
 static uint8_t proto_of(const pm_scan_report *r)

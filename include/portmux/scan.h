@@ -132,7 +132,26 @@ void pm_rtt_sample(pm_rtt *r, uint64_t rtt_us);
 
 /* ---- The scan --------------------------------------------------------- */
 
-enum pm_scan_type { PM_SCAN_CONNECT, PM_SCAN_SYN, PM_SCAN_UDP, PM_SCAN_ACK };
+enum pm_scan_type {
+    PM_SCAN_CONNECT,
+    PM_SCAN_SYN,
+    PM_SCAN_UDP,
+    PM_SCAN_ACK,
+    PM_SCAN_FIN,  /* -sF: FIN */
+    PM_SCAN_NULL, /* -sN: no flags */
+    PM_SCAN_XMAS, /* -sX: FIN, PSH, URG */
+};
+
+/* nmap's state for a probe that drew no answer: filtered for SYN, connect
+ * and ACK; open|filtered where an open port keeps silent (UDP, and FIN,
+ * NULL, Xmas: RFC 9293 3.10.7.2, a LISTEN socket drops them). */
+static inline int pm_scan_silent_state(int type)
+{
+    return type == PM_SCAN_UDP || type == PM_SCAN_FIN || type == PM_SCAN_NULL ||
+                   type == PM_SCAN_XMAS
+               ? PM_PORT_OPENFILTERED
+               : PM_PORT_FILTERED;
+}
 
 typedef struct pm_scan_cfg {
     int type;

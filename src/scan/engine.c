@@ -336,9 +336,7 @@ static int send_new(pm_engine *e, uint64_t now)
 
 static int default_state(const pm_engine *e)
 {
-    /* nmap: no answer to a SYN or connect is "filtered"; to UDP,
-     * "open|filtered" (an open port need not answer). */
-    return e->cfg->type == PM_SCAN_UDP ? PM_PORT_OPENFILTERED : PM_PORT_FILTERED;
+    return pm_scan_silent_state(e->cfg->type);
 }
 
 /* Times out probes at the FIFO head: retransmit or give up. */
@@ -487,8 +485,7 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         for (uint64_t pos = 0; pos < e->pos; pos++) {
             uint64_t idx = pm_perm_at(&e->perm, (uint64_t)cfg->shard + pos * nshards);
             if (!res->state[idx]) {
-                res->state[idx] =
-                    (uint8_t)(cfg->type == PM_SCAN_UDP ? PM_PORT_OPENFILTERED : PM_PORT_FILTERED);
+                res->state[idx] = (uint8_t)pm_scan_silent_state(cfg->type);
                 res->reason[idx] = PM_R_NO_RESPONSE;
             }
         }

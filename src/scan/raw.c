@@ -238,6 +238,14 @@ static int flush(rstate *rs, int fam)
     return 0;
 }
 
+/* -sF, -sN, -sX: the probe's flags (nmap's). */
+static uint8_t fin_null_xmas_flags(int type)
+{
+    return type == PM_SCAN_FIN    ? PM_TH_FIN
+           : type == PM_SCAN_XMAS ? PM_TH_FIN | PM_TH_PSH | PM_TH_URG
+                                  : 0;
+}
+
 static int r_send(pm_engine *e, pm_probe *p, uint64_t now)
 {
     (void)now;
@@ -271,10 +279,12 @@ static int r_send(pm_engine *e, pm_probe *p, uint64_t now)
              * number from our acknowledgment: the cookie comes back there */
             pk.tcp.flags = PM_TH_ACK;
             pk.tcp.ack = pk.tcp.seq;
-        } else {
+        } else if (c->type == PM_SCAN_SYN) {
             pk.tcp.flags = PM_TH_SYN;
             pk.tcp.opts.present = 1u << PM_TCPOPT_MSS;
             pk.tcp.opts.mss = 1460;
+        } else {
+            pk.tcp.flags = fin_null_xmas_flags(c->type);
         }
         pk.tcp.window = 1024;
     } else {
@@ -384,6 +394,20 @@ static void handle(pm_engine *e, rstate *rs, const pm_packet *pk, uint64_t now)
             }
             if (pm_engine_index(e, &ip->src, t->sport, &idx))
                 pm_engine_resolve(e, idx, PM_PORT_UNFILTERED, PM_R_RESET, ip->ttl, tryno, now);
+            return;
+        }
+        if (e->cfg->type != PM_SCAN_SYN) {
+            /* FIN, NULL, Xmas: RFC 9293 3.10.7.1, a closed port answers a
+             * segment without ACK with RST-ACK acknowledging seq + length
+             * (the FIN counts one); a LISTEN socket drops it (3.10.7.2). */
+            if ((t->flags & (PM_TH_RST | PM_TH_ACK)) != (PM_TH_RST | PM_TH_ACK)) return;
+            uint32_t len = fin_null_xmas_flags(e->cfg->type) & PM_TH_FIN ? 1 : 0;
+            if (t->ack - len != pm_scan_cookie(e->key, &ip->src, t->sport, t->dport)) {
+                e->st->bad_cookie++;
+                return;
+            }
+            if (pm_engine_index(e, &ip->src, t->sport, &idx))
+                pm_engine_resolve(e, idx, PM_PORT_CLOSED, PM_R_RESET, ip->ttl, tryno, now);
             return;
         }
         if (!(t->flags & PM_TH_ACK)) return;

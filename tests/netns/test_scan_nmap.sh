@@ -3,8 +3,10 @@
 # veth pair; the target has TCP listeners, UDP services, and nftables rules
 # that DROP some ports and REJECT others (TCP reset, ICMP port unreachable,
 # admin prohibited, host unreachable). nmap and portmux scan it with the
-# same flags (-sT, -sS, -sA, -sU; IPv4 and IPv6); their grepable port lines must
-# be identical: same ports, states, service names and "Ignored State".
+# same flags (-sT, -sS, -sA, -sF, -sN, -sX, -sU; IPv4 and IPv6); their
+# grepable port lines must be identical: same ports, states, service names
+# and "Ignored State". Raw scans run over both of portmux's paths (frames
+# to the device over AF_PACKET, and --raw-sockets).
 set -euo pipefail
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, raw sockets)"
@@ -139,6 +141,12 @@ else
 fi
 compare tcp-ack-v4     -sA -p $P 10.77.0.2 -- -sA -p $P 10.77.0.2
 compare tcp-ack-v6  -6 -sA -p 1-500 fd77::2 -- -sA -p 1-500 fd77::2
+# FIN, NULL, Xmas: closed ports answer RST, open and dropped ones keep
+# silent (open|filtered), ICMP-rejected ones are filtered
+compare tcp-fin-v4     -sF -p $P 10.77.0.2 -- -sF -p $P 10.77.0.2
+compare tcp-xmas-v4    -sX -p $P 10.77.0.2 -- -sX -p $P 10.77.0.2
+compare_pm tcp-xmas-v4-raw tcp-xmas-v4 --raw-sockets -sX -p $P 10.77.0.2
+compare tcp-null-v6 -6 -sN -p 1-500 fd77::2 -- -sN -p 1-500 fd77::2
 U=1-200,5000-5002
 compare udp-v4 -sU -p $U 10.77.0.2 -- -sU -p $U 10.77.0.2
 compare_pm udp-v4-raw udp-v4 --raw-sockets -sU -p $U 10.77.0.2
