@@ -355,6 +355,7 @@ int cmd_scan(int argc, char **argv)
             static const uint64_t maxr[] = {300000000, 15000000, 10000000,
                                             10000000,  1250000,  300000};
             cfg.initial_rtt_us = irtt[t];
+            cfg.aggressive = t >= 4;
             cfg.min_rtt_us = minr[t];
             cfg.max_rtt_us = maxr[t];
             if (t == 4) cfg.max_retries = 6, cfg.max_scan_delay_us = 10000;

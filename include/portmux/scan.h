@@ -169,6 +169,7 @@ typedef struct pm_scan_cfg {
     bool progress;                             /* progress line on stderr */
     bool firewall;                             /* -sS: suppress our kernel's RSTs (nftables) */
     bool raw_sockets;   /* raw scans: IP raw sockets, not frames to the device (AF_PACKET) */
+    bool aggressive;    /* -T4, -T5: nmap's higher thresholds for slowing down */
     volatile int *stop; /* set by a signal handler: stop and save */
 } pm_scan_cfg;
 
@@ -183,6 +184,7 @@ typedef struct pm_scan_result {
 
 typedef struct pm_scan_stats {
     uint64_t sent, retrans, replies, bad_cookie, timeouts, rate_limited;
+    uint64_t tx_dropped, rx_dropped; /* device queue full; receive ring full (packet path) */
     uint64_t start_us, end_us;
     int64_t srtt, rttvar, timeout; /* final RTT estimate */
     const char *path;              /* how probes went: "connect", "raw" or "packet" */

@@ -589,6 +589,13 @@ static void r_close(pm_engine *e)
 {
     rstate *rs = e->be_state;
     if (!rs) return;
+    e->st->tx_dropped = rs->tx_dropped;
+    if (rs->pfd >= 0) {
+        struct tpacket_stats ps;
+        socklen_t len = sizeof ps;
+        if (getsockopt(rs->pfd, SOL_PACKET, PACKET_STATISTICS, &ps, &len) == 0)
+            e->st->rx_dropped = ps.tp_drops;
+    }
     nft_del(rs);
     for (int f = 0; f < 2; f++) {
         if (rs->tx[f] >= 0) close(rs->tx[f]);
