@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # bench/scan.sh: a full 65535-port TCP scan of a namespace host, portmux
 # against nmap and masscan in the same run.
-#   portmux -sT             vs  nmap -sT -T4 --min-rate M
+#   portmux -sT             vs  nmap -sT -T4 --min-rate 5000
 #   portmux -sS --max-rate R vs  nmap -sS --max-rate R  vs  masscan --rate R
 #   portmux -sS (unlimited)  vs  nmap -sS -T4           vs  masscan --rate 1M
 # (masscan needs a rate: 1M packets/s is past what this path carries; at
 # 10M it collapsed here.) Packets/s for every tool: packets counted on the
-# veth over the tool's send phase. --quick scans 1-4096, once, and runs
-# masscan only unlimited.
+# veth over the tool's send phase. Probes/s besides: the SYNs the target
+# received (an nftables counter in its namespace) over the same send phase
+# (masscan also sends RSTs, which count as packets but are not probes).
 # The target (its own namespace, reached over a veth pair) has listeners,
-# DROP ports and closed ports. Reports wall time, packets/s (probes sent /
-# wall time) and whether every port's state equals nmap's; medians of
-# --runs. Needs root. Usage: bench/scan.sh [--quick] [--json] [--runs N]
-#   [--rate R] [--portmux PATH]
+# DROP ports and closed ports. Reports wall time, packets/s and whether
+# every port's state equals nmap's. Each of --runs rounds runs every tool
+# once, in turn, so that a ratio compares runs seconds apart on this noisy
+# machine; figures are medians over the rounds, ratios the medians of each
+# round's ratio. --quick scans 1-4096, one round, masscan only unlimited.
+# Needs root. Usage: bench/scan.sh [--quick] [--json] [--runs N] [--rate R]
+#   [--portmux PATH]
 # Last line: {"identical_to_nmap":..,"portmux_seconds":..,"nmap_seconds":..,
-#             "portmux_pps":..,"masscan_pps":..,...}
+#             "portmux_pps":..,"masscan_pps":.., -sT figures, ratios}
 set -euo pipefail
-quick=0; json=0; runs=3; rate=50000
+quick=0; json=0; runs=5; rate=50000
 top=$(cd "$(dirname "$0")/.." && pwd)
 PORTMUX=${PORTMUX:-$top/build/portmux}
 while [ $# -gt 0 ]; do
@@ -37,7 +41,6 @@ for t in nmap masscan ip nft python3; do
 done
 [ -x "$PORTMUX" ] || { echo "{\"error\":\"no portmux at $PORTMUX (make build)\"}"; exit 1; }
 PORTS=1-65535; [ "$quick" = 1 ] && PORTS=1-4096
-NPORTS=${PORTS#1-}
 A=pm-scanb-$$-a; B=pm-scanb-$$-b; IA=pmba$$; IB=pmbb$$
 work=$(mktemp -d)
 cleanup() {
@@ -52,15 +55,22 @@ ip -n "$A" addr add 10.78.0.1/24 dev $IA; ip -n "$B" addr add 10.78.0.2/24 dev $
 for n in "$A" "$B"; do ip -n "$n" link set lo up; done
 ip -n "$A" link set $IA up; ip -n "$B" link set $IB up
 MAC_B=$(ip -n "$B" -o link show $IB | grep -oP 'link/ether \K[0-9a-f:]+')
-# listeners and a few silently dropped ports (nmap waits them out)
+# listeners and a few silently dropped ports (nmap waits them out); the
+# SYNs that arrive are counted
 ip netns exec "$B" nft -f - <<'NFT'
 table inet pmbench {
+  counter syns {}
+  chain pre {
+    type filter hook prerouting priority -300; policy accept;
+    tcp flags & (syn | ack) == syn counter name syns
+  }
   chain input {
     type filter hook input priority 0; policy accept;
     tcp dport { 8081, 9999, 31337 } drop
   }
 }
 NFT
+syns() { ip netns exec "$B" nft list counter inet pmbench syns | grep -oP 'packets \K\d+'; }
 OPEN="22 80 443 3306 8080 8081 20000 45000 65535"
 ip netns exec "$B" python3 -c '
 import socket, sys, time
@@ -74,7 +84,6 @@ for _ in $(seq 50); do grep -q ready "$work/srv" 2>/dev/null && break; sleep 0.1
 T=10.78.0.2
 ip netns exec "$A" ping -c1 -W1 $T >/dev/null 2>&1 || true
 
-now() { date +%s.%N; }
 # Runs a command in the scanner's namespace and watches the veth's transmit
 # counter every 2 ms: prints "wall_seconds packets send_seconds", the send
 # phase being the time from 5% to 95% of the packets (so neither start-up
@@ -129,16 +138,19 @@ if m:
 for p in sorted(st): print(f"{p}/{st[p]}")
 PY
 }
-median() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
 
-declare -A SEC PPS SAME
-run_tool() { # label, command...: median wall time and packets/s of --runs
-  local label=$1; shift; local secs=() pps=()
-  for i in $(seq "$runs"); do
-    read -r wall pkts send < <(measure "${STALL:-0}" "$@")
-    secs+=("$wall"); pps+=("$(python3 -c "print($pkts / max($send, 1e-3))")")
-  done
-  SEC[$label]=$(median "${secs[@]}"); PPS[$label]=$(median "${pps[@]}")
+# Per-round figures, space-separated lists by label: W wall seconds,
+# P packets/s, Q probes/s.
+declare -A W P Q SAME
+run_tool() { # label, command...: one run
+  local label=$1; shift
+  local s0 s1 wall pkts send
+  s0=$(syns)
+  read -r wall pkts send < <(measure "${STALL:-0}" "$@")
+  s1=$(syns)
+  W[$label]+="$wall "
+  P[$label]+="$(python3 -c "print($pkts / max($send, 1e-3))") "
+  Q[$label]+="$(python3 -c "print(($s1 - $s0) / max($send, 1e-3))") "
 }
 run_pm() { local label=$1; shift
   run_tool "$label" "$PORTMUX" scan --no-progress -p $PORTS "$@" $T -oG "$work/$label.g"; }
@@ -159,46 +171,68 @@ opens_equal() { # masscan label, nmap label
   n=$(states "$work/$2.g" | grep '/open$' | cut -d/ -f1 | sort -n | tr '\n' ' ')
   if [ "$m" = "$n" ]; then echo true; else echo false; say "   $1 opens: $m; nmap: $n"; fi
 }
-
-say "== connect scans (-sT), ports $PORTS, $runs run(s) each"
-run_pm pm_sT -sT
-run_nmap nmap_sT -sT -T4 --min-rate 5000
-SAME[sT]=$(same pm_sT nmap_sT)
-say "== SYN scans at --max-rate $rate"
-run_pm pm_sS_rate -sS --max-rate "$rate"
-run_nmap nmap_sS_rate -sS --max-rate "$rate"
-# --quick: masscan's start-up and exit cost seconds each, so it runs once
-if [ "$quick" = 1 ]; then
-  SEC[ms_rate]=0; PPS[ms_rate]=0; SAME[ms_rate]=true
-else
-  run_masscan ms_rate "$rate"; SAME[ms_rate]=$(opens_equal ms_rate nmap_sS_rate)
-fi
-SAME[sS_rate]=$(same pm_sS_rate nmap_sS_rate)
-say "== SYN scans, unlimited"
-run_pm pm_sS -sS
-run_nmap nmap_sS -sS -T4
-run_masscan ms 1000000
-SAME[sS]=$(same pm_sS nmap_sS); SAME[ms]=$(opens_equal ms nmap_sS)
-
-emit() { # name, portmux label, peer label, identical
-  echo "{\"case\":\"$1\",\"portmux_seconds\":${SEC[$2]},\"portmux_pps\":${PPS[$2]},\"peer\":\"$3\",\"peer_seconds\":${SEC[$3]},\"peer_pps\":${PPS[$3]},\"speedup\":$(python3 -c "print(round(${SEC[$3]} / ${SEC[$2]}, 3))"),\"identical\":$4}"
+# SAME[label]: true while every round so far agreed
+check() { # same|opens_equal, label, reference label
+  local r; r=$($1 "$2" "$3")
+  if [ "${SAME[$2]:-true}" = true ]; then SAME[$2]=$r; fi
 }
-emit connect pm_sT nmap_sT "${SAME[sT]}"
-emit syn_rate_vs_nmap pm_sS_rate nmap_sS_rate "${SAME[sS_rate]}"
-[ "$quick" = 1 ] || emit syn_rate_vs_masscan pm_sS_rate ms_rate "${SAME[ms_rate]}"
-emit syn_vs_nmap pm_sS nmap_sS "${SAME[sS]}"
-emit syn_vs_masscan pm_sS ms "${SAME[ms]}"
+med() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' $1; }
+# median over the rounds of a[i] / b[i]
+ratio() {
+  python3 -c 'import statistics,sys; a=list(map(float,sys.argv[1].split())); b=list(map(float,sys.argv[2].split())); print(round(statistics.median(x/y for x,y in zip(a,b)),3))' "$1" "$2"
+}
+last() { echo "$1" | awk '{printf "%.3g", $NF}'; }
+
+for round in $(seq "$runs"); do
+  say "== round $round/$runs: ports $PORTS; -sT; -sS at --max-rate $rate; -sS unlimited"
+  run_pm pm_sT -sT
+  run_nmap nmap_sT -sT -T4 --min-rate 5000
+  check same pm_sT nmap_sT
+  run_pm pm_sS_rate -sS --max-rate "$rate"
+  run_nmap nmap_sS_rate -sS --max-rate "$rate"
+  check same pm_sS_rate nmap_sS_rate
+  # --quick: masscan's start-up and exit cost seconds each: only unlimited
+  if [ "$quick" = 0 ]; then
+    run_masscan ms_rate "$rate"
+    check opens_equal ms_rate nmap_sS_rate
+  fi
+  run_pm pm_sS -sS
+  run_nmap nmap_sS -sS -T4
+  run_masscan ms 1000000
+  check same pm_sS nmap_sS
+  check opens_equal ms nmap_sS
+  say "   -sT $(last "${W[pm_sT]}") s vs nmap $(last "${W[nmap_sT]}") s;" \
+      "-sS $(last "${W[pm_sS]}") s vs nmap $(last "${W[nmap_sS]}") s;" \
+      "packets/s $(last "${P[pm_sS]}") vs masscan $(last "${P[ms]}");" \
+      "probes/s $(last "${Q[pm_sS]}") vs masscan $(last "${Q[ms]}")"
+done
+if [ "$quick" = 1 ]; then W[ms_rate]="1 "; P[ms_rate]="1 "; Q[ms_rate]="1 "; SAME[ms_rate]=true; fi
+
+emit() { # name, portmux label, peer label
+  echo "{\"case\":\"$1\",\"portmux_seconds\":$(med "${W[$2]}"),\"portmux_pps\":$(med "${P[$2]}"),\"portmux_probes_per_s\":$(med "${Q[$2]}"),\"peer\":\"$3\",\"peer_seconds\":$(med "${W[$3]}"),\"peer_pps\":$(med "${P[$3]}"),\"peer_probes_per_s\":$(med "${Q[$3]}"),\"speedup\":$(ratio "${W[$3]}" "${W[$2]}"),\"pps_ratio\":$(ratio "${P[$2]}" "${P[$3]}"),\"identical\":${SAME[$2]:-${SAME[$3]}}}"
+}
+emit connect pm_sT nmap_sT
+emit syn_rate_vs_nmap pm_sS_rate nmap_sS_rate
+[ "$quick" = 1 ] || { SAME[pm_sS_rate_ms]=${SAME[ms_rate]}; emit syn_rate_vs_masscan pm_sS_rate ms_rate; }
+emit syn_vs_nmap pm_sS nmap_sS
+echo "{\"case\":\"syn_vs_masscan\",\"portmux_pps\":$(med "${P[pm_sS]}"),\"masscan_pps\":$(med "${P[ms]}"),\"portmux_probes_per_s\":$(med "${Q[pm_sS]}"),\"masscan_probes_per_s\":$(med "${Q[ms]}"),\"pps_ratio\":$(ratio "${P[pm_sS]}" "${P[ms]}"),\"probes_ratio\":$(ratio "${Q[pm_sS]}" "${Q[ms]}"),\"masscan_opens_identical\":${SAME[ms]}}"
 ident=false
-[ "${SAME[sT]}" = true ] && [ "${SAME[sS_rate]}" = true ] && [ "${SAME[sS]}" = true ] && ident=true
+[ "${SAME[pm_sT]}" = true ] && [ "${SAME[pm_sS_rate]}" = true ] && [ "${SAME[pm_sS]}" = true ] && ident=true
 python3 - <<PY
 import json
 print(json.dumps({"benchmark": "scan", "ports": "$PORTS", "runs": $runs, "rate": $rate,
   "identical_to_nmap": "$ident" == "true",
   "masscan_opens_identical": "${SAME[ms]}" == "true" and "${SAME[ms_rate]}" == "true",
-  "portmux_seconds": round(${SEC[pm_sS]}, 4), "nmap_seconds": round(${SEC[nmap_sS]}, 4),
-  "portmux_connect_seconds": round(${SEC[pm_sT]}, 4), "nmap_connect_seconds": round(${SEC[nmap_sT]}, 4),
-  "portmux_pps": round(${PPS[pm_sS]}), "masscan_pps": round(${PPS[ms]}),
-  "portmux_pps_at_rate": round(${PPS[pm_sS_rate]}), "masscan_pps_at_rate": round(${PPS[ms_rate]}),
-  "speedup_vs_nmap": round(${SEC[nmap_sS]} / ${SEC[pm_sS]}, 3),
-  "pps_ratio_vs_masscan": round(${PPS[pm_sS]} / ${PPS[ms]}, 3)}))
+  "portmux_seconds": round($(med "${W[pm_sS]}"), 4), "nmap_seconds": round($(med "${W[nmap_sS]}"), 4),
+  "speedup_vs_nmap": $(ratio "${W[nmap_sS]}" "${W[pm_sS]}"),
+  "portmux_pps": round($(med "${P[pm_sS]}")), "masscan_pps": round($(med "${P[ms]}")),
+  "pps_ratio_vs_masscan": $(ratio "${P[pm_sS]}" "${P[ms]}"),
+  "portmux_probes_per_s": round($(med "${Q[pm_sS]}")), "masscan_probes_per_s": round($(med "${Q[ms]}")),
+  "probes_ratio_vs_masscan": $(ratio "${Q[pm_sS]}" "${Q[ms]}"),
+  "portmux_connect_seconds": round($(med "${W[pm_sT]}"), 4),
+  "nmap_connect_seconds": round($(med "${W[nmap_sT]}"), 4),
+  "connect_speedup_vs_nmap": $(ratio "${W[nmap_sT]}" "${W[pm_sT]}"),
+  "portmux_seconds_at_rate": round($(med "${W[pm_sS_rate]}"), 4),
+  "nmap_seconds_at_rate": round($(med "${W[nmap_sS_rate]}"), 4),
+  "portmux_pps_at_rate": round($(med "${P[pm_sS_rate]}")), "masscan_pps_at_rate": round($(med "${P[ms_rate]}"))}))
 PY

@@ -30,6 +30,8 @@ static void usage(FILE *f)
                "  -sS              SYN scan over a raw socket (default as root)\n"
                "  -sU              UDP scan (raw socket; DNS and SNMP probes carry payloads)\n"
                "  -sA              ACK scan: unfiltered (a RST came back) or filtered\n"
+               "  -sF, -sN, -sX    FIN, NULL (no flags), Xmas (FIN PSH URG) scans: closed (a\n"
+               "                   RST came back), open|filtered (silence) or filtered\n"
                "ports:\n"
                "  -p SPEC          22,80,1000-2000  -p- (all)  -100  60000-  T:22,U:53\n"
                "  -F               the 100 most frequently open ports (nmap-services)\n"
@@ -59,6 +61,9 @@ static void usage(FILE *f)
                "  --sport N        first source port of raw scans (default 40000-ish, random)\n"
                "  --no-firewall    -sS: do not add the nftables rule that keeps our kernel\n"
                "                   from answering SYN-ACKs with RSTs\n"
+               "  --raw-sockets    raw scans: send and receive through IP raw sockets (by\n"
+               "                   default frames go straight to an Ethernet device over\n"
+               "                   AF_PACKET when every target has one next hop)\n"
                "  -Pn, -n, -v      accepted for nmap compatibility (no host discovery, no DNS)\n"
                "\n"
                "Scan only hosts you are allowed to scan.\n");
@@ -206,6 +211,7 @@ enum {
     OPT_NOPROG,
     OPT_SPORT,
     OPT_NOFW,
+    OPT_RAWSOCK,
     OPT_DELAY,
     OPT_MAXDELAY,
 };
@@ -261,6 +267,7 @@ int cmd_scan(int argc, char **argv)
         {"no-progress", no_argument, NULL, OPT_NOPROG},
         {"sport", required_argument, NULL, OPT_SPORT},
         {"no-firewall", no_argument, NULL, OPT_NOFW},
+        {"raw-sockets", no_argument, NULL, OPT_RAWSOCK},
         {"scan-delay", required_argument, NULL, OPT_DELAY},
         {"max-scan-delay", required_argument, NULL, OPT_MAXDELAY},
         {NULL, 0, NULL, 0},
@@ -299,6 +306,12 @@ int cmd_scan(int argc, char **argv)
                 type = PM_SCAN_UDP;
             else if (!strcmp(optarg, "A"))
                 type = PM_SCAN_ACK;
+            else if (!strcmp(optarg, "F"))
+                type = PM_SCAN_FIN;
+            else if (!strcmp(optarg, "N"))
+                type = PM_SCAN_NULL;
+            else if (!strcmp(optarg, "X"))
+                type = PM_SCAN_XMAS;
             else
                 goto bad;
             break;
@@ -342,6 +355,7 @@ int cmd_scan(int argc, char **argv)
             static const uint64_t maxr[] = {300000000, 15000000, 10000000,
                                             10000000,  1250000,  300000};
             cfg.initial_rtt_us = irtt[t];
+            cfg.aggressive = t >= 4;
             cfg.min_rtt_us = minr[t];
             cfg.max_rtt_us = maxr[t];
             if (t == 4) cfg.max_retries = 6, cfg.max_scan_delay_us = 10000;
@@ -388,6 +402,7 @@ int cmd_scan(int argc, char **argv)
             break;
         }
         case OPT_NOFW: cfg.firewall = false; break;
+        case OPT_RAWSOCK: cfg.raw_sockets = true; break;
         case OPT_DELAY:
             if (parse_time(optarg, &cfg.scan_delay_us) < 0) goto bad;
             break;

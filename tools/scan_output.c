@@ -16,10 +16,13 @@
 
 static const char *type_name(int t)
 {
-    return t == PM_SCAN_SYN   ? "syn"
-           : t == PM_SCAN_UDP ? "udp"
-           : t == PM_SCAN_ACK ? "ack"
-                              : "connect";
+    return t == PM_SCAN_SYN    ? "syn"
+           : t == PM_SCAN_UDP  ? "udp"
+           : t == PM_SCAN_ACK  ? "ack"
+           : t == PM_SCAN_FIN  ? "fin"
+           : t == PM_SCAN_NULL ? "null"
+           : t == PM_SCAN_XMAS ? "xmas"
+                               : "connect";
 }
 
 static uint8_t proto_of(const pm_scan_report *r)
@@ -408,7 +411,10 @@ void pm_scan_write_json(FILE *f, const pm_scan_report *r)
     pm_json_int(&j, "srtt_us", r->st->srtt > 0 ? r->st->srtt : 0);
     pm_json_int(&j, "rttvar_us", r->st->rttvar > 0 ? r->st->rttvar : 0);
     pm_json_int(&j, "timeout_us", r->st->timeout);
+    pm_json_int(&j, "tx_dropped", (long long)r->st->tx_dropped);
+    pm_json_int(&j, "rx_dropped", (long long)r->st->rx_dropped);
     pm_json_bool(&j, "interrupted", r->st->interrupted);
+    if (r->st->path) pm_json_str(&j, "path", r->st->path);
     pm_json_obj_end(&j);
     pm_json_arr_begin(&j, "hosts");
     host_view v;

@@ -132,7 +132,26 @@ void pm_rtt_sample(pm_rtt *r, uint64_t rtt_us);
 
 /* ---- The scan --------------------------------------------------------- */
 
-enum pm_scan_type { PM_SCAN_CONNECT, PM_SCAN_SYN, PM_SCAN_UDP, PM_SCAN_ACK };
+enum pm_scan_type {
+    PM_SCAN_CONNECT,
+    PM_SCAN_SYN,
+    PM_SCAN_UDP,
+    PM_SCAN_ACK,
+    PM_SCAN_FIN,  /* -sF: FIN */
+    PM_SCAN_NULL, /* -sN: no flags */
+    PM_SCAN_XMAS, /* -sX: FIN, PSH, URG */
+};
+
+/* nmap's state for a probe that drew no answer: filtered for SYN, connect
+ * and ACK; open|filtered where an open port keeps silent (UDP, and FIN,
+ * NULL, Xmas: RFC 9293 3.10.7.2, a LISTEN socket drops them). */
+static inline int pm_scan_silent_state(int type)
+{
+    return type == PM_SCAN_UDP || type == PM_SCAN_FIN || type == PM_SCAN_NULL ||
+                   type == PM_SCAN_XMAS
+               ? PM_PORT_OPENFILTERED
+               : PM_PORT_FILTERED;
+}
 
 typedef struct pm_scan_cfg {
     int type;
@@ -149,7 +168,9 @@ typedef struct pm_scan_cfg {
     const char *resume_path;                   /* state file, NULL: none */
     bool progress;                             /* progress line on stderr */
     bool firewall;                             /* -sS: suppress our kernel's RSTs (nftables) */
-    volatile int *stop;                        /* set by a signal handler: stop and save */
+    bool raw_sockets;   /* raw scans: IP raw sockets, not frames to the device (AF_PACKET) */
+    bool aggressive;    /* -T4, -T5: nmap's higher thresholds for slowing down */
+    volatile int *stop; /* set by a signal handler: stop and save */
 } pm_scan_cfg;
 
 /* One byte per (ip, port): state in the low 4 bits, and the reason kept
@@ -163,8 +184,10 @@ typedef struct pm_scan_result {
 
 typedef struct pm_scan_stats {
     uint64_t sent, retrans, replies, bad_cookie, timeouts, rate_limited;
+    uint64_t tx_dropped, rx_dropped; /* device queue full; receive ring full (packet path) */
     uint64_t start_us, end_us;
     int64_t srtt, rttvar, timeout; /* final RTT estimate */
+    const char *path;              /* how probes went: "connect", "raw" or "packet" */
     bool interrupted;
 } pm_scan_stats;
 

@@ -228,25 +228,42 @@ void pm_engine_resolve(pm_engine *e, uint64_t idx, int state, int reason, uint8_
     /* Karn's rule (RFC 6298 3): sample only replies that name their try. */
     if (tryno == p->tries || (tryno == 0 && p->tries == 1))
         pm_rtt_sample(&e->rtt, now > p->sent_us ? now - p->sent_us : 0);
-    if (tryno > e->max_ok_try) e->max_ok_try = tryno;
+    bool boost = false;
+    if (tryno > e->max_ok_try) {
+        e->max_ok_try = tryno;
+        /* nmap: "Increasing send delay ... due to max_successful_tryno
+         * increase to 4" (0-based: our 5th try; at -T4, the 6th) */
+        if (tryno > (e->cfg->aggressive ? 5u : 4u)) boost = true;
+    }
     /* Congestion window, as nmap's: +1 per reply up to the maximum; a
      * reply to a retransmission means an earlier probe was lost: halve. */
     if (tryno > 1 && !e->be->kernel_retransmits) {
         e->window_f /= 2;
         if (e->window_f < 8) e->window_f = 8;
-        /* nmap's send delay: a target that answers retries only is
-         * dropping (an ICMP rate limit, most often): space the probes out,
-         * 5 ms at first, doubling at most once a timeout, up to
-         * --max-scan-delay (nmap: "Increasing send delay ... due to
-         * max_successful_tryno increase"). */
-        uint64_t maxd = e->cfg->max_scan_delay_us ? e->cfg->max_scan_delay_us : 1000000;
-        if (now > e->delay_bumped + e->rtt.timeout && e->delay_us < maxd) {
-            e->delay_us = e->delay_us ? e->delay_us * 2 : 5000;
-            if (e->delay_us > maxd) e->delay_us = maxd;
-            e->delay_bumped = now;
-        }
-    } else if (e->window_f < e->window_max) {
-        e->window_f += 1;
+        /* nmap's send delay: a target that answers many retries is
+         * dropping (an ICMP rate limit, most often). nmap counts answers
+         * to retries against all answers since the delay last grew, and
+         * slows down past 30% of them (40% at -T4; its logs read "due to
+         * 11 out of 18 dropped probes since last increase"), so that a few
+         * losses on a fast path do not slow a whole scan. (nmap also waits
+         * for 11 such answers; a short scan of a rate-limited target
+         * would end before that, so we do not.) */
+        e->dropped++;
+        if ((double)e->dropped > (e->cfg->aggressive ? 0.4 : 0.3) * (double)(e->dropped + e->good))
+            boost = true;
+    } else {
+        e->good++;
+        if (e->window_f < e->window_max) e->window_f += 1;
+    }
+    /* Probes spaced out: 5 ms at first, doubling at most once a timeout,
+     * up to --max-scan-delay. */
+    uint64_t maxd = e->cfg->max_scan_delay_us ? e->cfg->max_scan_delay_us : 1000000;
+    if (boost && !e->be->kernel_retransmits && now > e->delay_bumped + e->rtt.timeout &&
+        e->delay_us < maxd) {
+        e->delay_us = e->delay_us ? e->delay_us * 2 : 5000;
+        if (e->delay_us > maxd) e->delay_us = maxd;
+        e->delay_bumped = now;
+        e->dropped = e->good = 0;
     }
     e->window = (uint32_t)e->window_f;
     if (e->window > e->window_max) e->window = e->window_max;
@@ -336,9 +353,7 @@ static int send_new(pm_engine *e, uint64_t now)
 
 static int default_state(const pm_engine *e)
 {
-    /* nmap: no answer to a SYN or connect is "filtered"; to UDP,
-     * "open|filtered" (an open port need not answer). */
-    return e->cfg->type == PM_SCAN_UDP ? PM_PORT_OPENFILTERED : PM_PORT_FILTERED;
+    return pm_scan_silent_state(e->cfg->type);
 }
 
 /* Times out probes at the FIFO head: retransmit or give up. */
@@ -487,8 +502,7 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         for (uint64_t pos = 0; pos < e->pos; pos++) {
             uint64_t idx = pm_perm_at(&e->perm, (uint64_t)cfg->shard + pos * nshards);
             if (!res->state[idx]) {
-                res->state[idx] =
-                    (uint8_t)(cfg->type == PM_SCAN_UDP ? PM_PORT_OPENFILTERED : PM_PORT_FILTERED);
+                res->state[idx] = (uint8_t)pm_scan_silent_state(cfg->type);
                 res->reason[idx] = PM_R_NO_RESPONSE;
             }
         }

@@ -75,7 +75,8 @@ struct pm_engine {
     unsigned max_ok_try;
     uint32_t window_max;
     uint64_t delay_us, delay_bumped, last_send; /* nmap's scan delay */
-    double window_f; /* congestion window, grown per reply, halved on loss */
+    uint64_t dropped, good; /* replies to retries / to first tries, since the delay last grew */
+    double window_f;        /* congestion window, grown per reply, halved on loss */
 };
 
 /* Target index -> address and port. */

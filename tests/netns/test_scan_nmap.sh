@@ -3,8 +3,10 @@
 # veth pair; the target has TCP listeners, UDP services, and nftables rules
 # that DROP some ports and REJECT others (TCP reset, ICMP port unreachable,
 # admin prohibited, host unreachable). nmap and portmux scan it with the
-# same flags (-sT, -sS, -sA, -sU; IPv4 and IPv6); their grepable port lines must
-# be identical: same ports, states, service names and "Ignored State".
+# same flags (-sT, -sS, -sA, -sF, -sN, -sX, -sU; IPv4 and IPv6); their
+# grepable port lines must be identical: same ports, states, service names
+# and "Ignored State". Raw scans run over both of portmux's paths (frames
+# to the device over AF_PACKET, and --raw-sockets).
 set -euo pipefail
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, raw sockets)"
@@ -29,8 +31,12 @@ ip -n "$A" addr add 10.77.0.1/24 dev pmsa$$
 ip -n "$B" addr add 10.77.0.2/24 dev pmsb$$
 ip -n "$A" addr add fd77::1/64 dev pmsa$$ nodad
 ip -n "$B" addr add fd77::2/64 dev pmsb$$ nodad
+# a second on-link address, and three more behind the target as a gateway
+ip -n "$B" addr add 10.77.0.3/24 dev pmsb$$
+for i in 1 2 3; do ip -n "$B" addr add 10.77.1.$i/32 dev lo; done
 for n in "$A" "$B"; do ip -n "$n" link set lo up; done
 ip -n "$A" link set pmsa$$ up; ip -n "$B" link set pmsb$$ up
+ip -n "$A" route add 10.77.1.0/24 via 10.77.0.2
 # the target answers every closed UDP port at once (Linux limits ICMP
 # errors to about one per second per peer by default)
 ip netns exec "$B" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
@@ -63,21 +69,34 @@ grep -q ready "$work/srv.log" || { cat "$work/srv.log"; echo "FAIL: target did n
 ports_lines() { grep -P '^Host: .*\tPorts: ' "$1" | sed 's/[[:space:]]*$//'; }
 
 pass=0; fail=0
-compare() { # name, nmap args..., --, portmux args...
+# How portmux sent its probes ("packet": frames to the device over
+# AF_PACKET; "raw": IP raw sockets; "connect"), from its JSON stats.
+path_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stats"]["path"])' "$1"; }
+compare() { # name, nmap args..., --, portmux args...  (nmap's output: $work/name.nmap)
   local name=$1; shift
-  local nargs=() pargs=()
+  local nargs=()
   while [ "$1" != "--" ]; do nargs+=("$1"); shift; done; shift
-  pargs=("$@")
   ip netns exec "$A" nmap -Pn -n "${nargs[@]}" -oG "$work/$name.nmap" >/dev/null
-  ip netns exec "$A" "$PORTMUX" scan --no-progress "${pargs[@]}" -oG "$work/$name.pm" \
+  compare_pm "$name" "$name" "$@"
+}
+compare_pm() { # name, name of an earlier nmap run, portmux args...
+  local name=$1 ref=$2; shift 2
+  ip netns exec "$A" "$PORTMUX" scan --no-progress "$@" -oG "$work/$name.pm" \
     -oX "$work/$name.xml" -oJ "$work/$name.json" >/dev/null
-  if diff <(ports_lines "$work/$name.nmap") <(ports_lines "$work/$name.pm") >"$work/$name.diff" &&
-     [ -s "$work/$name.nmap" ] && [ "$(ports_lines "$work/$name.nmap" | wc -l)" -ge 1 ]; then
-    echo "ok   $name: $(ports_lines "$work/$name.pm" | cut -f2- | cut -c1-150)"
+  local path; path=$(path_of "$work/$name.json")
+  if diff <(ports_lines "$work/$ref.nmap") <(ports_lines "$work/$name.pm") >"$work/$name.diff" &&
+     [ -s "$work/$ref.nmap" ] && [ "$(ports_lines "$work/$ref.nmap" | wc -l)" -ge 1 ]; then
+    echo "ok   $name ($path): $(ports_lines "$work/$name.pm" | cut -f2- | cut -c1-130)"
     pass=$((pass + 1))
   else
-    echo "FAIL $name: nmap (<) and portmux (>) differ:"; cat "$work/$name.diff"
+    echo "FAIL $name ($path): nmap (<) and portmux (>) differ:"; cat "$work/$name.diff"
     fail=$((fail + 1))
+  fi
+  # the path it was meant to take
+  local want=${WANT:-packet}
+  case " $* " in *" -sT "*) want=connect ;; *" --raw-sockets "*) want=raw ;; esac
+  if [ "$path" != "$want" ]; then
+    echo "FAIL $name: probes went by '$path', not '$want'"; fail=$((fail + 1))
   fi
   # the XML must be well-formed and the JSON valid
   python3 -c 'import sys,xml.dom.minidom,json; xml.dom.minidom.parse(sys.argv[1]); json.load(open(sys.argv[2]))' \
@@ -91,8 +110,35 @@ compare() { # name, nmap args..., --, portmux args...
 
 P=1-2000
 compare tcp-connect-v4 -sT -p $P 10.77.0.2 -- -sT -p $P 10.77.0.2
+# -sS, -sA and -sU take the packet path here (one Ethernet next hop), and
+# the raw-socket path with --raw-sockets: both must equal nmap.
 compare tcp-syn-v4     -sS -p $P 10.77.0.2 -- -sS -p $P 10.77.0.2
+compare_pm tcp-syn-v4-raw tcp-syn-v4 --raw-sockets -sS -p $P 10.77.0.2
 compare tcp-syn-v6  -6 -sS -p $P fd77::2   -- -sS -p $P fd77::2
+compare_pm tcp-syn-v6-raw tcp-syn-v6 --raw-sockets -sS -p $P fd77::2
+# The packet path's nftables ingress rule keeps the replies from our IP
+# stack: of the ~2000 replies (RSTs, SYN-ACKs), TCP sees none (a few
+# segments may be SYN-ACKs the target retransmits for earlier scans). The
+# neighbour table is flushed first: the scanner has the kernel resolve it.
+ip -n "$A" neigh flush dev pmsa$$
+ip netns exec "$A" nstat -n >/dev/null
+ip netns exec "$A" "$PORTMUX" scan --no-progress -sS -p $P 10.77.0.2 -oJ "$work/ingress.json" >/dev/null
+segs=$(ip netns exec "$A" nstat -z TcpInSegs | awk '/TcpInSegs/ {print $2}')
+if [ "${segs:-0}" -lt 500 ] && [ "$(path_of "$work/ingress.json")" = packet ]; then
+  echo "ok   packet path, neighbour resolved: replies kept from our stack ($segs TCP segments in)"; pass=$((pass + 1))
+else echo "FAIL packet path: our stack took $segs TCP segments; path $(path_of "$work/ingress.json")"; fail=$((fail + 1)); fi
+# Three addresses behind one gateway: the packet path; two on-link
+# addresses (two next hops): raw sockets, by themselves.
+compare tcp-syn-gateway -sS -p 1-300 10.77.1.1-3 -- -sS -p 1-300 10.77.1.1-3
+WANT=raw compare tcp-syn-onlink -sS -p 1-300 10.77.0.2-3 -- -sS -p 1-300 10.77.0.2-3
+# No Ethernet next hop (loopback): the raw-socket path, by itself.
+ip netns exec "$A" "$PORTMUX" scan --no-progress -sS -p 1-50 127.0.0.1 -oJ "$work/lo.json" >/dev/null
+if [ "$(path_of "$work/lo.json")" = raw ] &&
+   python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["hosts"][0]; sys.exit(h["counts"] != {"closed": 50})' "$work/lo.json"; then
+  echo "ok   loopback: raw-socket path, 50 closed"; pass=$((pass + 1))
+else
+  echo "FAIL loopback: $(head -c 600 "$work/lo.json")"; fail=$((fail + 1))
+fi
 # Not 135 (TCP refused by ICMPv6 port unreachable) here: Linux reports that
 # error to a SYN_SENT socket only at the SYN retransmission 1 s later unless
 # the socket set IPV6_RECVERR, so nmap says "closed" or "filtered" by how
@@ -106,8 +152,15 @@ else
 fi
 compare tcp-ack-v4     -sA -p $P 10.77.0.2 -- -sA -p $P 10.77.0.2
 compare tcp-ack-v6  -6 -sA -p 1-500 fd77::2 -- -sA -p 1-500 fd77::2
+# FIN, NULL, Xmas: closed ports answer RST, open and dropped ones keep
+# silent (open|filtered), ICMP-rejected ones are filtered
+compare tcp-fin-v4     -sF -p $P 10.77.0.2 -- -sF -p $P 10.77.0.2
+compare tcp-xmas-v4    -sX -p $P 10.77.0.2 -- -sX -p $P 10.77.0.2
+compare_pm tcp-xmas-v4-raw tcp-xmas-v4 --raw-sockets -sX -p $P 10.77.0.2
+compare tcp-null-v6 -6 -sN -p 1-500 fd77::2 -- -sN -p 1-500 fd77::2
 U=1-200,5000-5002
 compare udp-v4 -sU -p $U 10.77.0.2 -- -sU -p $U 10.77.0.2
+compare_pm udp-v4-raw udp-v4 --raw-sockets -sU -p $U 10.77.0.2
 compare udp-v6 -6 -sU -p $U fd77::2 -- -sU -p $U fd77::2
 
 # our kernel's RST suppression is scoped and removed: no table is left
