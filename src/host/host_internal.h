@@ -59,6 +59,7 @@ typedef struct hsock {
     uint8_t soft_error;
     uint8_t pad;
     uint16_t linger_s;
+    uint16_t wslot; /* timing wheel slot while SF_IN_WHEEL */
     uint32_t f;
     uint32_t uid;
     pm_bind_id bid;
@@ -73,9 +74,8 @@ typedef struct hsock {
     uint32_t acc_head, acc_tail, syn_head;
     uint16_t acc_len, syn_len;
     uint32_t backlog;
-    /* Timing wheel links and the TCB's deadline. */
+    /* Timing wheel links (the deadline is the TCB's). */
     uint32_t wnext, wprev;
-    uint64_t deadline;
     /* Output (dirty) list and event (ready) list. */
     uint32_t dnext, rnext;
 } hsock;
