@@ -74,6 +74,8 @@ struct pm_ehash {
     /* established records */
     dm_est **chunk;
     uint32_t nchunk, maxchunk, hwm, free_head, max_entries, est_count;
+    /* external keys (pm_ehash_config.est_key): index refs are handles */
+    const pm_tuple *(*est_key)(void *ctx, uint32_t handle);
     /* TIME_WAIT FIFO */
     dm_tw *tw;
     uint32_t tw_cap, tw_head, tw_len, tw_live, tw_timeout;

@@ -75,6 +75,14 @@ const pm_host_config *pm_host_get_config(const pm_host *h)
     return &h->cfg;
 }
 
+/* The established table keys each connection by its TCB's own tuple
+ * (no second copy in a demux record): the handle is the socket. */
+static const pm_tuple *est_key_cb(void *ctx, uint32_t handle)
+{
+    const pm_host *h = ctx;
+    return &h->tcbs[h->socks[handle].tcb].tuple;
+}
+
 static void tw_recycled_cb(void *ctx, const pm_tw_entry *e);
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may serve a new connect()
@@ -157,6 +165,7 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
         .max_tw = c.max_tw,
         .tw_timeout_us = 2 * c.tcp.msl_us,
         .tw_recycled = tw_recycled_cb,
+        .est_key = est_key_cb,
         .ctx = h,
     };
     uint64_t lk[2] = {pm_rng_next(&s), pm_rng_next(&s)};
