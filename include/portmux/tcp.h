@@ -126,7 +126,7 @@ typedef struct pm_tcp {
     uint32_t rst_seq;                            /* pending <SEQ=SEG.ACK><CTL=RST> */
     uint64_t timer_at;                           /* rtx/persist/TIME_WAIT/FIN_WAIT_2 */
     uint64_t delack_at;
-    uint8_t *snd_buf, *rcv_buf;
+    uint8_t *snd_buf; /* the send ring; the receive ring follows at snd_buf + snd_cap */
     uint32_t snd_cap, snd_head, snd_len;
     uint32_t rcv_cap, rcv_head, rcv_len;
     struct {
@@ -172,9 +172,9 @@ enum {
                                      pm_tcp_reopen_isn() */
 };
 
-/* Rings: memory the caller owns for the TCB's life (pool slots). */
-void pm_tcp_init(pm_tcp *tcb, uint8_t *snd_buf, uint32_t snd_cap, uint8_t *rcv_buf,
-                 uint32_t rcv_cap);
+/* Rings: memory the caller owns for the TCB's life (a pool slot): buf
+ * holds the send ring (snd_cap bytes), then the receive ring (rcv_cap). */
+void pm_tcp_init(pm_tcp *tcb, uint8_t *buf, uint32_t snd_cap, uint32_t rcv_cap);
 
 /* Active open (RFC 9293 3.10.1): SYN_SENT; output emits the SYN. isn 0:
  * RFC 6528. Returns 0 or -EISCONN / -EALREADY. */

@@ -159,7 +159,9 @@ int host_tcb_alloc(pm_host *h, hsock *s)
     uint32_t rcv = (s->f & SF_RCVBUF_SET) || bsd ? sk_rcvbuf(h, s) : 0;
     uint32_t snd = s->f & SF_SNDBUF_SET ? sk_sndbuf(h, s) : 0;
     if (h->cfg.personality == PM_PERS_LINUX) rcv /= 2, snd /= 2;
-    pm_tcp_init(&h->tcbs[i], mem, ring_cap(h->cfg.tcp_sndbuf, snd), mem + h->cfg.tcp_sndbuf,
+    /* the send ring ends where the receive ring's slot starts */
+    uint32_t scap = ring_cap(h->cfg.tcp_sndbuf, snd);
+    pm_tcp_init(&h->tcbs[i], mem + h->cfg.tcp_sndbuf - scap, scap,
                 ring_cap(h->cfg.tcp_rcvbuf, rcv));
     if (s->f & SF_NODELAY) pm_tcp_set_nodelay(&h->tcbs[i], true);
     if (sk_maxseg(h, s)) pm_tcp_set_maxseg(&h->tcbs[i], sk_maxseg(h, s));

@@ -56,8 +56,8 @@ static void ring_write(pm_tcp *tcb, uint32_t off, const uint8_t *data, uint32_t 
 {
     uint32_t pos = (uint32_t)(((uint64_t)tcb->rcv_head + tcb->rcv_len + off) % tcb->rcv_cap);
     uint32_t first = tcb->rcv_cap - pos < len ? tcb->rcv_cap - pos : len;
-    memcpy(tcb->rcv_buf + pos, data, first);
-    memcpy(tcb->rcv_buf, data + first, len - first);
+    memcpy(tcp_rcv_buf(tcb) + pos, data, first);
+    memcpy(tcp_rcv_buf(tcb), data + first, len - first);
 }
 
 /* ---- Replies ---------------------------------------------------------------- */

@@ -82,14 +82,12 @@ void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed
     st->rcv_wscale = ws;
 }
 
-void pm_tcp_init(pm_tcp *tcb, uint8_t *snd_buf, uint32_t snd_cap, uint8_t *rcv_buf,
-                 uint32_t rcv_cap)
+void pm_tcp_init(pm_tcp *tcb, uint8_t *buf, uint32_t snd_cap, uint32_t rcv_cap)
 {
     memset(tcb, 0, sizeof *tcb);
-    tcb->snd_buf = snd_buf;
-    tcb->snd_cap = snd_buf ? snd_cap : 0;
-    tcb->rcv_buf = rcv_buf;
-    tcb->rcv_cap = rcv_buf ? rcv_cap : 0;
+    tcb->snd_buf = buf;
+    tcb->snd_cap = buf ? snd_cap : 0;
+    tcb->rcv_cap = buf ? rcv_cap : 0;
     tcb->state = PM_TCP_CLOSED;
 }
 
@@ -317,7 +315,7 @@ int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t is
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
-    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_buf, tcb->rcv_cap);
+    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags;
     tcb->user_mss = user_mss;
     tcb->tuple = *t;
@@ -355,7 +353,7 @@ int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
-    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_buf, tcb->rcv_cap);
+    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags | F_PASSIVE;
     tcb->user_mss = user_mss;
     tcp_tuple_from(&tcb->tuple, ip, syn);
@@ -381,7 +379,7 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
 {
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
-    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_buf, tcb->rcv_cap);
+    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags | F_PASSIVE;
     tcb->user_mss = user_mss;
     tcp_tuple_from(&tcb->tuple, ip, ack);
@@ -502,8 +500,8 @@ long pm_tcp_recv(pm_tcp_stack *st, pm_tcp *tcb, void *data, size_t len, uint64_t
     }
     uint32_t n = len < tcb->rcv_len ? (uint32_t)len : tcb->rcv_len;
     uint32_t first = tcb->rcv_cap - tcb->rcv_head < n ? tcb->rcv_cap - tcb->rcv_head : n;
-    memcpy(data, tcb->rcv_buf + tcb->rcv_head, first);
-    memcpy((uint8_t *)data + first, tcb->rcv_buf, n - first);
+    memcpy(data, tcp_rcv_buf(tcb) + tcb->rcv_head, first);
+    memcpy((uint8_t *)data + first, tcp_rcv_buf(tcb), n - first);
     uint32_t before = tcb->rcv_wup + tcb->rcv_wnd - tcb->rcv_nxt;
     tcb->rcv_head = (tcb->rcv_head + n) % tcb->rcv_cap;
     tcb->rcv_len -= n;

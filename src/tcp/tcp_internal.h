@@ -36,6 +36,12 @@ enum {                        /* pm_tcp.flags */
 #define PM_TCP_TS_LEN       12          /* TS option with its two NOPs */
 #define PM_TCP_INF_SSTHRESH 0x7fffffffu /* Linux TCP_INFINITE_SSTHRESH */
 
+/* The receive ring follows the send ring in the TCB's one buffer. */
+static inline uint8_t *tcp_rcv_buf(const pm_tcp *t)
+{
+    return t->snd_buf + t->snd_cap;
+}
+
 static inline uint32_t tcp_ts_now(uint64_t now)
 {
     return (uint32_t)(now / 1000); /* Linux: 1 ms TSval clock */
