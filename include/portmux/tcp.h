@@ -114,8 +114,7 @@ void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed
  * the first unacknowledged data byte; the receive ring holds the bytes not
  * yet read, then (at their offsets) out-of-order data within the window. */
 typedef struct pm_tcp {
-    pm_tuple tuple;
-    uint32_t iss, irs;
+    uint32_t iss; /* IRS is rcv_nxt - 1 while it matters (SYN_RCVD) */
     uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
     uint32_t rcv_nxt, rcv_wup, rcv_wnd; /* rcv_wup + rcv_wnd = right edge advertised */
     uint32_t cwnd, ssthresh, recover;
@@ -132,6 +131,7 @@ typedef struct pm_tcp {
     struct {
         uint32_t off, len; /* relative to rcv_nxt */
     } ooo[PM_TCP_OOO_RANGES];
+    pm_tuple tuple;    /* the established table's key (demux est_key) */
     uint16_t mss;      /* payload bytes per segment we send (options deducted) */
     uint16_t user_mss; /* TCP_MAXSEG, 0: none */
     uint16_t flags;    /* PM_TCPF_* */

@@ -361,7 +361,6 @@ int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
     tcb_open_common(st, tcb, now);
     /* RFC 9293 3.10.7.2: RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ. Data on a SYN
      * is not queued (Linux without Fast Open); the peer resends it. */
-    tcb->irs = syn->seq;
     tcb->rcv_nxt = tcb->rcv_wup = syn->seq + 1;
     tcp_syn_options(st, tcb, syn, false);
     if (tcb->opts & PM_TCPO_TS) tcb->ts_recent_stamp = (uint32_t)(now / 1000000);
@@ -386,7 +385,6 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
     tcb->iss = ack->ack - 1;
     tcb_open_common(st, tcb, now);
     tcb->snd_una = tcb->snd_nxt = tcb->snd_max = ack->ack;
-    tcb->irs = ack->seq - 1;
     tcb->rcv_nxt = tcb->rcv_wup = ack->seq;
     tcb->opts = so->opts;
     if (so->opts & PM_TCPO_WS) {
