@@ -48,7 +48,7 @@ typedef struct pm_host_config {
     /* Side records for TCP sockets that are not plain connections:
      * listeners, bound unconnected sockets, and connections with
      * SO_RCVBUF/SO_SNDBUF/TCP_MAXSEG/IP_LOCAL_PORT_RANGE set (76 bytes
-     * each; full: -ENOBUFS, sock_ext_full). 0: max_sockets / 4 + 64. */
+     * each; full: -ENOBUFS, sock_ext_full). 0: max_sockets / 16 + 64. */
     uint32_t max_sock_ext;
     uint32_t tcp_sndbuf;      /* send ring per TCB, bytes (slot size) */
     uint32_t tcp_rcvbuf;      /* receive ring per TCB, bytes (slot size) */

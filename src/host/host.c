@@ -176,7 +176,7 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     h->nsocks = c.max_sockets;
     h->socks = calloc(c.max_sockets, sizeof *h->socks);
     h->tcbs = calloc(c.max_tcbs, sizeof *h->tcbs);
-    if (!c.max_sock_ext) c.max_sock_ext = h->cfg.max_sock_ext = c.max_sockets / 4 + 64;
+    if (!c.max_sock_ext) c.max_sock_ext = h->cfg.max_sock_ext = c.max_sockets / 16 + 64;
     h->xs = calloc(c.max_sock_ext, sizeof *h->xs);
     h->udpx = calloc(c.max_udp ? c.max_udp : 1, sizeof *h->udpx);
     /* calloc'ed rings: pages are touched only when a connection uses them */

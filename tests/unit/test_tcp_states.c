@@ -1213,7 +1213,7 @@ static void test_tcb_size(void **state)
 {
     (void)state;
     printf("sizeof(pm_tcp) = %zu, sizeof(pm_tcp_tw) = %zu\n", sizeof(pm_tcp), sizeof(pm_tcp_tw));
-    assert_true(sizeof(pm_tcp) <= 256); /* issue 5's target */
+    assert_true(sizeof(pm_tcp) <= 224); /* leaves 32 B of issue 5 budget for the SACK scoreboard */
 }
 
 int main(void)
