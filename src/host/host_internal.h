@@ -50,6 +50,8 @@ enum { /* hsock.f */
        SF_EOF_SEEN = 1 << 16, /* the TCB's peer FIN was seen */
        SF_WAS_CONNECTED = 1 << 17,
        SF_PASSIVE = 1 << 18,
+       /* bits 20..31: the timing wheel slot while SF_IN_WHEEL */
+       SF_WSLOT_SHIFT = 20,
 };
 
 /* A socket. What an established connection needs is here; its addresses
@@ -72,10 +74,8 @@ typedef struct hsock {
     uint32_t x;   /* TCP: side record index, or NIL (UDP: h->udpx[tcb]) */
     /* A child's listener and its queue link. */
     uint32_t parent, qnext;
-    /* Timing wheel links and slot (the deadline is the TCB's). */
+    /* Timing wheel links (the slot is in f, the deadline is the TCB's). */
     uint32_t wnext, wprev;
-    uint16_t wslot;
-    uint16_t pad2;
     /* Output (dirty) list and event (ready) list. */
     uint32_t dnext, rnext;
 } hsock;
@@ -103,6 +103,7 @@ typedef struct outq {
 #define WHEEL_BITS  12
 #define WHEEL_SLOTS (1u << WHEEL_BITS)
 #define WHEEL_SHIFT 10
+_Static_assert(WHEEL_BITS <= 32 - SF_WSLOT_SHIFT, "the slot fits in hsock.f");
 typedef struct wheel {
     uint32_t head[WHEEL_SLOTS];
     uint64_t bits[WHEEL_SLOTS / 64];

@@ -32,7 +32,7 @@ void wheel_del(pm_host *h, hsock *s)
 {
     if (!(s->f & SF_IN_WHEEL)) return;
     wheel *w = &h->wh;
-    uint32_t sl = s->wslot;
+    uint32_t sl = s->f >> SF_WSLOT_SHIFT;
     if (s->wprev != NIL)
         h->socks[s->wprev].wnext = s->wnext;
     else
@@ -48,11 +48,11 @@ void wheel_set(pm_host *h, hsock *s, uint64_t at)
     wheel *w = &h->wh;
     /* A deadline already past goes to the current slot. */
     if (at != UINT64_MAX && (at >> WHEEL_SHIFT) < w->cur_tick) at = w->cur_tick << WHEEL_SHIFT;
-    if ((s->f & SF_IN_WHEEL) && at != UINT64_MAX && s->wslot == slot_of(at)) return;
+    if ((s->f & SF_IN_WHEEL) && at != UINT64_MAX && (s->f >> SF_WSLOT_SHIFT) == slot_of(at)) return;
     wheel_del(h, s);
     if (at == UINT64_MAX) return;
     uint32_t sl = slot_of(at), i = sk_index(h, s);
-    s->wslot = (uint16_t)sl;
+    s->f = (s->f & ((1u << SF_WSLOT_SHIFT) - 1)) | sl << SF_WSLOT_SHIFT;
     s->wprev = NIL;
     s->wnext = w->head[sl];
     if (s->wnext != NIL) h->socks[s->wnext].wprev = i;
