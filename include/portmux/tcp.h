@@ -123,9 +123,12 @@ typedef struct pm_tcp {
     uint32_t ts_recent, ts_recent_stamp, ts_off; /* stamp in seconds */
     uint32_t last_oow_ms;                        /* per-connection ACK rate limit */
     uint32_t rst_seq;                            /* pending <SEQ=SEG.ACK><CTL=RST> */
-    uint64_t timer_at;                           /* rtx/persist/TIME_WAIT/FIN_WAIT_2 */
-    uint64_t delack_at;
-    uint8_t *snd_buf; /* the send ring; the receive ring follows at snd_buf + snd_cap */
+    /* rtx/persist/TIME_WAIT/FIN_WAIT_2 deadline; with no timer armed and a
+     * delayed ACK pending, the delayed ACK's time (its 64-bit base) */
+    uint64_t timer_at;
+    uint32_t delack_at; /* the delayed ACK's deadline, low 32 bits of the
+                           microseconds (timer_at gives the rest); 0: none */
+    uint8_t *snd_buf;   /* the send ring; the receive ring follows at snd_buf + snd_cap */
     uint32_t snd_cap, snd_head, snd_len;
     uint32_t rcv_cap, rcv_head, rcv_len;
     struct {
@@ -135,13 +138,14 @@ typedef struct pm_tcp {
     uint16_t mss;      /* payload bytes per segment we send (options deducted) */
     uint16_t user_mss; /* TCP_MAXSEG, 0: none */
     uint16_t flags;    /* PM_TCPF_* */
-    uint8_t state;
-    uint8_t timer; /* PM_TCP_TIMER_* */
-    uint8_t snd_wscale, rcv_wscale;
-    uint8_t backoff, retries, dupacks, quick;
+    uint8_t state : 4;
+    uint8_t timer : 4; /* PM_TCP_TIMER_* */
+    uint8_t snd_wscale : 4, rcv_wscale : 4;
+    uint8_t backoff : 5; /* < 32 */
+    uint8_t opts : 3;    /* PM_TCPO_*: negotiated options */
+    uint8_t retries, dupacks, quick;
     uint8_t err;      /* pending SO_ERROR, positive errno */
     uint8_t soft_err; /* RFC 1122 4.2.3.9: reported only if the connection times out */
-    uint8_t opts;     /* PM_TCPO_*: negotiated options */
 } pm_tcp;
 
 enum { /* pm_tcp.opts */

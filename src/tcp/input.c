@@ -226,8 +226,8 @@ static unsigned receive_data(pm_tcp_stack *st, pm_tcp *tcb, uint32_t seq, const 
             tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: a hole filled, or holes left */
         } else if (++tcb->quick >= 2) {
             tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: every second full segment */
-        } else if (tcb->delack_at == 0) {
-            tcb->delack_at = now + st->cfg.delack_us; /* RFC 1122 4.2.3.2 */
+        } else {
+            tcp_delack_arm(tcb, now + st->cfg.delack_us); /* RFC 1122 4.2.3.2 */
         }
         return len + extra ? PM_TCP_EV_READABLE : 0;
     }
@@ -412,7 +412,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             uint32_t extra = ooo_advance(tcb, 0);
             tcb->rcv_len += extra;
             tcb->rcv_nxt += extra;
-            if (tcb->delack_at == 0) tcb->delack_at = now + st->cfg.delack_us;
+            tcp_delack_arm(tcb, now + st->cfg.delack_us);
             ev |= PM_TCP_EV_READABLE;
         }
     }

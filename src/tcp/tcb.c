@@ -190,8 +190,31 @@ void tcp_syn_options(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *syn, bool
 
 void tcp_arm_timer(pm_tcp *tcb, int kind, uint64_t at)
 {
-    tcb->timer = (uint8_t)kind;
-    tcb->timer_at = kind == PM_TCP_TIMER_NONE ? 0 : at;
+    tcb->timer = (uint8_t)kind & 0xf;
+    if (kind != PM_TCP_TIMER_NONE) {
+        /* timer_at becomes the delayed ACK's base: it must stay in reach */
+        if (tcb->delack_at) {
+            int64_t d = (int64_t)(tcp_delack_deadline(tcb) - at);
+            if (d != (int32_t)d) {
+                tcb->delack_at = 0;
+                tcb->flags |= F_ACK_NOW;
+            }
+        }
+        tcb->timer_at = at;
+    } else if (!tcb->delack_at)
+        tcb->timer_at = 0; /* else it stays the delayed ACK's base */
+}
+
+void tcp_delack_arm(pm_tcp *tcb, uint64_t at)
+{
+    if (tcb->delack_at) return;
+    if (tcb->timer == PM_TCP_TIMER_NONE) tcb->timer_at = at;
+    int64_t d = (int64_t)(at - tcb->timer_at);
+    if (d != (int32_t)d) { /* a timer over 35 minutes away: no room, ACK now */
+        tcb->flags |= F_ACK_NOW;
+        return;
+    }
+    tcb->delack_at = (uint32_t)at ? (uint32_t)at : 1;
 }
 
 void tcp_rto_reset(pm_tcp_stack *st, pm_tcp *tcb)
