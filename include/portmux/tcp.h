@@ -114,7 +114,11 @@ void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed
  * the first unacknowledged data byte; the receive ring holds the bytes not
  * yet read, then (at their offsets) out-of-order data within the window. */
 typedef struct pm_tcp {
-    uint32_t iss; /* IRS is rcv_nxt - 1 while it matters (SYN_RCVD) */
+    /* rtx/persist/TIME_WAIT/FIN_WAIT_2 deadline; with no timer armed and a
+     * delayed ACK pending, the delayed ACK's time (its 64-bit base) */
+    uint64_t timer_at;
+    uint8_t *snd_buf; /* the send ring; the receive ring follows at snd_buf + snd_cap */
+    uint32_t iss;     /* IRS is rcv_nxt - 1 while it matters (SYN_RCVD) */
     uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
     uint32_t rcv_nxt, rcv_wup, rcv_wnd; /* rcv_wup + rcv_wnd = right edge advertised */
     uint32_t cwnd, ssthresh, recover;
@@ -123,12 +127,8 @@ typedef struct pm_tcp {
     uint32_t ts_recent, ts_recent_stamp, ts_off; /* stamp in seconds */
     uint32_t last_oow_ms;                        /* per-connection ACK rate limit */
     uint32_t rst_seq;                            /* pending <SEQ=SEG.ACK><CTL=RST> */
-    /* rtx/persist/TIME_WAIT/FIN_WAIT_2 deadline; with no timer armed and a
-     * delayed ACK pending, the delayed ACK's time (its 64-bit base) */
-    uint64_t timer_at;
-    uint32_t delack_at; /* the delayed ACK's deadline, low 32 bits of the
-                           microseconds (timer_at gives the rest); 0: none */
-    uint8_t *snd_buf;   /* the send ring; the receive ring follows at snd_buf + snd_cap */
+    uint32_t delack_at;                          /* the delayed ACK's deadline, low 32 bits of the
+                                                    microseconds (timer_at gives the rest); 0: none */
     uint32_t snd_cap, snd_head, snd_len;
     uint32_t rcv_cap, rcv_head, rcv_len;
     struct {

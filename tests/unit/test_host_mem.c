@@ -14,10 +14,10 @@
 
 static const pm_cred root = {0, true};
 
-/* The layout's budget today: socket 60 + TCB 224 + index share (about 9 B
+/* The layout's budget today: socket 56 + TCB 216 + index share (about 9 B
  * at the table's 70% load) + the side-record pool's share. Issue 5's
  * target is 256 with the SACK scoreboard still to come: not met yet. */
-#define CONN_BYTES_BOUND 300.0
+#define CONN_BYTES_BOUND 290.0
 
 typedef struct acc {
     hp_pair *p;
@@ -65,7 +65,7 @@ static void test_conn_mem(void **state)
            m.socket, m.tcb, m.demux, m.side, m.total, (unsigned long long)m.established);
     assert_int_equal(m.established, N);
     assert_true(m.socket > 0 && m.tcb > 0);
-    assert_true(m.tcb <= 224);
+    assert_true(m.tcb <= 216);
     /* the established table holds no copy of the tuple: its index only
      * (64-byte buckets of 10 slots, sized for max_tcbs at 70%) */
     assert_true(m.demux > 0 && m.demux < 12);
