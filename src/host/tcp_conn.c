@@ -158,12 +158,21 @@ static void release_ports(pm_host *h, hsock *s)
     s->bid = PM_BIND_NONE;
 }
 
+/* A child still in the accept queue loses its TCB: accept() gives its peer
+ * all the same (Linux keeps inet_dport), so its names go to a side record
+ * (none left: they read as the wildcard). */
+static void keep_child_names(pm_host *h, hsock *s)
+{
+    if (s->kind == SK_CHILD && (s->f & SF_ACCEPTED)) host_x_get(h, s);
+}
+
 void host_conn_done(pm_host *h, hsock *s)
 {
     pm_tcp *tcb = sk_tcb(h, s);
     if (tcb) {
         pm_ehash_remove(h->eh, &tcb->tuple);
         if (tcb->err && !s->so_error) s->so_error = tcb->err;
+        keep_child_names(h, s);
         host_tcb_release(h, s);
     }
     release_ports(h, s);
@@ -200,6 +209,7 @@ void host_time_wait(pm_host *h, hsock *s)
     host_tw_note(h, ref, &side, &t);
     s->eid = PM_EPH_NONE;
     s->bid = PM_BIND_NONE;
+    keep_child_names(h, s);
     host_tcb_release(h, s);
     if (s->kind == SK_ORPHAN || (s->kind == SK_CHILD && !(s->f & SF_ACCEPTED))) {
         unlink_child(h, s);

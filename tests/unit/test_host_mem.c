@@ -181,12 +181,54 @@ static void test_options_keep_record(void **state)
     hp_fini(p);
 }
 
+static bool child_queued(void *arg)
+{
+    hp_pair *p = arg;
+    return pm_sock_poll(p->h[1], 0) & PM_POLLIN;
+}
+
+/* A child reset while in the accept queue has no TCB left; accept() still
+ * gives its peer (Linux keeps inet_dport): from a side record. */
+static void test_dead_child_peer(void **state)
+{
+    (void)state;
+    static hp_pair pair;
+    hp_pair *p = &pair;
+    assert_int_equal(hp_init(p, PM_PERS_LINUX, 64, 1024), 0);
+    int l = pm_sock_socket(p->h[1], PM_AF_INET, PM_SOCK_STREAM, &root);
+    assert_int_equal(l, 0);
+    pm_sockaddr la = hp_sa4(p, 1, 80);
+    assert_int_equal(pm_sock_bind(p->h[1], l, &la, &root), 0);
+    assert_int_equal(pm_sock_listen(p->h[1], l, 8, &root), 0);
+    int c = pm_sock_socket(p->h[0], PM_AF_INET, PM_SOCK_STREAM, &root);
+    assert_int_equal(pm_sock_connect(p->h[0], c, &la, &root, p->now), -EINPROGRESS);
+    assert_true(hp_run(p, child_queued, p, HP_SEC));
+    pm_sockaddr me;
+    assert_int_equal(pm_sock_getsockname(p->h[0], c, &me), 0);
+    pm_linger lg = {1, 0};
+    assert_int_equal(pm_sock_setsockopt(p->h[0], c, PM_SOL_SOCKET, PM_SO_LINGER, &lg, sizeof lg),
+                     0);
+    assert_int_equal(pm_sock_close(p->h[0], c, p->now), 0); /* RST */
+    hp_run(p, NULL, NULL, 10 * HP_MS);
+    pm_host_stats st;
+    pm_host_get_stats(p->h[1], &st);
+    assert_int_equal(st.tcbs, 0); /* the child's TCB is gone */
+    pm_sockaddr peer;
+    int a = pm_sock_accept(p->h[1], l, &peer, &root);
+    assert_true(a >= 0);
+    assert_int_equal(peer.port, me.port);
+    assert_true(pm_ip_eq(&peer.ip, &p->ip4[0]));
+    assert_int_equal(pm_sock_recv(p->h[1], a, &peer, 1, p->now), -ECONNRESET);
+    hp_fini(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conn_mem),
         cmocka_unit_test(test_side_pool_full),
         cmocka_unit_test(test_options_keep_record),
+        cmocka_unit_test(test_dead_child_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
