@@ -199,8 +199,8 @@ static double run_memory(uint32_t n, pm_host_conn_mem *m)
     }
     pm_host_conn_mem_get(A, m);
     bench_say("memory: %llu established on A: socket %zu B + TCB %zu B + demux %.1f B + side "
-              "records %.1f B\n",
-              (unsigned long long)m->established, m->socket, m->tcb, m->demux, m->side);
+              "records %.1f B + port owners %.1f B\n",
+              (unsigned long long)m->established, m->socket, m->tcb, m->demux, m->side, m->ports);
     destroy();
     return m->total;
 }
@@ -258,8 +258,9 @@ int main(int argc, char **argv)
     bench_sum_num("input_mpps", m);
     bench_sum_num("bytes_per_connection", mem);
     bench_sum_add("bytes_breakdown",
-                  "{\"socket\":%zu,\"tcb\":%zu,\"demux\":%.1f,\"side_records\":%.1f}", mb.socket,
-                  mb.tcb, mb.demux, mb.side);
+                  "{\"socket\":%zu,\"tcb\":%zu,\"demux\":%.1f,\"side_records\":%.1f,"
+                  "\"port_owners\":%.1f}",
+                  mb.socket, mb.tcb, mb.demux, mb.side, mb.ports);
     bench_sum_add("bytes_target", "256");
 #ifdef PM_HAVE_LWIP
     double xc = bench_median(lc, (size_t)(reps)), xg = bench_median(lg, (size_t)(reps)),

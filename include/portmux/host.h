@@ -114,12 +114,14 @@ void pm_host_get_stats(const pm_host *h, pm_host_stats *s);
 /* Memory held per established connection outside its send and receive
  * rings (issue 5's target: 256 bytes): the socket slot, the TCB, its
  * share of the established table (index and record; the TIME_WAIT ring,
- * 48 B per max_tw slot, is not per connection) and of the side-record
- * pool (all of it, whoever holds the records). */
+ * 48 B per max_tw slot, is not per connection), of the side-record pool
+ * (all of it, whoever holds the records) and of the port owners' records
+ * (bind owners and ephemeral registrations in use: an accepted connection
+ * holds one owner, a connect()ed one an owner and a registration). */
 typedef struct pm_host_conn_mem {
     uint64_t established; /* connections the shares are divided by */
     size_t socket, tcb;   /* sizeof */
-    double demux, side;
+    double demux, side, ports;
     double total;
 } pm_host_conn_mem;
 void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m);

@@ -249,7 +249,11 @@ void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m)
     double n = (double)es.established;
     m->demux = ((double)es.bytes - 48.0 * h->cfg.max_tw) / n;
     m->side = (double)h->cfg.max_sock_ext * sizeof(hsock_x) / n;
-    m->total = (double)m->socket + (double)m->tcb + m->demux + m->side;
+    pm_bind_stats bs = pm_bind_get_stats(h->bt);
+    pm_eph_stats ps = pm_eph_get_stats(h->eph);
+    m->ports =
+        ((double)bs.owners * (double)bs.owner_bytes + (double)ps.conns * (double)ps.conn_bytes) / n;
+    m->total = (double)m->socket + (double)m->tcb + m->demux + m->side + m->ports;
 }
 
 const pm_wire_stats *pm_host_wire_stats(const pm_host *h)

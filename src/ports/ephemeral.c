@@ -648,7 +648,9 @@ int pm_eph_tuple(const pm_eph *e, pm_eph_id i, pm_tuple *out)
 
 pm_eph_stats pm_eph_get_stats(const pm_eph *e)
 {
-    return e->st;
+    pm_eph_stats s = e->st;
+    s.conn_bytes = sizeof(conn) + sizeof(int32_t);
+    return s;
 }
 
 pm_bind_table *pm_eph_bind_table(const pm_eph *e)
