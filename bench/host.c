@@ -51,6 +51,7 @@ static void make(uint32_t socks, uint32_t tcbs, uint32_t ring)
         c.max_sockets = socks;
         c.max_tcbs = tcbs;
         c.max_tw = 8192;
+        c.max_sock_ext = 64; /* side records: listeners, bound sockets, options */
         c.tcp_sndbuf = c.tcp_rcvbuf = ring;
         c.out_packets = 1024;
         c.n_local = 1;
@@ -173,9 +174,10 @@ static double run_bulk(uint64_t bytes, double *mpps)
     return (double)bytes * 8 / dt / 1e9;
 }
 
-/* Established connections held: the socket slot, the TCB, its slot in the
- * TCB owner map and its share of the established table's index. */
-static double run_memory(uint32_t n, double *demux_bytes)
+/* Established connections held (pm_host_conn_mem_get): the socket slot,
+ * the TCB, their share of the established table and of the side-record
+ * pool. */
+static double run_memory(uint32_t n, pm_host_conn_mem *m)
 {
     make(2 * n + 16, n + 16, 1024);
     int l = pm_sock_socket(B, PM_AF_INET, PM_SOCK_STREAM, &root);
@@ -195,17 +197,12 @@ static double run_memory(uint32_t n, double *demux_bytes)
     exchange();
     while (pm_sock_accept(B, l, NULL, &root) >= 0) {
     }
-    pm_ehash_stats es;
-    pm_ehash_stats_get(A->eh, &es);
-    /* the index and established records; the TIME_WAIT ring (48 B per
-     * max_tw slot, preallocated) is not per connection */
-    *demux_bytes = ((double)es.bytes - 8192.0 * 48) / (double)es.established;
-    double per = (double)sizeof(hsock) + (double)sizeof(pm_tcp) + sizeof(uint32_t) + *demux_bytes;
-    bench_say(
-        "memory: %llu established on A: socket %zu B + TCB %zu B + owner map 4 B + demux %.1f B\n",
-        (unsigned long long)es.established, sizeof(hsock), sizeof(pm_tcp), *demux_bytes);
+    pm_host_conn_mem_get(A, m);
+    bench_say("memory: %llu established on A: socket %zu B + TCB %zu B + demux %.1f B + side "
+              "records %.1f B + port owners %.1f B\n",
+              (unsigned long long)m->established, m->socket, m->tcb, m->demux, m->side, m->ports);
     destroy();
-    return per;
+    return m->total;
 }
 
 int main(int argc, char **argv)
@@ -246,8 +243,8 @@ int main(int argc, char **argv)
                   lm[r]);
 #endif
     }
-    double demux_b;
-    double mem = run_memory(quick ? 10000 : 20000, &demux_b);
+    pm_host_conn_mem mb;
+    double mem = run_memory(quick ? 10000 : 20000, &mb);
     double c = bench_median(cps, (size_t)(reps)), g = bench_median(gbps, (size_t)(reps)),
            m = bench_median(mpps, (size_t)(reps));
     bench_say("portmux: %.0f connections/s, %.2f Gbit/s bulk, %.2f Mpps established input, %.0f B "
@@ -260,8 +257,10 @@ int main(int argc, char **argv)
     bench_sum_num("throughput_gbps", g);
     bench_sum_num("input_mpps", m);
     bench_sum_num("bytes_per_connection", mem);
-    bench_sum_add("bytes_breakdown", "{\"socket\":%zu,\"tcb\":%zu,\"owner_map\":4,\"demux\":%.1f}",
-                  sizeof(hsock), sizeof(pm_tcp), demux_b);
+    bench_sum_add("bytes_breakdown",
+                  "{\"socket\":%zu,\"tcb\":%zu,\"demux\":%.1f,\"side_records\":%.1f,"
+                  "\"port_owners\":%.1f}",
+                  mb.socket, mb.tcb, mb.demux, mb.side, mb.ports);
     bench_sum_add("bytes_target", "256");
 #ifdef PM_HAVE_LWIP
     double xc = bench_median(lc, (size_t)(reps)), xg = bench_median(lg, (size_t)(reps)),

@@ -72,7 +72,7 @@ static frame *q_pop(void)
 #define BUF 65536
 static pm_tcp_stack pst[2];
 static pm_tcp ptcb[2];
-static uint8_t pbuf_s[2][BUF], pbuf_r[2][BUF];
+static uint8_t pring[2][2 * BUF];     /* send ring, then receive ring */
 static uint64_t vnow = 1000000000ull; /* virtual time: no timer fires */
 
 static void pm_flush(int i)
@@ -103,7 +103,7 @@ static void pm_deliver(void)
         if (pm_packet_parse(f->b, f->len, &p, NULL) != 0) exit(1);
         int i = f->to;
         if (i == 1 && pm_listening && pm_tcp_listen_classify(&p.tcp) == PM_TCP_LISTEN_SYN) {
-            pm_tcp_init(&ptcb[1], pbuf_s[1], BUF, pbuf_r[1], BUF);
+            pm_tcp_init(&ptcb[1], pring[1], BUF, BUF);
             pm_tcp_accept_syn(&pst[1], &ptcb[1], &p.ip, &p.tcp, 0, vnow);
             pm_listening = false;
         } else {
@@ -124,7 +124,7 @@ static pm_tuple pm_tup(uint16_t lport)
 static void pm_open(uint16_t lport)
 {
     pm_tuple t = pm_tup(lport);
-    pm_tcp_init(&ptcb[0], pbuf_s[0], BUF, pbuf_r[0], BUF);
+    pm_tcp_init(&ptcb[0], pring[0], BUF, BUF);
     pm_listening = true;
     pm_tcp_connect(&pst[0], &ptcb[0], &t, 0, vnow);
     pm_flush(0);

@@ -25,7 +25,7 @@ typedef struct qseg {
 
 typedef struct end {
     pm_tcp tcb;
-    uint8_t sb[3000], rb[3000];
+    uint8_t ring[6000]; /* send ring, then receive ring */
     uint64_t wrote, read;
     qseg q[QCAP]; /* segments on their way to the other end */
     int nq;
@@ -160,8 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(E, 0, sizeof E);
     forged_data = false;
     now = 1000000000ull;
-    for (int i = 0; i < 2; i++)
-        pm_tcp_init(&E[i].tcb, E[i].sb, sizeof E[i].sb, E[i].rb, sizeof E[i].rb);
+    for (int i = 0; i < 2; i++) pm_tcp_init(&E[i].tcb, E[i].ring, 3000, 3000);
     pm_tuple t = {.lport = 1234, .fport = 80, .proto = PM_IPPROTO_TCP};
     t.laddr = pm_ip4(0x7f000001);
     t.faddr = pm_ip4(0x7f000002);
@@ -304,8 +303,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (mut & 8) ack.ack ^= 1u << (mut >> 4 & 15); /* forged: most fail */
             if (pm_tcp_cookie_check(&st, &ip, &ack, now, &so) == 0) {
                 pm_tcp x;
-                static uint8_t xs[2000], xr[2000];
-                pm_tcp_init(&x, xs, sizeof xs, xr, sizeof xr);
+                static uint8_t xring[4000];
+                pm_tcp_init(&x, xring, 2000, 2000);
                 (void)pm_tcp_accept_cookie(&st, &x, &ip, &ack, &so, now);
                 check(&x);
                 if (x.state != PM_TCP_ESTABLISHED) abort();

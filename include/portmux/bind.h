@@ -60,7 +60,8 @@ typedef struct pm_bind_stats {
     uint64_t eaddrinuse; /* refusals, by errno */
     uint64_t eacces;
     uint64_t einval;
-    uint64_t pool_full; /* binds refused because the owner pool was full */
+    uint64_t pool_full;   /* binds refused because the owner pool was full */
+    uint64_t owner_bytes; /* one owner record (what each socket holding a port costs) */
 } pm_bind_stats;
 
 void pm_bind_config_default(pm_bind_config *cfg);

@@ -57,6 +57,13 @@ typedef struct pm_ehash_config {
      * removed (e.g. to release its port); may be NULL. Must not call back
      * into the table. */
     void (*tw_recycled)(void *ctx, const struct pm_tw_entry *e);
+    /* Optional: established entries keyed by the caller's own copy of the
+     * tuple (a TCB's), as Linux's ehash compares the sock's own fields.
+     * The index slot then holds the handle and no 32-byte record is kept;
+     * lookups call est_key(ctx, handle) for each tag match. The tuple it
+     * returns must equal the key inserted until the entry is removed or
+     * turned into TIME_WAIT. Must not call back into the table. */
+    const pm_tuple *(*est_key)(void *ctx, uint32_t handle);
     void *ctx;
 } pm_ehash_config;
 

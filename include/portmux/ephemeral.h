@@ -73,6 +73,7 @@ typedef struct pm_eph_stats {
     uint64_t conns, dests;    /* now */
     uint64_t pool_full;       /* refusals because a pool was full */
     uint64_t search_steps;    /* bitmap blocks + words looked at, all searches */
+    uint64_t conn_bytes;      /* one connection's record and hash slot */
 } pm_eph_stats;
 
 void pm_eph_config_default(pm_eph_config *cfg);

@@ -41,10 +41,15 @@ typedef struct pm_host_config {
     pm_personality personality;
     uint64_t seed; /* keys ISNs, hashes, cookies, ports: give it getrandom() bytes */
     /* Pools. */
-    uint32_t max_sockets;     /* socket descriptors (any kind) */
-    uint32_t max_tcbs;        /* live TCP connections (SYN_RCVD .. LAST_ACK) */
-    uint32_t max_tw;          /* compact TIME_WAIT entries: tcp_max_tw_buckets */
-    uint32_t max_udp;         /* UDP sockets with a receive queue */
+    uint32_t max_sockets; /* socket descriptors (any kind) */
+    uint32_t max_tcbs;    /* live TCP connections (SYN_RCVD .. LAST_ACK) */
+    uint32_t max_tw;      /* compact TIME_WAIT entries: tcp_max_tw_buckets */
+    uint32_t max_udp;     /* UDP sockets with a receive queue */
+    /* Side records for TCP sockets that are not plain connections:
+     * listeners, bound unconnected sockets, and connections with
+     * SO_RCVBUF/SO_SNDBUF/TCP_MAXSEG/IP_LOCAL_PORT_RANGE set (76 bytes
+     * each; full: -ENOBUFS, sock_ext_full). 0: max_sockets / 16 + 64. */
+    uint32_t max_sock_ext;
     uint32_t tcp_sndbuf;      /* send ring per TCB, bytes (slot size) */
     uint32_t tcp_rcvbuf;      /* receive ring per TCB, bytes (slot size) */
     uint32_t udp_rcvbuf;      /* receive queue per UDP socket, bytes */
@@ -97,7 +102,7 @@ typedef struct pm_host_stats {
     uint64_t not_local, no_socket, rst_sent, port_unreach_sent, port_unreach_limited;
     uint64_t echo_replies, echo_limited, icmp_in_errors, icmp_matched, icmp_ignored;
     uint64_t syn_queue_full, accept_queue_full, cookies_sent, cookies_accepted;
-    uint64_t tcb_pool_full, socket_pool_full, udp_pool_full, tw_pool_full;
+    uint64_t tcb_pool_full, socket_pool_full, udp_pool_full, tw_pool_full, sock_ext_full;
     uint64_t tw_entered, tw_expired, tw_recycled, tw_reused, tw_reopened, tw_killed;
     uint64_t udp_in, udp_out, udp_rcvbuf_errors, udp_no_socket;
     uint64_t accepts, connects, conn_failed, resets_in;
@@ -106,6 +111,21 @@ typedef struct pm_host_stats {
     uint64_t sockets, tcbs, time_wait, bind_owners, eph_conns, udp_queues;
 } pm_host_stats;
 void pm_host_get_stats(const pm_host *h, pm_host_stats *s);
+/* Memory held per established connection outside its send and receive
+ * rings (issue 5's target: 256 bytes): the socket slot, the TCB, its
+ * share of the established table (index and record; the TIME_WAIT ring,
+ * 48 B per max_tw slot, is not per connection), of the side-record pool
+ * (all of it, whoever holds the records) and of the port owners' records
+ * (bind owners and ephemeral registrations in use: an accepted connection
+ * holds one owner, a connect()ed one an owner and a registration). */
+typedef struct pm_host_conn_mem {
+    uint64_t established; /* connections the shares are divided by */
+    size_t socket, tcb;   /* sizeof */
+    double demux, side, ports;
+    double total;
+} pm_host_conn_mem;
+void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m);
+
 /* The wire parser's and the TCP stack's counters. */
 const pm_wire_stats *pm_host_wire_stats(const pm_host *h);
 const pm_tcp_stats *pm_host_tcp_stats(const pm_host *h);

@@ -114,8 +114,11 @@ void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed
  * the first unacknowledged data byte; the receive ring holds the bytes not
  * yet read, then (at their offsets) out-of-order data within the window. */
 typedef struct pm_tcp {
-    pm_tuple tuple;
-    uint32_t iss, irs;
+    /* rtx/persist/TIME_WAIT/FIN_WAIT_2 deadline; with no timer armed and a
+     * delayed ACK pending, the delayed ACK's time (its 64-bit base) */
+    uint64_t timer_at;
+    uint8_t *snd_buf; /* the send ring; the receive ring follows at snd_buf + snd_cap */
+    uint32_t iss;     /* IRS is rcv_nxt - 1 while it matters (SYN_RCVD) */
     uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
     uint32_t rcv_nxt, rcv_wup, rcv_wnd; /* rcv_wup + rcv_wnd = right edge advertised */
     uint32_t cwnd, ssthresh, recover;
@@ -124,24 +127,25 @@ typedef struct pm_tcp {
     uint32_t ts_recent, ts_recent_stamp, ts_off; /* stamp in seconds */
     uint32_t last_oow_ms;                        /* per-connection ACK rate limit */
     uint32_t rst_seq;                            /* pending <SEQ=SEG.ACK><CTL=RST> */
-    uint64_t timer_at;                           /* rtx/persist/TIME_WAIT/FIN_WAIT_2 */
-    uint64_t delack_at;
-    uint8_t *snd_buf, *rcv_buf;
+    uint32_t delack_at;                          /* the delayed ACK's deadline, low 32 bits of the
+                                                    microseconds (timer_at gives the rest); 0: none */
     uint32_t snd_cap, snd_head, snd_len;
     uint32_t rcv_cap, rcv_head, rcv_len;
     struct {
         uint32_t off, len; /* relative to rcv_nxt */
     } ooo[PM_TCP_OOO_RANGES];
+    pm_tuple tuple;    /* the established table's key (demux est_key) */
     uint16_t mss;      /* payload bytes per segment we send (options deducted) */
     uint16_t user_mss; /* TCP_MAXSEG, 0: none */
     uint16_t flags;    /* PM_TCPF_* */
-    uint8_t state;
-    uint8_t timer; /* PM_TCP_TIMER_* */
-    uint8_t snd_wscale, rcv_wscale;
-    uint8_t backoff, retries, dupacks, quick;
+    uint8_t state : 4;
+    uint8_t timer : 4; /* PM_TCP_TIMER_* */
+    uint8_t snd_wscale : 4, rcv_wscale : 4;
+    uint8_t backoff : 5; /* < 32 */
+    uint8_t opts : 3;    /* PM_TCPO_*: negotiated options */
+    uint8_t retries, dupacks, quick;
     uint8_t err;      /* pending SO_ERROR, positive errno */
     uint8_t soft_err; /* RFC 1122 4.2.3.9: reported only if the connection times out */
-    uint8_t opts;     /* PM_TCPO_*: negotiated options */
 } pm_tcp;
 
 enum { /* pm_tcp.opts */
@@ -172,9 +176,9 @@ enum {
                                      pm_tcp_reopen_isn() */
 };
 
-/* Rings: memory the caller owns for the TCB's life (pool slots). */
-void pm_tcp_init(pm_tcp *tcb, uint8_t *snd_buf, uint32_t snd_cap, uint8_t *rcv_buf,
-                 uint32_t rcv_cap);
+/* Rings: memory the caller owns for the TCB's life (a pool slot): buf
+ * holds the send ring (snd_cap bytes), then the receive ring (rcv_cap). */
+void pm_tcp_init(pm_tcp *tcb, uint8_t *buf, uint32_t snd_cap, uint32_t rcv_cap);
 
 /* Active open (RFC 9293 3.10.1): SYN_SENT; output emits the SYN. isn 0:
  * RFC 6528. Returns 0 or -EISCONN / -EALREADY. */

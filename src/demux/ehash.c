@@ -96,11 +96,17 @@ static inline int ip_eq(const pm_ip *a, const pm_ip *b)
 static inline const void *ref_record(const pm_ehash *t, uint32_t ref)
 {
     if (ref & PM_EHASH_TW) return &t->tw[ref & ~PM_EHASH_TW];
+    if (t->est_key) return t->est_key(t->ctx, ref);
     return dm_est_at(t, ref);
 }
 
 static inline int ref_match(const pm_ehash *t, uint32_t ref, const pm_tuple *k)
 {
+    if (!(ref & PM_EHASH_TW) && t->est_key) {
+        const pm_tuple *e = t->est_key(t->ctx, ref);
+        return e->lport == k->lport && e->fport == k->fport && e->proto == k->proto &&
+               ip_eq(&e->faddr, &k->faddr) && ip_eq(&e->laddr, &k->laddr);
+    }
     if (!(ref & PM_EHASH_TW)) {
         const dm_est *e = dm_est_at(t, ref);
         return e->lport == k->lport && e->fport == k->fport && e->proto == k->proto &&
@@ -215,6 +221,7 @@ uint64_t dm_tw_hash(const pm_ehash *t, const dm_tw *w)
 static uint64_t ref_hash(const pm_ehash *t, uint32_t ref, uint16_t tag)
 {
     if (ref & PM_EHASH_TW) return dm_tw_hash(t, &t->tw[ref & ~PM_EHASH_TW]);
+    if (t->est_key) return thash(t, t->est_key(t->ctx, ref));
     return (uint64_t)dm_est_at(t, ref)->h32 << 32 | tag;
 }
 
@@ -291,7 +298,8 @@ int pm_ehash_create(pm_ehash **out, const pm_ehash_config *cfg)
     t->aes = !cfg->siphash && dm_cpu_has_aes();
     t->max_entries = cfg->max_entries;
     t->free_head = UINT32_MAX;
-    t->maxchunk = (cfg->max_entries + DM_CHUNK - 1) / DM_CHUNK;
+    t->est_key = cfg->est_key;
+    t->maxchunk = t->est_key ? 0 : (cfg->max_entries + DM_CHUNK - 1) / DM_CHUNK;
     t->tw_cap = cfg->max_tw;
     t->tw_timeout = cfg->tw_timeout_us;
     t->tw_recycled = cfg->tw_recycled;
@@ -336,6 +344,7 @@ static uint32_t lookup_h(const pm_ehash *t, const pm_tuple *k, uint64_t h)
 static inline uint32_t public_ref(const pm_ehash *t, uint32_t ref)
 {
     if (ref & PM_EHASH_TW) return ref; /* also PM_EHASH_MISS */
+    if (t->est_key) return ref;
     return dm_est_at(t, ref)->handle;
 }
 
@@ -485,6 +494,13 @@ int pm_ehash_insert(pm_ehash *t, const pm_tuple *k, uint32_t handle)
     }
     int err = reserve(t);
     if (err) return err;
+    if (t->est_key) { /* the key is the caller's: the slot holds the handle */
+        index_put(&t->cur, h, handle);
+        t->count++;
+        t->est_count++;
+        t->st.inserts++;
+        return 0;
+    }
     int lidx = dm_laddr_get(t, &k->laddr);
     if (lidx < 0) {
         t->st.laddr_full++;
@@ -534,10 +550,13 @@ int64_t pm_ehash_remove(pm_ehash *t, const pm_tuple *k)
     uint32_t r = locate(t, k, h, &ix, &b, &s);
     if (r == PM_EHASH_MISS || (r & PM_EHASH_TW)) return -ENOENT;
     dm_index_erase(t, ix, h, b, s);
-    dm_est *e = dm_est_at(t, r);
-    uint32_t handle = e->handle;
-    dm_laddr_put(t, e->lidx);
-    est_free(t, r);
+    uint32_t handle = r;
+    if (!t->est_key) {
+        dm_est *e = dm_est_at(t, r);
+        handle = e->handle;
+        dm_laddr_put(t, e->lidx);
+        est_free(t, r);
+    }
     t->count--;
     t->est_count--;
     t->st.removes++;
@@ -574,10 +593,21 @@ int64_t pm_ehash_to_timewait(pm_ehash *t, const pm_tuple *k, const pm_tw_state *
     unsigned s;
     uint32_t r = locate(t, k, h, &ix, &b, &s);
     if (r == PM_EHASH_MISS || (r & PM_EHASH_TW) || k->proto != PM_IPPROTO_TCP) return -ENOENT;
-    dm_est *e = dm_est_at(t, r);
-    uint32_t handle = e->handle;
-    uint16_t lidx = e->lidx;
-    est_free(t, r);
+    uint32_t handle = r;
+    uint16_t lidx;
+    if (t->est_key) { /* the TIME_WAIT record interns the local address now */
+        int li = dm_laddr_get(t, &k->laddr);
+        if (li < 0) {
+            t->st.laddr_full++;
+            return li;
+        }
+        lidx = (uint16_t)li;
+    } else {
+        dm_est *e = dm_est_at(t, r);
+        handle = e->handle;
+        lidx = e->lidx;
+        est_free(t, r);
+    }
     t->est_count--;
     /* Recycling the oldest entry may erase other slots but never moves
      * this one, so (ix, b, s) stays valid. */

@@ -6,7 +6,7 @@
  *            the keyed hash; 0 = empty) and a 32-bit reference, plus an
  *            overflow count. Linear probing over buckets; a lookup stops at
  *            the first bucket whose overflow count is 0.
- *   records  established: 32 bytes, in chunks of 16k that never move;
+ *   records  established: 32 bytes, in chunks of 1024 that never move;
  *            TIME_WAIT: 48 bytes in a FIFO ring of max_tw.
  *   laddr    local addresses are interned (a host has few): records keep a
  *            16-bit index instead of 16 bytes. */
@@ -20,7 +20,7 @@
 
 #define DM_SLOTS      10
 #define DM_OVF_STICKY 0xffff
-#define DM_CHUNK_BITS 14
+#define DM_CHUNK_BITS 10
 #define DM_CHUNK      (1u << DM_CHUNK_BITS)
 #define DM_LADDR_MAX  65535u
 #define DM_GROW_STEP  2 /* old buckets moved per modifying call */
@@ -74,6 +74,8 @@ struct pm_ehash {
     /* established records */
     dm_est **chunk;
     uint32_t nchunk, maxchunk, hwm, free_head, max_entries, est_count;
+    /* external keys (pm_ehash_config.est_key): index refs are handles */
+    const pm_tuple *(*est_key)(void *ctx, uint32_t handle);
     /* TIME_WAIT FIFO */
     dm_tw *tw;
     uint32_t tw_cap, tw_head, tw_len, tw_live, tw_timeout;

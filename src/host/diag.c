@@ -26,13 +26,13 @@ static bool fill(const pm_host *h, uint32_t i, uint64_t now, pm_host_sock_info *
     o->family = s->family;
     o->state = (uint8_t)sock_state(h, s);
     o->v6only = (s->f & SF_V6ONLY) != 0;
-    o->local = s->local;
-    o->remote = s->remote;
+    o->local = sk_local(h, s);
+    o->remote = sk_remote(h, s);
     o->uid = s->uid;
     o->shutdown = (uint8_t)(((s->f & SF_SHUT_RD) ? 1 : 0) | ((s->f & SF_SHUT_WR) ? 2 : 0));
     if (s->kind == SK_LISTEN) {
-        o->rqueue = s->acc_len;
-        o->wqueue = s->backlog;
+        o->rqueue = h->xs[s->x].acc_len;
+        o->wqueue = h->xs[s->x].backlog;
     } else if (s->type == PM_SOCK_DGRAM) {
         o->rqueue = h->udpq[s->tcb].bytes;
     } else if (s->tcb != NIL) {

@@ -75,6 +75,14 @@ const pm_host_config *pm_host_get_config(const pm_host *h)
     return &h->cfg;
 }
 
+/* The established table keys each connection by its TCB's own tuple
+ * (no second copy in a demux record): the handle is the socket. */
+static const pm_tuple *est_key_cb(void *ctx, uint32_t handle)
+{
+    const pm_host *h = ctx;
+    return &h->tcbs[h->socks[handle].tcb].tuple;
+}
+
 static void tw_recycled_cb(void *ctx, const pm_tw_entry *e);
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may serve a new connect()
@@ -102,7 +110,8 @@ static void host_free_all(pm_host *h)
     free(h->socks);
     free(h->tcbs);
     free(h->tcb_mem);
-    free(h->tcb_owner);
+    free(h->xs);
+    free(h->udpx);
     free(h->udpq);
     free(h->udp_mem);
     free(h->out.mem);
@@ -156,6 +165,7 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
         .max_tw = c.max_tw,
         .tw_timeout_us = 2 * c.tcp.msl_us,
         .tw_recycled = tw_recycled_cb,
+        .est_key = est_key_cb,
         .ctx = h,
     };
     uint64_t lk[2] = {pm_rng_next(&s), pm_rng_next(&s)};
@@ -166,7 +176,9 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     h->nsocks = c.max_sockets;
     h->socks = calloc(c.max_sockets, sizeof *h->socks);
     h->tcbs = calloc(c.max_tcbs, sizeof *h->tcbs);
-    h->tcb_owner = calloc(c.max_tcbs, sizeof *h->tcb_owner);
+    if (!c.max_sock_ext) c.max_sock_ext = h->cfg.max_sock_ext = c.max_sockets / 16 + 64;
+    h->xs = calloc(c.max_sock_ext, sizeof *h->xs);
+    h->udpx = calloc(c.max_udp ? c.max_udp : 1, sizeof *h->udpx);
     /* calloc'ed rings: pages are touched only when a connection uses them */
     h->tcb_mem = calloc(c.max_tcbs, (size_t)c.tcp_sndbuf + c.tcp_rcvbuf);
     h->udpq = calloc(c.max_udp ? c.max_udp : 1, sizeof *h->udpq);
@@ -177,8 +189,8 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     h->tw = calloc(c.max_tw ? c.max_tw : 1, sizeof *h->tw);
     h->scratch_cap = PM_HOST_MIN_OUT;
     h->scratch = malloc(h->scratch_cap);
-    if (err || !h->socks || !h->tcbs || !h->tcb_owner || !h->tcb_mem || !h->udpq || !h->udp_mem ||
-        !h->out.mem || !h->out.len || !h->tw || !h->scratch) {
+    if (err || !h->socks || !h->tcbs || !h->xs || !h->udpx || !h->tcb_mem || !h->udpq ||
+        !h->udp_mem || !h->out.mem || !h->out.len || !h->tw || !h->scratch) {
         host_free_all(h);
         return -ENOMEM;
     }
@@ -189,8 +201,11 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
         k->tcb = NIL;
     }
     h->free_sock = 0;
-    for (uint32_t i = 0; i < c.max_tcbs; i++) h->tcb_owner[i] = i + 1 < c.max_tcbs ? i + 1 : NIL;
+    for (uint32_t i = 0; i < c.max_tcbs; i++) tcb_link(h, i, i + 1 < c.max_tcbs ? i + 1 : NIL);
     h->free_tcb = 0;
+    for (uint32_t i = 0; i < c.max_sock_ext; i++)
+        h->xs[i].acc_head = i + 1 < c.max_sock_ext ? i + 1 : NIL;
+    h->free_x = 0;
     for (uint32_t i = 0; i < c.max_udp; i++) h->udpq[i].head = i + 1 < c.max_udp ? i + 1 : NIL;
     h->free_udp = c.max_udp ? 0 : NIL;
     h->dirty_head = h->dirty_tail = h->ready_head = h->ready_tail = NIL;
@@ -220,6 +235,25 @@ void pm_host_get_stats(const pm_host *h, pm_host_stats *s)
     s->udp_queues = 0;
     for (uint32_t i = 0; i < h->nsocks; i++)
         if (h->socks[i].kind == SK_UDP) s->udp_queues++;
+}
+
+void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    pm_ehash_stats es;
+    pm_ehash_stats_get(h->eh, &es);
+    m->established = es.established;
+    m->socket = sizeof(hsock);
+    m->tcb = sizeof(pm_tcp);
+    if (!es.established) return;
+    double n = (double)es.established;
+    m->demux = ((double)es.bytes - 48.0 * h->cfg.max_tw) / n;
+    m->side = (double)h->cfg.max_sock_ext * sizeof(hsock_x) / n;
+    pm_bind_stats bs = pm_bind_get_stats(h->bt);
+    pm_eph_stats ps = pm_eph_get_stats(h->eph);
+    m->ports =
+        ((double)bs.owners * (double)bs.owner_bytes + (double)ps.conns * (double)ps.conn_bytes) / n;
+    m->total = (double)m->socket + (double)m->tcb + m->demux + m->side + m->ports;
 }
 
 const pm_wire_stats *pm_host_wire_stats(const pm_host *h)

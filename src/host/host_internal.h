@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "portmux/bind.h"
 #include "portmux/demux.h"
@@ -49,8 +50,14 @@ enum { /* hsock.f */
        SF_EOF_SEEN = 1 << 16, /* the TCB's peer FIN was seen */
        SF_WAS_CONNECTED = 1 << 17,
        SF_PASSIVE = 1 << 18,
+       /* bits 20..31: the timing wheel slot while SF_IN_WHEEL */
+       SF_WSLOT_SHIFT = 20,
 };
 
+/* A socket. What an established connection needs is here; its addresses
+ * are its TCB's tuple. The rest (addresses before a TCB, listener queues,
+ * buffer/MSS/port-range options) lives in a side record, hsock_x, that a
+ * connected socket with default options does not hold. */
 typedef struct hsock {
     uint8_t kind;
     uint8_t type;     /* PM_SOCK_STREAM / DGRAM */
@@ -64,21 +71,26 @@ typedef struct hsock {
     pm_bind_id bid;
     pm_eph_id eid;
     uint32_t tcb; /* TCB pool index, or NIL; UDP: its queue index */
-    pm_sockaddr local, remote;
-    uint32_t rcvbuf, sndbuf; /* as setsockopt asked (doubled, as Linux) */
-    uint16_t maxseg;
-    uint16_t range_lo, range_hi; /* IP_LOCAL_PORT_RANGE, 0: none */
-    /* Listener queues (children linked by qnext), or a child's listener. */
+    uint32_t x;   /* TCP: side record index, or NIL (UDP: h->udpx[tcb]) */
+    /* A child's listener and its queue link. */
     uint32_t parent, qnext;
-    uint32_t acc_head, acc_tail, syn_head;
-    uint16_t acc_len, syn_len;
-    uint32_t backlog;
-    /* Timing wheel links and the TCB's deadline. */
+    /* Timing wheel links (the slot is in f, the deadline is the TCB's). */
     uint32_t wnext, wprev;
-    uint64_t deadline;
     /* Output (dirty) list and event (ready) list. */
     uint32_t dnext, rnext;
 } hsock;
+
+/* The side record. Without one: unbound, wildcard names, default options. */
+typedef struct hsock_x {
+    pm_sockaddr local, remote; /* a TCP socket with a TCB: its tuple instead */
+    uint32_t rcvbuf, sndbuf;   /* if SF_RCVBUF_SET / SF_SNDBUF_SET (doubled, as Linux) */
+    uint16_t maxseg;
+    uint16_t range_lo, range_hi; /* IP_LOCAL_PORT_RANGE, 0: none */
+    uint16_t acc_len;
+    /* Listener queues (children linked by qnext); acc_head links free records. */
+    uint32_t acc_head, acc_tail, syn_len;
+    uint32_t backlog;
+} hsock_x;
 
 /* Packet output queue: fixed slots, FIFO. */
 typedef struct outq {
@@ -91,6 +103,7 @@ typedef struct outq {
 #define WHEEL_BITS  12
 #define WHEEL_SLOTS (1u << WHEEL_BITS)
 #define WHEEL_SHIFT 10
+_Static_assert(WHEEL_BITS <= 32 - SF_WSLOT_SHIFT, "the slot fits in hsock.f");
 typedef struct wheel {
     uint32_t head[WHEEL_SLOTS];
     uint64_t bits[WHEEL_SLOTS / 64];
@@ -124,9 +137,12 @@ struct pm_host {
     uint32_t nsocks, free_sock;
     /* TCBs and their rings. */
     pm_tcp *tcbs;
-    uint8_t *tcb_mem;    /* max_tcbs * (sndbuf + rcvbuf) */
-    uint32_t *tcb_owner; /* socket index per TCB */
+    uint8_t *tcb_mem; /* max_tcbs * (sndbuf + rcvbuf) */
     uint32_t free_tcb, ntcbs_used;
+    /* Side records of TCP sockets (max_sock_ext), and of UDP sockets (one
+     * per queue). */
+    hsock_x *xs, *udpx;
+    uint32_t free_x, nxs_used;
     /* UDP receive queues. */
     pm_udp_queue *udpq;
     uint8_t *udp_mem;
@@ -162,6 +178,37 @@ static inline pm_tcp *sk_tcb(pm_host *h, const hsock *s)
 {
     return s->tcb == NIL ? NULL : &h->tcbs[s->tcb];
 }
+
+/* A free TCB slot holds the next free one in its first bytes. */
+static inline void tcb_link(pm_host *h, uint32_t i, uint32_t next)
+{
+    memcpy(&h->tcbs[i], &next, sizeof next);
+}
+
+static inline uint32_t tcb_next(const pm_host *h, uint32_t i)
+{
+    uint32_t next;
+    memcpy(&next, &h->tcbs[i], sizeof next);
+    return next;
+}
+
+static inline hsock_x *sk_x(pm_host *h, const hsock *s)
+{
+    if (s->type == PM_SOCK_DGRAM) return s->tcb == NIL ? NULL : &h->udpx[s->tcb];
+    return s->x == NIL ? NULL : &h->xs[s->x];
+}
+
+/* Names: a TCP socket with a live TCB has them in its tuple. */
+pm_sockaddr sk_local(const pm_host *h, const hsock *s);
+pm_sockaddr sk_remote(const pm_host *h, const hsock *s);
+uint32_t sk_rcvbuf(const pm_host *h, const hsock *s);
+uint32_t sk_sndbuf(const pm_host *h, const hsock *s);
+uint16_t sk_maxseg(const pm_host *h, const hsock *s);
+/* The side record, taken from the pool if the socket has none (its names
+ * copied in): NULL when the pool is full. */
+hsock_x *host_x_get(pm_host *h, hsock *s);
+/* Gives the side record back if a connected socket no longer needs it. */
+void host_x_trim(pm_host *h, hsock *s);
 
 /* sockets.c: pools. */
 hsock *host_sock_alloc(pm_host *h);

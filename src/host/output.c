@@ -25,7 +25,7 @@ hsock *host_sock_alloc(pm_host *h)
     s->rnext = rn;
     s->bid = PM_BIND_NONE;
     s->eid = PM_EPH_NONE;
-    s->tcb = s->parent = s->qnext = s->acc_head = s->acc_tail = s->syn_head = NIL;
+    s->tcb = s->x = s->parent = s->qnext = NIL;
     s->wnext = s->wprev = NIL;
     s->kind = SK_OPEN;
     return s;
@@ -34,6 +34,12 @@ hsock *host_sock_alloc(pm_host *h)
 void host_sock_free(pm_host *h, hsock *s)
 {
     wheel_del(h, s);
+    if (s->type != PM_SOCK_DGRAM && s->x != NIL) {
+        h->xs[s->x].acc_head = h->free_x;
+        h->free_x = s->x;
+        h->nxs_used--;
+        s->x = NIL;
+    }
     s->kind = SK_FREE;
     s->tcb = NIL;
     /* Lowest descriptor first, as Linux hands out fds: keep the list sorted
@@ -49,6 +55,88 @@ void host_sock_free(pm_host *h, hsock *s)
     }
 }
 
+/* ---- Side records and the names they hold ---------------------------------- */
+
+static pm_sockaddr any_name(const hsock *s)
+{
+    return (pm_sockaddr){s->family, 0, s->family == PM_AF_INET ? pm_ip_any4 : pm_ip_any6};
+}
+
+/* A TCP socket whose names are its TCB's tuple. */
+static const pm_tcp *name_tcb(const pm_host *h, const hsock *s)
+{
+    if (s->type != PM_SOCK_STREAM || s->tcb == NIL || s->kind == SK_OPEN) return NULL;
+    return &h->tcbs[s->tcb];
+}
+
+pm_sockaddr sk_local(const pm_host *h, const hsock *s)
+{
+    const pm_tcp *t = name_tcb(h, s);
+    if (t) return (pm_sockaddr){s->family, t->tuple.lport, t->tuple.laddr};
+    const hsock_x *x = sk_x((pm_host *)h, s);
+    return x ? x->local : any_name(s);
+}
+
+pm_sockaddr sk_remote(const pm_host *h, const hsock *s)
+{
+    const pm_tcp *t = name_tcb(h, s);
+    if (t) return (pm_sockaddr){s->family, t->tuple.fport, t->tuple.faddr};
+    const hsock_x *x = sk_x((pm_host *)h, s);
+    return x ? x->remote : any_name(s);
+}
+
+/* Defaults: tcp_rmem[1] / tcp_wmem[1] (UDP records are always there). */
+uint32_t sk_rcvbuf(const pm_host *h, const hsock *s)
+{
+    const hsock_x *x = sk_x((pm_host *)h, s);
+    return x && (s->type == PM_SOCK_DGRAM || (s->f & SF_RCVBUF_SET)) ? x->rcvbuf
+                                                                     : h->cfg.tcp.rmem_default;
+}
+
+uint32_t sk_sndbuf(const pm_host *h, const hsock *s)
+{
+    const hsock_x *x = sk_x((pm_host *)h, s);
+    return x && (s->type == PM_SOCK_DGRAM || (s->f & SF_SNDBUF_SET)) ? x->sndbuf
+                                                                     : h->cfg.tcp.wmem_default;
+}
+
+uint16_t sk_maxseg(const pm_host *h, const hsock *s)
+{
+    const hsock_x *x = sk_x((pm_host *)h, s);
+    return x ? x->maxseg : 0;
+}
+
+hsock_x *host_x_get(pm_host *h, hsock *s)
+{
+    hsock_x *x = sk_x(h, s);
+    if (x) return x;
+    if (h->free_x == NIL) {
+        h->st.sock_ext_full++;
+        return NULL;
+    }
+    pm_sockaddr l = sk_local(h, s), r = sk_remote(h, s);
+    s->x = h->free_x;
+    x = &h->xs[s->x];
+    h->free_x = x->acc_head;
+    h->nxs_used++;
+    memset(x, 0, sizeof *x);
+    x->local = l;
+    x->remote = r;
+    x->acc_head = x->acc_tail = NIL;
+    return x;
+}
+
+void host_x_trim(pm_host *h, hsock *s)
+{
+    const hsock_x *x = sk_x(h, s);
+    if (!x || s->type != PM_SOCK_STREAM || !name_tcb(h, s)) return;
+    if ((s->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || x->maxseg || x->range_lo || x->range_hi) return;
+    h->xs[s->x].acc_head = h->free_x;
+    h->free_x = s->x;
+    h->nxs_used--;
+    s->x = NIL;
+}
+
 static uint32_t ring_cap(uint32_t slot, uint32_t asked)
 {
     return asked && asked < slot ? asked : slot;
@@ -61,21 +149,22 @@ int host_tcb_alloc(pm_host *h, hsock *s)
         return -ENOBUFS;
     }
     uint32_t i = h->free_tcb;
-    h->free_tcb = h->tcb_owner[i];
-    h->tcb_owner[i] = sk_index(h, s);
+    h->free_tcb = tcb_next(h, i);
     h->ntcbs_used++;
     size_t per = (size_t)h->cfg.tcp_sndbuf + h->cfg.tcp_rcvbuf;
     uint8_t *mem = h->tcb_mem + per * i;
     /* Linux keeps about half of SO_RCVBUF for the window (tcp_adv_win_scale
      * 1); FreeBSD's buffer is the window. */
     bool bsd = h->cfg.personality == PM_PERS_FREEBSD; /* recvspace is the window */
-    uint32_t rcv = (s->f & SF_RCVBUF_SET) || bsd ? s->rcvbuf : 0;
-    uint32_t snd = s->f & SF_SNDBUF_SET ? s->sndbuf : 0;
+    uint32_t rcv = (s->f & SF_RCVBUF_SET) || bsd ? sk_rcvbuf(h, s) : 0;
+    uint32_t snd = s->f & SF_SNDBUF_SET ? sk_sndbuf(h, s) : 0;
     if (h->cfg.personality == PM_PERS_LINUX) rcv /= 2, snd /= 2;
-    pm_tcp_init(&h->tcbs[i], mem, ring_cap(h->cfg.tcp_sndbuf, snd), mem + h->cfg.tcp_sndbuf,
+    /* the send ring ends where the receive ring's slot starts */
+    uint32_t scap = ring_cap(h->cfg.tcp_sndbuf, snd);
+    pm_tcp_init(&h->tcbs[i], mem + h->cfg.tcp_sndbuf - scap, scap,
                 ring_cap(h->cfg.tcp_rcvbuf, rcv));
     if (s->f & SF_NODELAY) pm_tcp_set_nodelay(&h->tcbs[i], true);
-    if (s->maxseg) pm_tcp_set_maxseg(&h->tcbs[i], s->maxseg);
+    if (sk_maxseg(h, s)) pm_tcp_set_maxseg(&h->tcbs[i], sk_maxseg(h, s));
     s->tcb = i;
     return 0;
 }
@@ -85,7 +174,7 @@ void host_tcb_free(pm_host *h, hsock *s)
     if (s->tcb == NIL) return;
     wheel_del(h, s);
     uint32_t i = s->tcb;
-    h->tcb_owner[i] = h->free_tcb;
+    tcb_link(h, i, h->free_tcb);
     h->free_tcb = i;
     h->ntcbs_used--;
     s->tcb = NIL;
@@ -218,7 +307,7 @@ static void on_events(pm_host *h, hsock *s, unsigned ev)
     if (!ev) return;
     pm_tcp *tcb = sk_tcb(h, s);
     if ((ev & PM_TCP_EV_CONNECTED) && s->kind == SK_CHILD && !(s->f & SF_ACCEPTED)) {
-        hsock *l = &h->socks[s->parent];
+        hsock_x *l = sk_x(h, &h->socks[s->parent]);
         l->syn_len--;
         s->f |= SF_ACCEPTED | SF_WAS_CONNECTED | SF_CONNECTED;
         s->qnext = NIL;

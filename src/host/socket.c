@@ -19,11 +19,12 @@ static uint8_t sk_proto(const hsock *s)
     return s->type == PM_SOCK_STREAM ? PM_IPPROTO_TCP : PM_IPPROTO_UDP;
 }
 
-static const pm_port_range *sk_range(const hsock *s, pm_port_range *r)
+static const pm_port_range *sk_range(pm_host *h, const hsock *s, pm_port_range *r)
 {
-    if (!s->range_lo && !s->range_hi) return NULL;
-    r->lo = s->range_lo;
-    r->hi = s->range_hi;
+    const hsock_x *x = sk_x(h, s);
+    if (!x || (!x->range_lo && !x->range_hi)) return NULL;
+    r->lo = x->range_lo;
+    r->hi = x->range_hi;
     return r;
 }
 
@@ -52,14 +53,14 @@ int pm_sock_socket(pm_host *h, int family, int type, const pm_cred *cred)
                           h->cfg.udp_rcvbuf);
         s->tcb = q;
         s->kind = SK_UDP;
-        s->rcvbuf = s->sndbuf = 212992; /* net.core.rmem_default / wmem_default */
-    } else {
-        s->rcvbuf = h->cfg.tcp.rmem_default; /* tcp_rmem[1] */
-        s->sndbuf = h->cfg.tcp.wmem_default; /* tcp_wmem[1] */
+        hsock_x *x = &h->udpx[q];
+        memset(x, 0, sizeof *x);
+        x->rcvbuf = x->sndbuf = 212992; /* net.core.rmem_default / wmem_default */
+        x->local = x->remote =
+            (pm_sockaddr){(uint16_t)family, 0, family == PM_AF_INET ? pm_ip_any4 : pm_ip_any6};
     }
-    s->local.family = s->remote.family = (uint16_t)family;
-    s->local.ip = family == PM_AF_INET ? pm_ip_any4 : pm_ip_any6;
-    s->remote.ip = s->local.ip;
+    /* a TCP socket has no side record until it needs one (sk_rcvbuf gives
+     * tcp_rmem[1] and tcp_wmem[1] meanwhile) */
     return (int)sk_index(h, s);
 }
 
@@ -72,15 +73,16 @@ static int check_family(const hsock *s, const pm_sockaddr *sa)
     return 0;
 }
 
-static void udp_demux_sock(const pm_host *h, const hsock *s, pm_demux_sock *d)
+static void udp_demux_sock(pm_host *h, const hsock *s, pm_demux_sock *d)
 {
+    const hsock_x *x = sk_x(h, s);
     memset(d, 0, sizeof *d);
     d->family = s->family;
-    d->lport = s->local.port;
-    d->laddr = s->local.ip;
+    d->lport = x->local.port;
+    d->laddr = x->local.ip;
     if (s->f & SF_CONNECTED) {
-        d->faddr = s->remote.ip;
-        d->fport = s->remote.port;
+        d->faddr = x->remote.ip;
+        d->fport = x->remote.port;
     } else {
         d->faddr = pm_ip_any6;
     }
@@ -121,20 +123,22 @@ int pm_sock_bind(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cred)
     host_sock_bind_opts(s, &o);
     pm_cred c = cred ? *cred : (pm_cred){0, false};
     pm_sockaddr a = *sa;
+    hsock_x *x = host_x_get(h, s);
+    if (!x) return -ENOBUFS;
     if (a.port == 0 && s->type == PM_SOCK_STREAM && (s->f & SF_NO_PORT)) {
         /* IP_BIND_ADDRESS_NO_PORT: the port waits for connect() */
         if (s->family == PM_AF_INET6 && pm_ip_is_v4(&a.ip) && (s->f & SF_V6ONLY)) return -EINVAL;
-        s->local = a;
+        x->local = a;
         s->f |= SF_BOUND_ADDR;
         return 0;
     }
     pm_port_range r;
     if (a.port == 0)
-        err = pm_eph_bind(h->eph, sk_proto(s), &a, &o, &c, sk_range(s, &r), &s->bid);
+        err = pm_eph_bind(h->eph, sk_proto(s), &a, &o, &c, sk_range(h, s, &r), &s->bid);
     else
         err = pm_bind(h->bt, sk_proto(s), &a, &o, &c, &s->bid);
     if (err) return err;
-    s->local = a;
+    x->local = a;
     sync_v6only(h, s);
     if (s->type == PM_SOCK_DGRAM) {
         pm_demux_sock d;
@@ -149,22 +153,25 @@ static int autobind(pm_host *h, hsock *s, const pm_cred *cred)
     pm_bind_opts o;
     host_sock_bind_opts(s, &o);
     pm_cred c = cred ? *cred : (pm_cred){0, false};
-    pm_sockaddr a = s->local;
+    hsock_x *x = host_x_get(h, s);
+    if (!x) return -ENOBUFS;
+    pm_sockaddr a = x->local;
     a.port = 0;
     pm_port_range r;
-    int err = pm_eph_bind(h->eph, sk_proto(s), &a, &o, &c, sk_range(s, &r), &s->bid);
+    int err = pm_eph_bind(h->eph, sk_proto(s), &a, &o, &c, sk_range(h, s, &r), &s->bid);
     if (err) return err;
-    s->local = a;
+    x->local = a;
     s->f &= ~(uint32_t)SF_BOUND_ADDR;
     return 0;
 }
 
-static void listener_demux_sock(const pm_host *h, const hsock *s, pm_demux_sock *d)
+static void listener_demux_sock(pm_host *h, const hsock *s, pm_demux_sock *d)
 {
+    const hsock_x *x = sk_x(h, s);
     memset(d, 0, sizeof *d);
     d->family = s->family;
-    d->lport = s->local.port;
-    d->laddr = s->local.ip;
+    d->lport = x->local.port;
+    d->laddr = x->local.ip;
     d->faddr = pm_ip_any6;
     d->v6only = (s->f & SF_V6ONLY) != 0;
     d->reuseport = (s->f & SF_REUSEPORT) != 0;
@@ -179,10 +186,12 @@ int pm_sock_listen(pm_host *h, int fd, int backlog, const pm_cred *cred)
     if (s->type != PM_SOCK_STREAM) return -EOPNOTSUPP;
     uint32_t b = (unsigned)backlog > h->cfg.somaxconn ? h->cfg.somaxconn : (uint32_t)backlog;
     if (s->kind == SK_LISTEN) {
-        s->backlog = b; /* Linux: only the backlog changes */
+        sk_x(h, s)->backlog = b; /* Linux: only the backlog changes */
         return 0;
     }
     if (s->kind != SK_OPEN) return -EINVAL;
+    hsock_x *x = host_x_get(h, s);
+    if (!x) return -ENOBUFS;
     int err;
     if (s->bid == PM_BIND_NONE && (err = autobind(h, s, cred))) return err;
     if ((err = pm_bind_listen(h->bt, s->bid))) return err;
@@ -190,8 +199,10 @@ int pm_sock_listen(pm_host *h, int fd, int backlog, const pm_cred *cred)
     listener_demux_sock(h, s, &d);
     if ((err = pm_lhash_insert(h->lh, &d))) return err;
     s->kind = SK_LISTEN;
-    s->backlog = b;
-    s->acc_head = s->acc_tail = NIL;
+    x->backlog = b;
+    x->acc_head = x->acc_tail = NIL;
+    x->acc_len = 0;
+    x->syn_len = 0;
     return 0;
 }
 
@@ -202,16 +213,17 @@ int pm_sock_accept(pm_host *h, int fd, pm_sockaddr *peer, const pm_cred *cred)
     if (!s) return -EBADF;
     if (s->type != PM_SOCK_STREAM) return -EOPNOTSUPP;
     if (s->kind != SK_LISTEN) return -EINVAL; /* Linux inet_accept() */
-    if (s->acc_head == NIL) return -EAGAIN;
-    uint32_t ci = s->acc_head;
+    hsock_x *x = sk_x(h, s);
+    if (x->acc_head == NIL) return -EAGAIN;
+    uint32_t ci = x->acc_head;
     hsock *c = &h->socks[ci];
-    s->acc_head = c->qnext;
-    if (s->acc_head == NIL) s->acc_tail = NIL;
-    s->acc_len--;
+    x->acc_head = c->qnext;
+    if (x->acc_head == NIL) x->acc_tail = NIL;
+    x->acc_len--;
     c->qnext = NIL;
     c->parent = NIL;
+    if (peer) *peer = sk_remote(h, c);
     c->kind = c->tcb != NIL ? SK_CONN : SK_DEAD;
-    if (peer) *peer = c->remote;
     h->st.accepts++;
     host_mark_ready(h, c);
     return (int)ci;
@@ -222,8 +234,9 @@ int pm_sock_accept(pm_host *h, int fd, pm_sockaddr *peer, const pm_cred *cred)
  * address of the family. */
 static int pick_source(const pm_host *h, const hsock *s, const pm_ip *dst, pm_ip *src)
 {
-    if (!pm_ip_is_any(&s->local.ip)) {
-        *src = s->local.ip;
+    pm_sockaddr l = sk_local(h, s);
+    if (!pm_ip_is_any(&l.ip)) {
+        *src = l.ip;
         return 0;
     }
     bool v4 = pm_ip_is_v4(dst);
@@ -253,9 +266,13 @@ static int connect_again(pm_host *h, hsock *s)
     if (s->f & SF_WAS_CONNECTED) return -EISCONN;
     int e = s->so_error ? -s->so_error : -ECONNABORTED;
     s->so_error = 0;
+    hsock_x *x = sk_x(h, s);
     s->kind = SK_OPEN;
-    s->local.port = 0;
-    if (!(s->f & SF_BOUND_ADDR)) s->local.ip = s->family == PM_AF_INET ? pm_ip_any4 : pm_ip_any6;
+    if (x) {
+        x->local.port = 0;
+        if (!(s->f & SF_BOUND_ADDR))
+            x->local.ip = s->family == PM_AF_INET ? pm_ip_any4 : pm_ip_any6;
+    }
     return e;
 }
 
@@ -287,9 +304,10 @@ static int udp_connect(pm_host *h, hsock *s, const pm_sockaddr *sa, const pm_cre
     }
     /* Linux ip4_datagram_connect(): a wildcard local address is set to the
      * route's source and the socket rehashed */
-    s->local.ip = src;
-    s->remote = *sa;
-    s->remote.family = s->family;
+    hsock_x *x = sk_x(h, s);
+    x->local.ip = src;
+    x->remote = *sa;
+    x->remote.family = s->family;
     s->f |= SF_CONNECTED;
     udp_demux_sock(h, s, &d);
     pm_udptab_insert(h->ut, &d);
@@ -314,19 +332,20 @@ int pm_sock_connect(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cr
     pm_ip src;
     if ((err = pick_source(h, s, &sa->ip, &src))) return err;
     if (pm_ip_is_v4(&src) != pm_ip_is_v4(&sa->ip)) return -ENETUNREACH;
+    pm_sockaddr local = sk_local(h, s);
     pm_eph_connect_req req = {
         .proto = PM_IPPROTO_TCP,
-        .local = {s->family, s->local.port, src},
+        .local = {s->family, local.port, src},
         .remote = *sa,
         .cred = cred ? *cred : (pm_cred){0, false},
         .now_us = now,
     };
     pm_port_range r;
-    req.sock_range = sk_range(s, &r);
+    req.sock_range = sk_range(h, s, &r);
     host_sock_bind_opts(s, &req.opts);
     pm_eph_connect_res res;
     pm_bind_id bid = s->bid;
-    h->connect_bound_port = s->local.port != 0;
+    h->connect_bound_port = local.port != 0;
     err = pm_eph_connect(h->eph, &req, &bid, &res);
     h->connect_bound_port = false;
     if (err) return err;
@@ -354,11 +373,9 @@ int pm_sock_connect(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cr
         err = -EADDRNOTAVAIL;
         goto fail_tcb;
     }
-    s->local = (pm_sockaddr){s->family, res.port, src};
-    s->remote = *sa;
-    s->remote.family = s->family;
-    s->kind = SK_CONN;
+    s->kind = SK_CONN; /* the names are the TCB's now */
     s->f &= ~(uint32_t)(SF_CONNECTED | SF_BOUND_ADDR);
+    host_x_trim(h, s);
     host_tcp_after(h, s, 0);
     return -EINPROGRESS;
 fail_tcb:
@@ -383,7 +400,7 @@ static long udp_send(pm_host *h, hsock *s, const void *buf, size_t len, const pm
         dst = *to;
     } else {
         if (!(s->f & SF_CONNECTED)) return -EDESTADDRREQ;
-        dst = s->remote;
+        dst = sk_x(h, s)->remote;
     }
     if (dst.port == 0) return -EINVAL; /* udp_sendmsg(): dport 0 */
     if (s->family == PM_AF_INET6 && pm_ip_is_v4(&dst.ip) && (s->f & SF_V6ONLY)) return -ENETUNREACH;
@@ -407,7 +424,7 @@ static long udp_send(pm_host *h, hsock *s, const void *buf, size_t len, const pm
     p.ip.ttl = h->cfg.tcp.ttl;
     p.ip.src = src;
     p.ip.dst = dst.ip;
-    p.udp.sport = s->local.port;
+    p.udp.sport = sk_x(h, s)->local.port;
     p.udp.dport = dst.port;
     p.udp.payload = buf;
     p.udp.payload_len = len;
@@ -465,7 +482,7 @@ long pm_sock_recvfrom(pm_host *h, int fd, void *buf, size_t len, pm_sockaddr *fr
         }
         return n < (long)len ? n : (long)len;
     }
-    if (from) *from = s->remote;
+    if (from) *from = sk_remote(h, s);
     if (s->kind == SK_DEAD && s->tcb != NIL) { /* unread bytes of a finished connection */
         long n = pm_tcp_recv(&h->tcp, sk_tcb(h, s), buf, len, now);
         if (sk_tcb(h, s)->rcv_len == 0) host_tcb_free(h, s);
@@ -517,7 +534,7 @@ int pm_sock_shutdown(pm_host *h, int fd, int how, uint64_t now)
         pm_bind_release(h->bt, s->bid);
         s->bid = PM_BIND_NONE;
         s->kind = SK_OPEN;
-        s->local.port = 0;
+        sk_x(h, s)->local.port = 0;
         return 0;
     }
     if (s->kind != SK_CONN) return -ENOTCONN;
@@ -577,7 +594,7 @@ int pm_sock_getsockname(pm_host *h, int fd, pm_sockaddr *sa)
 {
     hsock *s = sk_get(h, fd);
     if (!s) return -EBADF;
-    *sa = s->local;
+    *sa = sk_local(h, s);
     sa->family = s->family;
     if (s->kind == SK_DEAD && !(s->f & SF_BOUND_ADDR) && s->bid == PM_BIND_NONE) {
         sa->ip = s->family == PM_AF_INET ? pm_ip_any4 : pm_ip_any6;
@@ -597,7 +614,7 @@ int pm_sock_getpeername(pm_host *h, int fd, pm_sockaddr *sa)
         pm_tcp *tcb = sk_tcb(h, s);
         if (s->kind != SK_CONN || !tcb || tcb->state == PM_TCP_SYN_SENT) return -ENOTCONN;
     }
-    *sa = s->remote;
+    *sa = sk_remote(h, s);
     sa->family = s->family;
     return 0;
 }
@@ -612,7 +629,7 @@ unsigned pm_sock_poll(pm_host *h, int fd)
     if (s->so_error) m |= PM_POLLERR;
     switch (s->kind) {
     case SK_LISTEN:
-        if (s->acc_head != NIL) m |= PM_POLLIN;
+        if (sk_x(h, s)->acc_head != NIL) m |= PM_POLLIN;
         return m;
     case SK_UDP:
         if (h->udpq[s->tcb].count || (s->f & SF_SHUT_RD)) m |= PM_POLLIN;

@@ -58,18 +58,24 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
                 pm_bind_set_reuse(h->bt, s->bid, (s->f & SF_REUSEADDR) != 0,
                                   (s->f & SF_REUSEPORT) != 0);
             return 0;
-        case PM_SO_RCVBUF:
-            s->rcvbuf = buf_value(h, v, true);
+        case PM_SO_RCVBUF: {
+            hsock_x *x = host_x_get(h, s);
+            if (!x) return -ENOBUFS;
+            x->rcvbuf = buf_value(h, v, true);
             s->f |= SF_RCVBUF_SET;
             if (s->type == PM_SOCK_DGRAM) {
                 pm_udp_queue *q = &h->udpq[s->tcb];
-                q->limit = s->rcvbuf < q->cap ? s->rcvbuf : q->cap;
+                q->limit = x->rcvbuf < q->cap ? x->rcvbuf : q->cap;
             }
             return 0;
-        case PM_SO_SNDBUF:
-            s->sndbuf = buf_value(h, v, false);
+        }
+        case PM_SO_SNDBUF: {
+            hsock_x *x = host_x_get(h, s);
+            if (!x) return -ENOBUFS;
+            x->sndbuf = buf_value(h, v, false);
             s->f |= SF_SNDBUF_SET;
             return 0;
+        }
         default: return -ENOPROTOOPT;
         }
     }
@@ -88,7 +94,9 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
         case PM_TCP_MAXSEG:
             /* do_tcp_setsockopt(): TCP_MIN_MSS 88 .. MAX_TCP_WINDOW */
             if (v && (v < 88 || v > 32767)) return -EINVAL;
-            s->maxseg = (uint16_t)v;
+            hsock_x *x = v || sk_x(h, s) ? host_x_get(h, s) : NULL;
+            if (v && !x) return -ENOBUFS;
+            if (x) x->maxseg = (uint16_t)v;
             if (tcb && tcb->state == PM_TCP_SYN_SENT) pm_tcp_set_maxseg(tcb, v);
             return 0;
         default: return -ENOPROTOOPT;
@@ -102,8 +110,9 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
             uint32_t u = (uint32_t)v;
             uint16_t lo = (uint16_t)u, hi = (uint16_t)(u >> 16);
             if (lo && hi && lo > hi) return -EINVAL; /* do_ip_setsockopt() */
-            s->range_lo = lo;
-            s->range_hi = hi;
+            hsock_x *x = lo || hi || sk_x(h, s) ? host_x_get(h, s) : NULL;
+            if ((lo || hi) && !x) return -ENOBUFS;
+            if (x) x->range_lo = lo, x->range_hi = hi;
             return 0;
         }
         default: return -ENOPROTOOPT;
@@ -156,8 +165,8 @@ int pm_sock_getsockopt(pm_host *h, int fd, int level, int name, void *val, size_
         case PM_SO_PROTOCOL:
             return put_int(val, len, s->type == PM_SOCK_STREAM ? PM_IPPROTO_TCP : PM_IPPROTO_UDP);
         case PM_SO_ACCEPTCONN: return put_int(val, len, s->kind == SK_LISTEN);
-        case PM_SO_RCVBUF: return put_int(val, len, (int)freebsd_round(h, s, s->rcvbuf));
-        case PM_SO_SNDBUF: return put_int(val, len, (int)freebsd_round(h, s, s->sndbuf));
+        case PM_SO_RCVBUF: return put_int(val, len, (int)freebsd_round(h, s, sk_rcvbuf(h, s)));
+        case PM_SO_SNDBUF: return put_int(val, len, (int)freebsd_round(h, s, sk_sndbuf(h, s)));
         case PM_SO_ERROR: {
             int e = s->so_error;
             s->so_error = 0;
@@ -183,7 +192,7 @@ int pm_sock_getsockopt(pm_host *h, int fd, int level, int name, void *val, size_
              * or TCP_MSS_DEFAULT */
             pm_tcp *tcb = s->kind == SK_CONN ? sk_tcb(h, s) : NULL;
             if (tcb && tcb->state >= PM_TCP_ESTABLISHED) return put_int(val, len, tcb->mss);
-            return put_int(val, len, s->maxseg ? s->maxseg : 536);
+            return put_int(val, len, sk_maxseg(h, s) ? sk_maxseg(h, s) : 536);
         }
         default: return -ENOPROTOOPT;
         }
@@ -191,8 +200,10 @@ int pm_sock_getsockopt(pm_host *h, int fd, int level, int name, void *val, size_
     if (level == PM_SOL_IP) {
         switch (name) {
         case PM_IP_BIND_ADDRESS_NO_PORT: return put_int(val, len, (s->f & SF_NO_PORT) != 0);
-        case PM_IP_LOCAL_PORT_RANGE:
-            return put_int(val, len, (int)((uint32_t)s->range_hi << 16 | s->range_lo));
+        case PM_IP_LOCAL_PORT_RANGE: {
+            const hsock_x *x = sk_x(h, s);
+            return put_int(val, len, x ? (int)((uint32_t)x->range_hi << 16 | x->range_lo) : 0);
+        }
         default: return -ENOPROTOOPT;
         }
     }

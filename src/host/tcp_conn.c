@@ -130,7 +130,7 @@ void host_tw_convert_out(const pm_tcp_tw *tw, pm_tw_state *st)
 static void unlink_child(pm_host *h, hsock *s)
 {
     if (s->kind != SK_CHILD || s->parent == NIL) return;
-    hsock *l = &h->socks[s->parent];
+    hsock_x *l = sk_x(h, &h->socks[s->parent]);
     if (!(s->f & SF_ACCEPTED)) {
         l->syn_len--;
         return;
@@ -158,12 +158,21 @@ static void release_ports(pm_host *h, hsock *s)
     s->bid = PM_BIND_NONE;
 }
 
+/* A child still in the accept queue loses its TCB: accept() gives its peer
+ * all the same (Linux keeps inet_dport), so its names go to a side record
+ * (none left: they read as the wildcard). */
+static void keep_child_names(pm_host *h, hsock *s)
+{
+    if (s->kind == SK_CHILD && (s->f & SF_ACCEPTED)) host_x_get(h, s);
+}
+
 void host_conn_done(pm_host *h, hsock *s)
 {
     pm_tcp *tcb = sk_tcb(h, s);
     if (tcb) {
         pm_ehash_remove(h->eh, &tcb->tuple);
         if (tcb->err && !s->so_error) s->so_error = tcb->err;
+        keep_child_names(h, s);
         host_tcb_release(h, s);
     }
     release_ports(h, s);
@@ -200,6 +209,7 @@ void host_time_wait(pm_host *h, hsock *s)
     host_tw_note(h, ref, &side, &t);
     s->eid = PM_EPH_NONE;
     s->bid = PM_BIND_NONE;
+    keep_child_names(h, s);
     host_tcb_release(h, s);
     if (s->kind == SK_ORPHAN || (s->kind == SK_CHILD && !(s->f & SF_ACCEPTED))) {
         unlink_child(h, s);
@@ -233,8 +243,10 @@ void host_listener_drop_children(pm_host *h, hsock *l)
         unsigned ev = pm_tcp_close(&h->tcp, tcb, true, h->now);
         host_tcp_after(h, c, ev);
     }
-    l->acc_head = l->acc_tail = NIL;
-    l->acc_len = l->syn_len = 0;
+    hsock_x *lx = sk_x(h, l);
+    lx->acc_head = lx->acc_tail = NIL;
+    lx->acc_len = 0;
+    lx->syn_len = 0;
 }
 
 /* ---- Input ------------------------------------------------------------------ */
@@ -261,12 +273,19 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
                     SF_SNDBUF_SET | SF_LINGER)) |
            SF_PASSIVE;
     c->linger_s = l->linger_s;
-    c->rcvbuf = l->rcvbuf;
-    c->sndbuf = l->sndbuf;
-    c->maxseg = l->maxseg;
     c->parent = sk_index(h, l);
-    c->local = (pm_sockaddr){l->family, t->lport, t->laddr};
-    c->remote = (pm_sockaddr){l->family, t->fport, t->faddr};
+    /* Options beyond the defaults go with a side record of its own. */
+    const hsock_x *lx = sk_x(h, l);
+    if ((l->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || lx->maxseg) {
+        hsock_x *cx = host_x_get(h, c);
+        if (!cx) {
+            host_sock_free(h, c);
+            return NULL;
+        }
+        cx->rcvbuf = lx->rcvbuf;
+        cx->sndbuf = lx->sndbuf;
+        cx->maxseg = lx->maxseg;
+    }
     if (host_tcb_alloc(h, c) < 0) {
         host_sock_free(h, c);
         return NULL;
@@ -274,7 +293,8 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
     /* Linux inet_inherit_port(): the child joins the listener's port. */
     pm_bind_opts o;
     host_sock_bind_opts(c, &o);
-    if (pm_bind__insert(h->bt, PM_IPPROTO_TCP, &c->local, &o, c->uid, PM_BIND_CONNECTED, false,
+    pm_sockaddr local = {l->family, t->lport, t->laddr};
+    if (pm_bind__insert(h->bt, PM_IPPROTO_TCP, &local, &o, c->uid, PM_BIND_CONNECTED, false,
                         &c->bid) < 0)
         c->bid = PM_BIND_NONE;
     return c;
@@ -287,7 +307,7 @@ static void free_child(pm_host *h, hsock *c)
     host_sock_free(h, c);
 }
 
-static bool accept_queue_full(const hsock *l)
+static bool accept_queue_full(const hsock_x *l)
 {
     return l->acc_len > l->backlog; /* Linux sk_acceptq_is_full(): > */
 }
@@ -295,22 +315,24 @@ static bool accept_queue_full(const hsock *l)
 static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tuple *t,
                            uint32_t isn)
 {
+    hsock_x *lx = sk_x(h, l);
     switch (pm_tcp_listen_classify(&p->tcp)) {
     case PM_TCP_LISTEN_RST: send_rst(h, p); return;
     case PM_TCP_LISTEN_SYN: {
         /* Linux tcp_conn_request(): a full SYN queue means cookies (when
          * enabled), a full accept queue drops the SYN. */
-        uint32_t synmax = l->backlog < h->cfg.max_syn_backlog ? l->backlog : h->cfg.max_syn_backlog;
+        uint32_t synmax =
+            lx->backlog < h->cfg.max_syn_backlog ? lx->backlog : h->cfg.max_syn_backlog;
         if (synmax == 0) synmax = 1;
         /* tcp_syncookies 2: always (the SYN queue is never used) */
         bool want_cookie = h->cfg.syncookies == 2 && !isn;
-        if (!want_cookie && l->syn_len >= synmax && !isn) {
+        if (!want_cookie && lx->syn_len >= synmax && !isn) {
             h->st.syn_queue_full++;
             if (!h->cfg.syncookies) return;
             want_cookie = true;
         }
         if (h->cfg.syncookies == 2 && !isn) want_cookie = true; /* Linux: tcp_syncookies 2 */
-        if (accept_queue_full(l)) {
+        if (accept_queue_full(lx)) {
             h->st.accept_queue_full++;
             return;
         }
@@ -328,7 +350,7 @@ static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tu
             free_child(h, c);
             return;
         }
-        l->syn_len++;
+        lx->syn_len++;
         host_tcp_after(h, c, 0);
         return;
     }
@@ -338,7 +360,7 @@ static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tu
             send_rst(h, p);
             return;
         }
-        if (accept_queue_full(l)) {
+        if (accept_queue_full(lx)) {
             h->st.accept_queue_full++;
             return;
         }
@@ -351,7 +373,7 @@ static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tu
             return;
         }
         h->st.cookies_accepted++;
-        l->syn_len++; /* on_events moves it to the accept queue */
+        lx->syn_len++; /* on_events moves it to the accept queue */
         host_tcp_after(h, c, ev | PM_TCP_EV_CONNECTED);
         return;
     }

@@ -1,6 +1,7 @@
 /* One timing wheel per host (Varghese & Lauck's hashed wheel, as Linux's
  * timer wheel and FreeBSD's callout): 4096 slots of 1.024 ms. Each TCB
- * sits in the slot of its one deadline (pm_tcp_next_deadline); entries a
+ * sits in the slot of its one deadline (pm_tcp_next_deadline, read from the
+ * TCB: the socket keeps only the slot number); entries a
  * lap or more ahead stay in their slot until their time comes, so firing
  * checks the deadline itself and is exact to the microsecond. */
 #include <string.h>
@@ -10,6 +11,13 @@
 static uint32_t slot_of(uint64_t at)
 {
     return (uint32_t)(at >> WHEEL_SHIFT) & (WHEEL_SLOTS - 1);
+}
+
+/* The deadline is the TCB's own (the wheel keeps only the slot): the host
+ * re-arms after every TCB event, so the slot always matches it. */
+static uint64_t deadline_of(const pm_host *h, uint32_t i)
+{
+    return pm_tcp_next_deadline(&h->tcbs[h->socks[i].tcb]);
 }
 
 void wheel_init(wheel *w, uint64_t now)
@@ -24,7 +32,7 @@ void wheel_del(pm_host *h, hsock *s)
 {
     if (!(s->f & SF_IN_WHEEL)) return;
     wheel *w = &h->wh;
-    uint32_t sl = slot_of(s->deadline);
+    uint32_t sl = s->f >> SF_WSLOT_SHIFT;
     if (s->wprev != NIL)
         h->socks[s->wprev].wnext = s->wnext;
     else
@@ -37,14 +45,14 @@ void wheel_del(pm_host *h, hsock *s)
 
 void wheel_set(pm_host *h, hsock *s, uint64_t at)
 {
-    if ((s->f & SF_IN_WHEEL) && s->deadline == at) return;
-    wheel_del(h, s);
-    if (at == UINT64_MAX) return;
     wheel *w = &h->wh;
     /* A deadline already past goes to the current slot. */
-    if ((at >> WHEEL_SHIFT) < w->cur_tick) at = w->cur_tick << WHEEL_SHIFT;
-    s->deadline = at;
+    if (at != UINT64_MAX && (at >> WHEEL_SHIFT) < w->cur_tick) at = w->cur_tick << WHEEL_SHIFT;
+    if ((s->f & SF_IN_WHEEL) && at != UINT64_MAX && (s->f >> SF_WSLOT_SHIFT) == slot_of(at)) return;
+    wheel_del(h, s);
+    if (at == UINT64_MAX) return;
     uint32_t sl = slot_of(at), i = sk_index(h, s);
+    s->f = (s->f & ((1u << SF_WSLOT_SHIFT) - 1)) | sl << SF_WSLOT_SHIFT;
     s->wprev = NIL;
     s->wnext = w->head[sl];
     if (s->wnext != NIL) h->socks[s->wnext].wprev = i;
@@ -73,9 +81,10 @@ uint64_t wheel_next(const pm_host *h)
         if (k >= WHEEL_SLOTS) break;
         sl = (uint32_t)((w->cur_tick + k) & (WHEEL_SLOTS - 1));
         uint64_t best = UINT64_MAX;
-        for (uint32_t i = w->head[sl]; i != NIL; i = h->socks[i].wnext)
-            if (h->socks[i].deadline < lap_end && h->socks[i].deadline < best)
-                best = h->socks[i].deadline;
+        for (uint32_t i = w->head[sl]; i != NIL; i = h->socks[i].wnext) {
+            uint64_t d = deadline_of(h, i);
+            if (d < lap_end && d < best) best = d;
+        }
         if (best != UINT64_MAX) return best;
         k++;
     }
@@ -83,7 +92,7 @@ uint64_t wheel_next(const pm_host *h)
     uint64_t best = UINT64_MAX;
     for (uint32_t sl = 0; sl < WHEEL_SLOTS; sl++)
         for (uint32_t i = w->head[sl]; i != NIL; i = h->socks[i].wnext)
-            if (h->socks[i].deadline < best) best = h->socks[i].deadline;
+            if (deadline_of(h, i) < best) best = deadline_of(h, i);
     return best;
 }
 
@@ -105,12 +114,12 @@ static void run_slot(pm_host *h, uint32_t sl, uint64_t now)
     while (i != NIL && budget--) {
         hsock *s = &h->socks[i];
         uint32_t next = s->wnext;
-        if (s->deadline <= now) {
+        if (deadline_of(h, i) <= now) {
             fire(h, s, now);
             next = h->wh.head[sl]; /* the list may have changed: restart */
         }
         i = next;
-        while (i != NIL && h->socks[i].deadline > now) i = h->socks[i].wnext;
+        while (i != NIL && deadline_of(h, i) > now) i = h->socks[i].wnext;
     }
 }
 

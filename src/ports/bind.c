@@ -553,7 +553,9 @@ unsigned pm_bind_owners(const pm_bind_table *t, uint8_t proto, uint16_t port, pm
 
 pm_bind_stats pm_bind_get_stats(const pm_bind_table *t)
 {
-    return t->st;
+    pm_bind_stats s = t->st;
+    s.owner_bytes = sizeof(owner);
+    return s;
 }
 
 const char *pm_bind_state_name(pm_bind_state s)

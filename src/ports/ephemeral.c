@@ -12,10 +12,11 @@
 
 enum { C_CONNECTED = 0, C_TIME_WAIT = 1 };
 
+/* A connection: its destination (proto, laddr, faddr, fport) holds the
+ * rest of its 4-tuple, so the record is the local port and its state. */
 typedef struct conn {
-    pm_ip laddr, faddr;
-    uint16_t lport, fport;
-    uint8_t proto, state;
+    uint16_t lport;
+    uint8_t state;
     bool used, has_ts;
     uint64_t ts_stamp_us;
     int32_t hnext; /* hash chain; free list */
@@ -271,37 +272,31 @@ static void dest_put(pm_eph *e, int32_t i)
     e->st.dests--;
 }
 
-static uint32_t conn_bucket(const pm_eph *e, const conn *c)
+static uint32_t conn_bucket(const pm_eph *e, const dest *d, uint16_t lport)
 {
-    return ((uint32_t)dest_hash(e, c->proto, &c->laddr, &c->faddr, c->fport) ^
-            (uint32_t)c->lport * 0x9e3779b1u) &
+    return ((uint32_t)dest_hash(e, d->proto, &d->laddr, &d->faddr, d->fport) ^
+            (uint32_t)lport * 0x9e3779b1u) &
            e->conn_mask;
 }
 
 static int32_t conn_find(const pm_eph *e, const dest *d, uint16_t lport)
 {
-    conn key;
-    key.laddr = d->laddr;
-    key.faddr = d->faddr;
-    key.fport = d->fport;
-    key.proto = d->proto;
-    key.lport = lport;
-    for (int32_t i = e->conn_hash[conn_bucket(e, &key)]; i >= 0; i = e->conns[i].hnext) {
+    int32_t di = (int32_t)(d - e->dests);
+    for (int32_t i = e->conn_hash[conn_bucket(e, d, lport)]; i >= 0; i = e->conns[i].hnext) {
         const conn *c = &e->conns[i];
-        if (c->lport == lport && c->fport == d->fport && c->proto == d->proto &&
-            pm_ip_eq(&c->laddr, &d->laddr) && pm_ip_eq(&c->faddr, &d->faddr))
-            return i;
+        if (c->lport == lport && c->dest == di) return i;
     }
     return -1;
 }
 
-static void conn_tuple(const conn *c, pm_tuple *t)
+static void conn_tuple(const pm_eph *e, const conn *c, pm_tuple *t)
 {
-    t->laddr = c->laddr;
-    t->faddr = c->faddr;
+    const dest *d = &e->dests[c->dest];
+    t->laddr = d->laddr;
+    t->faddr = d->faddr;
     t->lport = c->lport;
-    t->fport = c->fport;
-    t->proto = c->proto;
+    t->fport = d->fport;
+    t->proto = d->proto;
 }
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may be reused when the
@@ -312,12 +307,12 @@ static void conn_tuple(const conn *c, pm_tuple *t)
 static bool tw_reusable(const pm_eph *e, const conn *c, uint64_t now_us, bool bound_port)
 {
     pm_tuple t;
-    conn_tuple(c, &t);
+    conn_tuple(e, c, &t);
     if (e->cfg.tw_ok) return e->cfg.tw_ok(e->cfg.tw_ctx, &t, c->has_ts, c->ts_stamp_us, now_us);
     if (!c->has_ts) return false;
     if (bound_port) return true;
     int reuse = e->cfg.tw_reuse;
-    if (reuse == 2 && !pm_ip_is_loopback(&c->laddr) && !pm_ip_is_loopback(&c->faddr)) reuse = 0;
+    if (reuse == 2 && !pm_ip_is_loopback(&t.laddr) && !pm_ip_is_loopback(&t.faddr)) reuse = 0;
     return reuse && now_us > c->ts_stamp_us + e->cfg.tw_reuse_delay_us;
 }
 
@@ -434,7 +429,7 @@ static int conn_insert(pm_eph *e, int32_t i, int32_t di)
     if (!map_set(e, &d->usedm, c->lport)) return -ENOBUFS;
     c->dest = di;
     c->used = true;
-    uint32_t b = conn_bucket(e, c);
+    uint32_t b = conn_bucket(e, d, c->lport);
     c->hnext = e->conn_hash[b];
     e->conn_hash[b] = i;
     d->nconn++;
@@ -446,7 +441,7 @@ static void conn_remove(pm_eph *e, int32_t i, bool release_owner)
 {
     conn *c = &e->conns[i];
     dest *d = &e->dests[c->dest];
-    uint32_t b = conn_bucket(e, c);
+    uint32_t b = conn_bucket(e, d, c->lport);
     int32_t *pp = &e->conn_hash[b];
     while (*pp != i) pp = &e->conns[*pp].hnext;
     *pp = c->hnext;
@@ -570,11 +565,7 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
     }
     conn *c = &e->conns[ci];
     memset(c, 0, sizeof *c);
-    c->laddr = req->local.ip;
-    c->faddr = req->remote.ip;
     c->lport = (uint16_t)port;
-    c->fport = req->remote.port;
-    c->proto = req->proto;
     c->state = C_CONNECTED;
     c->bid = *id;
     int err = conn_insert(e, ci, di);
@@ -642,13 +633,15 @@ int pm_eph_tuple(const pm_eph *e, pm_eph_id i, pm_tuple *out)
 {
     const conn *c = get_conn(e, i);
     if (!c) return -EINVAL;
-    conn_tuple(c, out);
+    conn_tuple(e, c, out);
     return 0;
 }
 
 pm_eph_stats pm_eph_get_stats(const pm_eph *e)
 {
-    return e->st;
+    pm_eph_stats s = e->st;
+    s.conn_bytes = sizeof(conn) + sizeof(int32_t);
+    return s;
 }
 
 pm_bind_table *pm_eph_bind_table(const pm_eph *e)

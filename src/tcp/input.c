@@ -56,8 +56,8 @@ static void ring_write(pm_tcp *tcb, uint32_t off, const uint8_t *data, uint32_t 
 {
     uint32_t pos = (uint32_t)(((uint64_t)tcb->rcv_head + tcb->rcv_len + off) % tcb->rcv_cap);
     uint32_t first = tcb->rcv_cap - pos < len ? tcb->rcv_cap - pos : len;
-    memcpy(tcb->rcv_buf + pos, data, first);
-    memcpy(tcb->rcv_buf, data + first, len - first);
+    memcpy(tcp_rcv_buf(tcb) + pos, data, first);
+    memcpy(tcp_rcv_buf(tcb), data + first, len - first);
 }
 
 /* ---- Replies ---------------------------------------------------------------- */
@@ -151,7 +151,6 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
     }
     if (!(fl & PM_TH_SYN)) return 0; /* fifth */
     /* fourth: the SYN. */
-    tcb->irs = seg->seq;
     tcb->rcv_nxt = tcb->rcv_wup = seg->seq + 1;
     tcb->rcv_wnd = tcp_syn_window(st, tcb->rcv_cap - tcb->rcv_len,
                                   tcp_v6(&tcb->tuple)); /* what our SYN said */
@@ -227,8 +226,8 @@ static unsigned receive_data(pm_tcp_stack *st, pm_tcp *tcb, uint32_t seq, const 
             tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: a hole filled, or holes left */
         } else if (++tcb->quick >= 2) {
             tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: every second full segment */
-        } else if (tcb->delack_at == 0) {
-            tcb->delack_at = now + st->cfg.delack_us; /* RFC 1122 4.2.3.2 */
+        } else {
+            tcp_delack_arm(tcb, now + st->cfg.delack_us); /* RFC 1122 4.2.3.2 */
         }
         return len + extra ? PM_TCP_EV_READABLE : 0;
     }
@@ -267,7 +266,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     /* RFC 5961 4.2 exception, as Linux tcp_validate_incoming(): the
      * SYN-ACK that completes a simultaneous open is an ACK. */
     if (tcb->state == PM_TCP_SYN_RCVD && !(tcb->flags & F_PASSIVE) && (fl & PM_TH_SYN) &&
-        (fl & PM_TH_ACK) && !(fl & PM_TH_RST) && seq == tcb->irs && seq + 1 == tcb->rcv_nxt) {
+        (fl & PM_TH_ACK) && !(fl & PM_TH_RST) && seq + 1 == tcb->rcv_nxt) {
         fl = (uint16_t)(fl & ~PM_TH_SYN);
         seq++;
         tcb->flags |= F_ACK_NOW; /* the peer may still wait for our SYN-ACK */
@@ -317,7 +316,8 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
 
     /* fourth: SYN. */
     if (fl & PM_TH_SYN) {
-        if (tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE) && seq == tcb->irs &&
+        /* IRS is RCV.NXT - 1 until the handshake completes */
+        if (tcb->state == PM_TCP_SYN_RCVD && (tcb->flags & F_PASSIVE) && seq + 1 == tcb->rcv_nxt &&
             !(fl & PM_TH_ACK)) {
             /* Linux tcp_check_req(): a retransmitted SYN: the SYN-ACK again. */
             if (tcp_oow_allowed(st, &tcb->last_oow_ms, now) && tcb->snd_una == tcb->iss)
@@ -412,7 +412,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             uint32_t extra = ooo_advance(tcb, 0);
             tcb->rcv_len += extra;
             tcb->rcv_nxt += extra;
-            if (tcb->delack_at == 0) tcb->delack_at = now + st->cfg.delack_us;
+            tcp_delack_arm(tcb, now + st->cfg.delack_us);
             ev |= PM_TCP_EV_READABLE;
         }
     }

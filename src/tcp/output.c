@@ -303,15 +303,16 @@ uint64_t pm_tcp_next_deadline(const pm_tcp *tcb)
 {
     uint64_t d = UINT64_MAX;
     if (tcb->timer != PM_TCP_TIMER_NONE) d = tcb->timer_at;
-    if (tcb->delack_at && tcb->delack_at < d) d = tcb->delack_at;
+    if (tcb->delack_at && tcp_delack_deadline(tcb) < d) d = tcp_delack_deadline(tcb);
     return d;
 }
 
 unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
 {
     unsigned ev = 0;
-    if (tcb->delack_at && now >= tcb->delack_at) {
+    if (tcb->delack_at && now >= tcp_delack_deadline(tcb)) {
         tcb->delack_at = 0;
+        if (tcb->timer == PM_TCP_TIMER_NONE) tcb->timer_at = 0;
         if (tcb->state >= PM_TCP_SYN_RCVD) tcb->flags |= F_ACK_NOW;
     }
     if (tcb->timer == PM_TCP_TIMER_NONE || now < tcb->timer_at) return ev;

@@ -82,14 +82,12 @@ void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed
     st->rcv_wscale = ws;
 }
 
-void pm_tcp_init(pm_tcp *tcb, uint8_t *snd_buf, uint32_t snd_cap, uint8_t *rcv_buf,
-                 uint32_t rcv_cap)
+void pm_tcp_init(pm_tcp *tcb, uint8_t *buf, uint32_t snd_cap, uint32_t rcv_cap)
 {
     memset(tcb, 0, sizeof *tcb);
-    tcb->snd_buf = snd_buf;
-    tcb->snd_cap = snd_buf ? snd_cap : 0;
-    tcb->rcv_buf = rcv_buf;
-    tcb->rcv_cap = rcv_buf ? rcv_cap : 0;
+    tcb->snd_buf = buf;
+    tcb->snd_cap = buf ? snd_cap : 0;
+    tcb->rcv_cap = buf ? rcv_cap : 0;
     tcb->state = PM_TCP_CLOSED;
 }
 
@@ -192,8 +190,31 @@ void tcp_syn_options(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *syn, bool
 
 void tcp_arm_timer(pm_tcp *tcb, int kind, uint64_t at)
 {
-    tcb->timer = (uint8_t)kind;
-    tcb->timer_at = kind == PM_TCP_TIMER_NONE ? 0 : at;
+    tcb->timer = (uint8_t)kind & 0xf;
+    if (kind != PM_TCP_TIMER_NONE) {
+        /* timer_at becomes the delayed ACK's base: it must stay in reach */
+        if (tcb->delack_at) {
+            int64_t d = (int64_t)(tcp_delack_deadline(tcb) - at);
+            if (d != (int32_t)d) {
+                tcb->delack_at = 0;
+                tcb->flags |= F_ACK_NOW;
+            }
+        }
+        tcb->timer_at = at;
+    } else if (!tcb->delack_at)
+        tcb->timer_at = 0; /* else it stays the delayed ACK's base */
+}
+
+void tcp_delack_arm(pm_tcp *tcb, uint64_t at)
+{
+    if (tcb->delack_at) return;
+    if (tcb->timer == PM_TCP_TIMER_NONE) tcb->timer_at = at;
+    int64_t d = (int64_t)(at - tcb->timer_at);
+    if (d != (int32_t)d) { /* a timer over 35 minutes away: no room, ACK now */
+        tcb->flags |= F_ACK_NOW;
+        return;
+    }
+    tcb->delack_at = (uint32_t)at ? (uint32_t)at : 1;
 }
 
 void tcp_rto_reset(pm_tcp_stack *st, pm_tcp *tcb)
@@ -317,7 +338,7 @@ int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t is
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
-    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_buf, tcb->rcv_cap);
+    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags;
     tcb->user_mss = user_mss;
     tcb->tuple = *t;
@@ -355,7 +376,7 @@ int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
-    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_buf, tcb->rcv_cap);
+    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags | F_PASSIVE;
     tcb->user_mss = user_mss;
     tcp_tuple_from(&tcb->tuple, ip, syn);
@@ -363,7 +384,6 @@ int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
     tcb_open_common(st, tcb, now);
     /* RFC 9293 3.10.7.2: RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ. Data on a SYN
      * is not queued (Linux without Fast Open); the peer resends it. */
-    tcb->irs = syn->seq;
     tcb->rcv_nxt = tcb->rcv_wup = syn->seq + 1;
     tcp_syn_options(st, tcb, syn, false);
     if (tcb->opts & PM_TCPO_TS) tcb->ts_recent_stamp = (uint32_t)(now / 1000000);
@@ -381,14 +401,13 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
 {
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
-    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_buf, tcb->rcv_cap);
+    pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags | F_PASSIVE;
     tcb->user_mss = user_mss;
     tcp_tuple_from(&tcb->tuple, ip, ack);
     tcb->iss = ack->ack - 1;
     tcb_open_common(st, tcb, now);
     tcb->snd_una = tcb->snd_nxt = tcb->snd_max = ack->ack;
-    tcb->irs = ack->seq - 1;
     tcb->rcv_nxt = tcb->rcv_wup = ack->seq;
     tcb->opts = so->opts;
     if (so->opts & PM_TCPO_WS) {
@@ -502,8 +521,8 @@ long pm_tcp_recv(pm_tcp_stack *st, pm_tcp *tcb, void *data, size_t len, uint64_t
     }
     uint32_t n = len < tcb->rcv_len ? (uint32_t)len : tcb->rcv_len;
     uint32_t first = tcb->rcv_cap - tcb->rcv_head < n ? tcb->rcv_cap - tcb->rcv_head : n;
-    memcpy(data, tcb->rcv_buf + tcb->rcv_head, first);
-    memcpy((uint8_t *)data + first, tcb->rcv_buf, n - first);
+    memcpy(data, tcp_rcv_buf(tcb) + tcb->rcv_head, first);
+    memcpy((uint8_t *)data + first, tcp_rcv_buf(tcb), n - first);
     uint32_t before = tcb->rcv_wup + tcb->rcv_wnd - tcb->rcv_nxt;
     tcb->rcv_head = (tcb->rcv_head + n) % tcb->rcv_cap;
     tcb->rcv_len -= n;

@@ -36,6 +36,12 @@ enum {                        /* pm_tcp.flags */
 #define PM_TCP_TS_LEN       12          /* TS option with its two NOPs */
 #define PM_TCP_INF_SSTHRESH 0x7fffffffu /* Linux TCP_INFINITE_SSTHRESH */
 
+/* The receive ring follows the send ring in the TCB's one buffer. */
+static inline uint8_t *tcp_rcv_buf(const pm_tcp *t)
+{
+    return t->snd_buf + t->snd_cap;
+}
+
 static inline uint32_t tcp_ts_now(uint64_t now)
 {
     return (uint32_t)(now / 1000); /* Linux: 1 ms TSval clock */
@@ -85,6 +91,13 @@ bool tcp_challenge_allowed(pm_tcp_stack *st, uint32_t *last_oow_ms, uint64_t now
 bool tcp_oow_allowed(pm_tcp_stack *st, uint32_t *last_oow_ms, uint64_t now);
 uint32_t tcp_rcv_space(const pm_tcp *tcb);
 void tcp_arm_timer(pm_tcp *tcb, int kind, uint64_t at);
+/* The delayed ACK (RFC 1122 4.2.3.2) at `at`, unless one is pending. */
+void tcp_delack_arm(pm_tcp *tcb, uint64_t at);
+/* Its deadline in full microseconds (delack_at must be set). */
+static inline uint64_t tcp_delack_deadline(const pm_tcp *t)
+{
+    return t->timer_at + (uint64_t)(int64_t)(int32_t)(t->delack_at - (uint32_t)t->timer_at);
+}
 uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6);
 unsigned tcp_tw_tcb_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg, uint64_t now);
 

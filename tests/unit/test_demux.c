@@ -392,14 +392,23 @@ static void check_one(pm_ehash *t, model *m, size_t i, uint32_t r)
     }
 }
 
-static void model_run(bool siphash)
+/* External keys: the handle is the key's number in the model. */
+static const pm_tuple *model_est_key(void *ctx, uint32_t handle)
+{
+    model *m = ctx;
+    assert_true(handle < m->n);
+    return &m->keys[handle];
+}
+
+static void model_run(bool siphash, bool ext)
 {
     const char *env = getenv("PM_DEMUX_MODEL_OPS");
     uint64_t ops = env ? strtoull(env, NULL, 10) : 1000000;
     const char *senv = getenv("PM_DEMUX_SEED");
     uint64_t seed = senv ? strtoull(senv, NULL, 0) : 0x5eed0001;
-    printf("model: seed=0x%llx ops=%llu hash=%s (PM_DEMUX_SEED, PM_DEMUX_MODEL_OPS)\n",
-           (unsigned long long)seed, (unsigned long long)ops, siphash ? "siphash" : "default");
+    printf("model: seed=0x%llx ops=%llu hash=%s keys=%s (PM_DEMUX_SEED, PM_DEMUX_MODEL_OPS)\n",
+           (unsigned long long)seed, (unsigned long long)ops, siphash ? "siphash" : "default",
+           ext ? "external" : "records");
     pm_rng r;
     pm_rng_seed(&r, seed);
     static model m;
@@ -439,6 +448,7 @@ static void model_run(bool siphash)
                          .max_tw = 100,
                          .tw_timeout_us = 20000,
                          .tw_recycled = model_recycled,
+                         .est_key = ext ? model_est_key : NULL,
                          .ctx = &m};
     pm_ehash *t;
     assert_int_equal(pm_ehash_create(&t, &c), 0);
@@ -454,7 +464,7 @@ static void model_run(bool siphash)
         uint32_t dice = pm_rng_below(&r, 100), ref;
         pm_tw_state st = {.snd_nxt = (uint32_t)op};
         if (dice < 30) {
-            uint32_t h = pm_rng_below(&r, PM_EHASH_HANDLE_MAX);
+            uint32_t h = ext ? (uint32_t)i : pm_rng_below(&r, PM_EHASH_HANDLE_MAX);
             int rc = pm_ehash_insert(t, k, h);
             if (me->kind != M_ABSENT) {
                 assert_int_equal(rc, -EEXIST);
@@ -562,6 +572,12 @@ static void model_run(bool siphash)
            (unsigned long long)s.grows, (unsigned long long)s.tw_recycled,
            (unsigned long long)s.tw_expired, (unsigned long long)n_est, (unsigned long long)n_tw);
     if (ops >= 100000) assert_true(s.grows > 0 && s.tw_recycled > 0 && s.tw_expired > 0);
+    if (ext) { /* no established records: the index, the TIME_WAIT ring, local addresses */
+        uint32_t max;
+        uint64_t total;
+        pm_ehash_displacement(t, &max, &total); /* rehashes through est_key */
+        assert_true(s.bytes < s.buckets * 64 + 100 * 48 + 65536);
+    }
     pm_ehash_destroy(t);
     free(m.keys);
     free(m.e);
@@ -572,13 +588,19 @@ static void model_run(bool siphash)
 static void test_model_randomized(void **state)
 {
     (void)state;
-    model_run(false); /* AES rounds where the CPU has them */
+    model_run(false, false); /* AES rounds where the CPU has them */
+}
+
+static void test_model_randomized_external_keys(void **state)
+{
+    (void)state;
+    model_run(false, true);
 }
 
 static void test_model_randomized_siphash(void **state)
 {
     (void)state;
-    model_run(true);
+    model_run(true, false);
 }
 
 /* ---- adversarial keys ---------------------------------------------------- */
@@ -1166,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_tw_limit_recycles_oldest),
         cmocka_unit_test(test_model_randomized),
         cmocka_unit_test(test_model_randomized_siphash),
+        cmocka_unit_test(test_model_randomized_external_keys),
         cmocka_unit_test(test_adversarial_keys),
         cmocka_unit_test(test_adversarial_keys_siphash),
         cmocka_unit_test(test_listen_exact_over_wildcard),

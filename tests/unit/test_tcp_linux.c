@@ -58,7 +58,7 @@ static int tw_verdicts[4];     /* states the TCB passed through */
 static int kernel_syn_ws = -1; /* the window scale in the kernel's last SYN */
 static uint16_t listen_port;
 static unsigned events;
-static uint8_t sbuf[65536], rbuf[65536];
+static uint8_t ring[2 * 65536]; /* send ring, then receive ring */
 #define KERNEL_IP 0x0a090001u
 #define OUR_IP    0x0a090002u
 
@@ -140,7 +140,7 @@ static void on_packet(const uint8_t *b, size_t n, uint64_t now)
         if (v == PM_TCP_TW_KILL || v == PM_TCP_TW_SYN) have_tw = false;
         if (v != PM_TCP_TW_SYN) return;
         /* Linux: the SYN goes on to the listener, with the ISN given. */
-        pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+        pm_tcp_init(&tcb, ring, 65536, 65536);
         assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &p.ip, seg, reopen_isn, now), 0);
         have_tcb = true;
         flush(now);
@@ -149,7 +149,7 @@ static void on_packet(const uint8_t *b, size_t n, uint64_t now)
     if (listening && seg->dport == listen_port) {
         int k = pm_tcp_listen_classify(seg);
         if (k == PM_TCP_LISTEN_SYN && !cookies) {
-            pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+            pm_tcp_init(&tcb, ring, 65536, 65536);
             assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &p.ip, seg, 0, now), 0);
             have_tcb = true;
             listening = false;
@@ -164,7 +164,7 @@ static void on_packet(const uint8_t *b, size_t n, uint64_t now)
         if (k == PM_TCP_LISTEN_ACK && cookies) {
             pm_tcp_synopts so;
             if (pm_tcp_cookie_check(&st, &p.ip, seg, now, &so) == 0) {
-                pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+                pm_tcp_init(&tcb, ring, 65536, 65536);
                 events |= pm_tcp_accept_cookie(&st, &tcb, &p.ip, seg, &so, now);
                 have_tcb = true;
                 listening = false;
@@ -343,7 +343,7 @@ static void test_we_connect(void **state)
     pm_tuple t = {.lport = 40000, .fport = 9000, .proto = PM_IPPROTO_TCP};
     t.laddr = pm_ip4(OUR_IP);
     t.faddr = pm_ip4(KERNEL_IP);
-    pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+    pm_tcp_init(&tcb, ring, 65536, 65536);
     assert_int_equal(pm_tcp_connect(&st, &tcb, &t, 0, now_us()), 0);
     have_tcb = true;
     flush(now_us());
@@ -423,7 +423,7 @@ static void test_simultaneous(void **state)
     pm_tuple t = {.lport = 9200, .fport = 9100, .proto = PM_IPPROTO_TCP};
     t.laddr = pm_ip4(OUR_IP);
     t.faddr = pm_ip4(KERNEL_IP);
-    pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+    pm_tcp_init(&tcb, ring, 65536, 65536);
     assert_int_equal(pm_tcp_connect(&st, &tcb, &t, 0, now_us()), 0);
     have_tcb = true;
     flush(now_us());

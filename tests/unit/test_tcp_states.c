@@ -18,9 +18,10 @@
 
 static pm_tcp_stack st;
 static pm_tcp tcb;
-static uint8_t sbuf[65536], rbuf[65536];
-static pm_tuple tup;   /* local 10.0.0.1:40000, peer 10.0.0.2:80 */
-static pm_ip_repr pip; /* peer -> us */
+#define RBUF_LEN 65536
+static uint8_t ring[65536 + RBUF_LEN]; /* send ring, then receive ring */
+static pm_tuple tup;                   /* local 10.0.0.1:40000, peer 10.0.0.2:80 */
+static pm_ip_repr pip;                 /* peer -> us */
 
 typedef struct seg {
     pm_ip_repr ip;
@@ -32,7 +33,7 @@ static seg outs[64];
 static void setup_cfg(const pm_tcp_config *c)
 {
     pm_tcp_stack_init(&st, c, 42);
-    pm_tcp_init(&tcb, sbuf, sizeof sbuf, rbuf, sizeof rbuf);
+    pm_tcp_init(&tcb, ring, 65536, RBUF_LEN);
     memset(&tup, 0, sizeof tup);
     tup.laddr = pm_ip4(0x0a000001);
     tup.faddr = pm_ip4(0x0a000002);
@@ -266,12 +267,12 @@ static void test_syn_retries(void **state)
 
 /* Two TCBs wired back to back, for simultaneous open and close. */
 static pm_tcp tb;
-static uint8_t sb2[8192], rb2[8192];
+static uint8_t ring2[8192 + 8192];
 static pm_ip_repr ip_ab, ip_ba;
 
 static void pair_setup(void)
 {
-    pm_tcp_init(&tb, sb2, sizeof sb2, rb2, sizeof rb2);
+    pm_tcp_init(&tb, ring2, 8192, 8192);
     memset(&ip_ab, 0, sizeof ip_ab);
     ip_ab.version = 4;
     ip_ab.src = tup.laddr;
@@ -1086,7 +1087,7 @@ static void test_window(void **state)
     in(&sa, T0);
     assert_int_equal(tcb.snd_wnd, 5000);
     assert_int_equal(drain(T0), 1);
-    assert_int_equal(outs[0].t.window, sizeof rbuf >> 10);
+    assert_int_equal(outs[0].t.window, RBUF_LEN >> 10);
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
     a.window = 100;
     in(&a, T0);
@@ -1102,7 +1103,7 @@ static void test_window(void **state)
         seq += 1000;
         drain(T0 + MS);
     }
-    assert_int_equal(pm_tcp_readable(&tcb), sizeof rbuf);
+    assert_int_equal(pm_tcp_readable(&tcb), RBUF_LEN);
     assert_true(st.stats.bad_seq + st.stats.rcvbuf_dropped > 0); /* past the window */
     pm_tcp_repr probe = mk(PM_TH_ACK, tcb.rcv_nxt, OUR_ISN + 1, NULL);
     in(&probe, T0 + SEC);
@@ -1111,9 +1112,9 @@ static void test_window(void **state)
     assert_int_equal(drain(T0 + SEC), 1);
     assert_int_equal(outs[0].t.window, 0);
     static char sink[65536];
-    assert_int_equal(pm_tcp_recv(&st, &tcb, sink, sizeof sink, T0 + SEC), (long)sizeof rbuf);
+    assert_int_equal(pm_tcp_recv(&st, &tcb, sink, sizeof sink, T0 + SEC), (long)RBUF_LEN);
     assert_int_equal(drain(T0 + SEC), 1); /* the window update */
-    assert_int_equal(outs[0].t.window, sizeof rbuf >> 10);
+    assert_int_equal(outs[0].t.window, RBUF_LEN >> 10);
 }
 
 static void test_syn_rcvd_close(void **state)
@@ -1212,7 +1213,9 @@ static void test_tcb_size(void **state)
 {
     (void)state;
     printf("sizeof(pm_tcp) = %zu, sizeof(pm_tcp_tw) = %zu\n", sizeof(pm_tcp), sizeof(pm_tcp_tw));
-    assert_true(sizeof(pm_tcp) <= 256); /* issue 5's target */
+    /* issue 5's memory work: 216 (the SACK scoreboard's 32 B come on top;
+     * test_host_mem checks the whole per-connection figure) */
+    assert_true(sizeof(pm_tcp) <= 216);
 }
 
 int main(void)

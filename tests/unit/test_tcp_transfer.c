@@ -169,7 +169,7 @@ static void gen(uint64_t seed, uint64_t off, uint8_t *out, size_t len)
 
 typedef struct ep {
     pm_tcp tcb;
-    uint8_t *sb, *rb;
+    uint8_t *sb; /* send ring, then receive ring */
     uint64_t sent, rcvd, total;
     uint64_t seed_tx, seed_rx;
     bool shut, eof, closed;
@@ -187,9 +187,8 @@ static void bulk(uint64_t mb, uint64_t mb_back, uint64_t seed)
     static ep e[2];
     memset(e, 0, sizeof e);
     for (int i = 0; i < 2; i++) {
-        e[i].sb = malloc(SBUF);
-        e[i].rb = malloc(RBUF);
-        pm_tcp_init(&e[i].tcb, e[i].sb, SBUF, e[i].rb, RBUF);
+        e[i].sb = malloc(SBUF + RBUF);
+        pm_tcp_init(&e[i].tcb, e[i].sb, SBUF, RBUF);
         e[i].total = (i == 0 ? mb : mb_back) << 20;
     }
     e[0].seed_tx = e[1].seed_rx = seed * 7 + 1;
@@ -334,7 +333,6 @@ static void bulk(uint64_t mb, uint64_t mb_back, uint64_t seed)
         }
         assert_int_equal(e[i].tcb.state, PM_TCP_CLOSED);
         free(e[i].sb);
-        free(e[i].rb);
     }
 }
 
@@ -385,7 +383,7 @@ typedef struct conn {
     bool used, app_closed;
     uint32_t got, sent;
     uint16_t port;
-    uint8_t sbuf[CBUF], rbuf[CBUF];
+    uint8_t sbuf[2 * CBUF]; /* send ring, then receive ring */
 } conn;
 
 typedef struct side {
@@ -408,7 +406,7 @@ static conn *conn_get(side *s, uint16_t port)
             memset(c, 0, offsetof(conn, sbuf));
             c->used = true;
             c->port = port;
-            pm_tcp_init(&c->tcb, c->sbuf, CBUF, c->rbuf, CBUF);
+            pm_tcp_init(&c->tcb, c->sbuf, CBUF, CBUF);
             s->by_port[port] = c;
             s->live++;
             return c;
