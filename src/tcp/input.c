@@ -361,6 +361,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
 #undef IN_WINDOW
     if (!ok) {
         st->stats.bad_seq++;
+        if (seg_len && SEQ_LEQ(seq + seg_len, tcb->rcv_nxt)) st->stats.dup_segs++; /* all old */
         oow_ack(st, tcb, len, fl, now);
         return 0;
     }
