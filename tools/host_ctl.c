@@ -222,6 +222,7 @@ void hostctl_serve(int lfd, const pm_host *h, uint64_t now)
         TSTAT(tlp_probes);
         TSTAT(tlp_recoveries);
         TSTAT(dsacks_in);
+        TSTAT(rxt_lost);
         TSTAT(ooo_queued);
         TSTAT(ooo_dropped);
         TSTAT(dup_segs);

@@ -91,6 +91,7 @@ typedef struct pm_tcp_stats {
     uint64_t limited_tx;                 /* RFC 3042 segments sent on duplicate ACKs */
     uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 7: probes; losses they repaired */
     uint64_t dsacks_in;                  /* RFC 2883 D-SACK blocks received */
+    uint64_t rxt_lost;                   /* retransmissions found lost by SACK (no RTO) */
 } pm_tcp_stats;
 
 /* What the TCBs of one host share: knobs, secrets, the host-wide challenge

@@ -525,6 +525,10 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             st->stats.fast_retrans++;
         }
     }
+    if (sack && (tcb->flags & F_RECOVERY) && tcp_rec_lost_rxt(tcb)) {
+        tcb->flags |= F_FASTRXT; /* the first hole again, whatever the pipe says */
+        st->stats.rxt_lost++;
+    }
     if (sack && !(tcb->flags & F_RECOVERY) && tcb->snd_una != tcb->snd_max &&
         SEQ_GEQ(tcb->snd_una, tcb->recover) && tcp_rec_sacked(tcb) &&
         (tcb->dupacks >= 3 || tcp_rec_first_lost(tcb))) {

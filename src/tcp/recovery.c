@@ -113,6 +113,32 @@ static bool hole_lost(const pm_tcp *t, int i, int n)
     return SEQ_GT(t->rec.tlp_high, t->snd_una) && SEQ_GEQ(t->rec.blk[n - 1].right, t->rec.tlp_high);
 }
 
+/* SACKed bytes above seq. */
+static uint32_t sacked_above(const pm_tcp *t, uint32_t seq)
+{
+    uint32_t s = 0;
+    for (int i = 0; i < sb_count(t); i++) {
+        uint32_t l = t->rec.blk[i].left, r = t->rec.blk[i].right;
+        if (SEQ_GT(r, seq)) s += r - (SEQ_GT(l, seq) ? l : seq);
+    }
+    return s;
+}
+
+/* In SACK recovery: was the retransmission at snd_una lost? It went out
+ * when snd_max was RecoveryPoint (recover); when more than (DupThresh - 1)
+ * * SMSS sent after it are SACKed and snd_una is still missing, it was
+ * (Linux's old tcp_mark_lost_retrans(), RFC 8985's reasoning with sequence
+ * numbers for times). Then: resend the lost holes again, and the marker
+ * moves to snd_max. */
+bool tcp_rec_lost_rxt(pm_tcp *t)
+{
+    if (!SEQ_GT(t->rec.high_rxt, t->snd_una)) return false;
+    if (sacked_above(t, t->recover) <= (DUPTHRESH - 1) * t->mss) return false;
+    t->rec.high_rxt = t->snd_una;
+    t->recover = t->snd_max;
+    return true;
+}
+
 bool tcp_rec_first_lost(const pm_tcp *t)
 {
     int n = sb_count(t);

@@ -91,6 +91,7 @@ void tcp_rec_reset(pm_tcp *t);
 uint32_t tcp_rec_update(pm_tcp_stack *st, pm_tcp *t, const pm_tcp_repr *seg, bool *dsack);
 uint32_t tcp_rec_sacked(const pm_tcp *t);
 bool tcp_rec_first_lost(const pm_tcp *t);
+bool tcp_rec_lost_rxt(pm_tcp *t);
 uint32_t tcp_rec_pipe(const pm_tcp *t);
 bool tcp_rec_next(const pm_tcp *t, bool any, uint32_t *seq, uint32_t *len);
 uint32_t tcp_rec_skip(const pm_tcp *t, uint32_t seq, uint32_t *end);

@@ -252,6 +252,42 @@ static void test_lost_retransmission(void **state)
     assert_int_equal(st.stats.retrans_segs, 2);
 }
 
+/* The retransmission is lost, and segments sent after it are SACKed:
+ * the loss is seen from the SACKs and the hole is resent again without
+ * waiting for the RTO. */
+static void test_lost_retransmission_sacked(void **state)
+{
+    (void)state;
+    open_conn(true);
+    uint64_t now = T0 + SEC;
+    send_segs(30, now);
+    assert_int_equal(drain(now), 10);
+    now += 10 * MS;
+    /* 0 lost; 1..9 arrive: recovery, 0 resent (and lost again). */
+    int b[][2] = {{1, 10}};
+    ack(now, SEGSEQ(0), 1, b);
+    assert_int_equal(st.stats.sack_recoveries, 1);
+    int n = drain(now);
+    assert_true(n >= 2);
+    assert_int_equal(outs[0].t.seq, SEGSEQ(0));
+    /* New data went with it (the pipe is only the retransmission). */
+    uint32_t hi = outs[n - 1].t.seq + outs[n - 1].t.payload_len;
+    assert_true(hi >= SEGSEQ(13));
+    /* Those new segments arrive: 10..12 SACKed, 0 still missing. */
+    int b2[][2] = {{1, 13}};
+    ack(now + 10 * MS, SEGSEQ(0), 1, b2);
+    assert_int_equal(st.stats.rxt_lost, 1);
+    n = drain(now + 10 * MS);
+    assert_true(n >= 1);
+    assert_int_equal(outs[0].t.seq, SEGSEQ(0));
+    check_payload(0);
+    assert_int_equal(st.stats.rto_fired, 0);
+    assert_int_equal(st.stats.sack_recoveries, 1);
+    /* This one arrives. */
+    ack(now + 20 * MS, SEGSEQ(13), 0, NULL);
+    assert_int_equal(tcb.snd_una, SEGSEQ(13));
+}
+
 /* A second RTO forgets the scoreboard (the receiver may have reneged,
  * RFC 2018 8): go-back-N then resends SACKed data too. */
 static void test_second_rto_forgets_sack(void **state)
@@ -421,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup(test_one_loss, setup),
         cmocka_unit_test_setup(test_three_losses_one_episode, setup),
         cmocka_unit_test_setup(test_lost_retransmission, setup),
+        cmocka_unit_test_setup(test_lost_retransmission_sacked, setup),
         cmocka_unit_test_setup(test_second_rto_forgets_sack, setup),
         cmocka_unit_test_setup(test_tail_loss_probe, setup),
         cmocka_unit_test_setup(test_tail_loss_several, setup),
