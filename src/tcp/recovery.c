@@ -217,6 +217,9 @@ void tcp_rec_arm(pm_tcp_stack *st, pm_tcp *t, uint64_t now, bool restart)
     if (t->timer != PM_TCP_TIMER_NONE && t->timer != PM_TCP_TIMER_RTX &&
         t->timer != PM_TCP_TIMER_TLP)
         return;
+    /* A PTO already running is kept when more data goes (an earlier probe
+     * at worst; the ACKs restart it): no timer move per segment sent. */
+    if (!restart && t->timer == PM_TCP_TIMER_TLP) return;
     uint64_t rto_at = now + t->rto_us;
     if (t->timer == PM_TCP_TIMER_RTX && !restart) rto_at = t->timer_at;
     if (!tlp_allowed(st, t)) {
