@@ -50,9 +50,9 @@ ip -n "$ns" link set lo up; ip -n "$nk" link set lo up
 ip link add pml0 netns "$ns" type veth peer name pml1 netns "$nk"
 ip -n "$ns" addr add 10.89.0.1/24 dev pml0; ip -n "$nk" addr add 10.89.0.2/24 dev pml1
 ip -n "$ns" link set pml0 up; ip -n "$nk" link set pml1 up
-# Like for like with the TUN (no offloads there): one MSS per packet on the
-# veth too, so the per-packet loss hits the same bytes.
-ip -n "$ns" link set pml0 gso_max_segs 1 || exit 1
+# Like for like with the TUN: one MSS per packet on the veth too (the
+# server's side here; impair_setup does the client's), so the per-packet
+# loss hits the same bytes.
 ip -n "$nk" link set pml1 gso_max_segs 1 || exit 1
 ip netns exec "$ns" "$pm" host --quiet --service echo --control "$tmp/ctl" 2>"$tmp/host.log" &
 hpid=$!

@@ -15,6 +15,10 @@
 IMPAIR_MODE=
 impair_setup() {
   local ns=$1 dev=$2 loss=$3 dup=$4 reo=$5
+  # The kernel hands the device GSO packets (the egress hook and the qdisc
+  # see them before they are cut to MSS size): one MSS per packet, so that
+  # "2%" is 2% of the packets on the wire, not of 64 KiB bursts.
+  ip -n "$ns" link set "$dev" gso_max_segs 1 || return 1
   if [ -z "${PM_IMPAIR_NO_NETEM:-}" ] &&
     ip netns exec "$ns" tc qdisc add dev "$dev" root netem delay 2ms loss "$loss%" \
       duplicate "$dup%" reorder 25% 50% 2>/dev/null; then
