@@ -26,12 +26,14 @@ impair_setup() {
     return 0
   fi
   IMPAIR_MODE=nft
-  # The slow class: 20 Mbit/s with a one-packet bucket and a 32-packet
-  # queue: a packet sent into it less than ~0.6 ms after the previous one
-  # waits, and the fast class's packets pass it.
+  # The slow class: 100 Mbit/s with a one-packet bucket and a 32-packet
+  # queue: a packet sent into it less than ~0.12 ms after the previous one
+  # waits (up to ~4 ms, netem's "delay 2ms reorder" scale), and the fast
+  # class's packets pass it. (At 20 Mbit/s the waits reached 20 ms and
+  # stalled the kernel's sender too.)
   ip netns exec "$ns" tc qdisc add dev "$dev" root handle 1: htb default 1 || return 1
   ip netns exec "$ns" tc class add dev "$dev" parent 1: classid 1:1 htb rate 10gbit quantum 1514 || return 1
-  ip netns exec "$ns" tc class add dev "$dev" parent 1: classid 1:2 htb rate 20mbit ceil 20mbit quantum 1514 \
+  ip netns exec "$ns" tc class add dev "$dev" parent 1: classid 1:2 htb rate 100mbit ceil 100mbit quantum 1514 \
     burst 1600 cburst 1600 || return 1
   ip netns exec "$ns" tc qdisc add dev "$dev" parent 1:2 handle 20: pfifo limit 32 || return 1
   ip netns exec "$ns" nft -f - <<NFT || return 1
