@@ -210,6 +210,23 @@ void hostctl_serve(int lfd, const pm_host *h, uint64_t now)
         STAT(tcb_pool_full);
         STAT(tw_pool_full);
 #undef STAT
+        /* The TCP stack's loss and recovery counters (docs/host-tun.md). */
+        const pm_tcp_stats *ts = pm_host_tcp_stats(h);
+#define TSTAT(f) wb_printf(&b, "stat tcp_" #f " %llu\n", (unsigned long long)ts->f)
+        TSTAT(retrans_segs);
+        TSTAT(rto_fired);
+        TSTAT(fast_retrans);
+        TSTAT(sack_recoveries);
+        TSTAT(sack_rxt);
+        TSTAT(limited_tx);
+        TSTAT(tlp_probes);
+        TSTAT(tlp_recoveries);
+        TSTAT(dsacks_in);
+        TSTAT(rxt_lost);
+        TSTAT(ooo_queued);
+        TSTAT(ooo_dropped);
+        TSTAT(dup_segs);
+#undef TSTAT
         pm_host_sockets(h, now, row_line, &b);
         wb_printf(&b, "end\n");
     }

@@ -85,6 +85,13 @@ typedef struct pm_tcp_stats {
     uint64_t cookies_sent, cookies_ok, cookies_bad;
     uint64_t tw_killed, tw_reopened, timeouts, aborts;
     uint64_t icmp_in, icmp_bad_seq, pmtu_reduced;
+    uint64_t dup_segs;                   /* segments with nothing new (all below RCV.NXT) */
+    uint64_t sack_recoveries;            /* RFC 6675 recovery episodes entered */
+    uint64_t sack_rxt;                   /* retransmissions chosen by the scoreboard */
+    uint64_t limited_tx;                 /* RFC 3042 segments sent on duplicate ACKs */
+    uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 7: probes; losses they repaired */
+    uint64_t dsacks_in;                  /* RFC 2883 D-SACK blocks received */
+    uint64_t rxt_lost;                   /* retransmissions found lost by SACK (no RTO) */
 } pm_tcp_stats;
 
 /* What the TCBs of one host share: knobs, secrets, the host-wide challenge
@@ -106,6 +113,19 @@ typedef struct pm_tcp_stack {
 void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed);
 
 #define PM_TCP_OOO_RANGES 3 /* out-of-order islands held per connection */
+#define PM_TCP_SB_BLOCKS  3 /* SACKed ranges the sender remembers */
+
+/* The sender's loss-recovery state (32 B): the RFC 6675 scoreboard and the
+ * RFC 8985 tail loss probe. blk[] are the SACKed ranges above snd_una,
+ * sorted, disjoint (len 0: unused); high_rxt and tlp_high are kept at or
+ * above snd_una, so "> snd_una" means "set". */
+typedef struct pm_tcp_recovery {
+    struct {
+        uint32_t left, right;
+    } blk[PM_TCP_SB_BLOCKS];
+    uint32_t high_rxt; /* RFC 6675 HighRxt: retransmitted up to here */
+    uint32_t tlp_high; /* RFC 8985 TLP.end_seq of a retransmitted probe */
+} pm_tcp_recovery;
 
 /* The TCB. Fields are public for diagnostics (ss) and tests; change them
  * only through the functions below. Sequence numbers follow RFC 9293
@@ -144,8 +164,9 @@ typedef struct pm_tcp {
     uint8_t backoff : 5; /* < 32 */
     uint8_t opts : 3;    /* PM_TCPO_*: negotiated options */
     uint8_t retries, dupacks, quick;
-    uint8_t err;      /* pending SO_ERROR, positive errno */
-    uint8_t soft_err; /* RFC 1122 4.2.3.9: reported only if the connection times out */
+    uint8_t err;         /* pending SO_ERROR, positive errno */
+    uint8_t soft_err;    /* RFC 1122 4.2.3.9: reported only if the connection times out */
+    pm_tcp_recovery rec; /* sender: SACK scoreboard and tail loss probe */
 } pm_tcp;
 
 enum { /* pm_tcp.opts */
@@ -159,7 +180,8 @@ enum { /* pm_tcp.timer */
        PM_TCP_TIMER_RTX,
        PM_TCP_TIMER_PERSIST,
        PM_TCP_TIMER_TIME_WAIT,
-       PM_TCP_TIMER_FIN_WAIT_2
+       PM_TCP_TIMER_FIN_WAIT_2,
+       PM_TCP_TIMER_TLP /* RFC 8985 7.2 PTO; expired: the probe is due (output) */
 };
 
 /* Events returned by pm_tcp_input, pm_tcp_timer and the API calls. */

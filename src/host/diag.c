@@ -41,6 +41,7 @@ static bool fill(const pm_host *h, uint32_t i, uint64_t now, pm_host_sock_info *
         o->wqueue = t->snd_len;
         o->retrans = t->backoff;
         if (t->timer == PM_TCP_TIMER_RTX) o->timer = 1;
+        if (t->timer == PM_TCP_TIMER_TLP) o->timer = 1; /* Linux: ICSK_TIME_LOSS_PROBE is "on" */
         if (t->timer == PM_TCP_TIMER_PERSIST) o->timer = 4;
         if (t->timer == PM_TCP_TIMER_FIN_WAIT_2) o->timer = 3;
         if (o->timer && t->timer_at > now) o->timer_us = t->timer_at - now;

@@ -119,6 +119,7 @@ static void handshake_done(pm_tcp_stack *st, pm_tcp *tcb)
     tcb->backoff = 0;
     tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0);
     tcb->recover = tcb->iss;
+    tcp_rec_reset(tcb);
 }
 
 /* ---- SYN_SENT (RFC 9293 3.10.7.3) ----------------------------------------- */
@@ -283,6 +284,15 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     }
 
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
+    /* Linux tcp_select_window(): a kept edge is announced rounded up to
+     * the scale unit (RFC 7323 2.4) and the rounded window is what
+     * tcp_sequence() tests: the peer may send up to the edge it was told,
+     * and its ACKs from there must not be taken for out of window. */
+    if (!st->cfg.bsd && tcb->rcv_wscale) {
+        uint32_t unit = 1u << tcb->rcv_wscale;
+        right =
+            tcb->rcv_wup + (uint32_t)(((uint64_t)tcb->rcv_wnd + unit - 1) & ~(uint64_t)(unit - 1));
+    }
     uint32_t wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
     /* FreeBSD tcp_input(): rcv_wnd = imax(sbspace(), rcv_adv - rcv_nxt). */
     /* (A passive SYN_RCVD is FreeBSD's syncache: the announced window.) */
@@ -360,6 +370,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
 #undef IN_WINDOW
     if (!ok) {
         st->stats.bad_seq++;
+        if (seg_len && SEQ_LEQ(seq + seg_len, tcb->rcv_nxt)) st->stats.dup_segs++; /* all old */
         oow_ack(st, tcb, len, fl, now);
         return 0;
     }
@@ -376,7 +387,10 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         data += d;
         len -= d;
         seq += d;
-        if (len == 0 && !(fl & PM_TH_FIN)) tcb->flags |= F_ACK_NOW; /* a duplicate */
+        if (len == 0 && !(fl & PM_TH_FIN)) {
+            tcb->flags |= F_ACK_NOW; /* a duplicate */
+            st->stats.dup_segs++;
+        }
     }
     if (len && SEQ_GT(seq + len, tcb->rcv_nxt + wnd)) {
         len = tcb->rcv_nxt + wnd - seq;
@@ -431,6 +445,9 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     }
     uint32_t swnd = (uint32_t)seg->window << tcb->snd_wscale;
     if (tcb->timer == PM_TCP_TIMER_PERSIST) tcb->retries = 0; /* the peer answers probes */
+    bool sack = tcp_rec_sack(tcb);
+    uint32_t prior_una = tcb->snd_una, tlp_high = tcb->rec.tlp_high;
+    bool tlp_out = SEQ_GT(tlp_high, prior_una);
     if (SEQ_GT(ack, tcb->snd_una)) {
         uint32_t acked = ack - tcb->snd_una;
         uint32_t base = tcp_data_base(tcb);
@@ -448,14 +465,30 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         tcb->snd_una = ack;
         if (SEQ_LT(tcb->snd_nxt, ack)) tcb->snd_nxt = ack;
         rtt_from_ack(st, tcb, seg, now);
+        bool dsack;
+        tcp_rec_update(st, tcb, seg, &dsack);
+        if (tlp_out && SEQ_GEQ(ack, tlp_high) && !dsack && !(tcb->flags & F_RECOVERY)) {
+            /* RFC 8985 7.4.2: the probe repaired a loss (no D-SACK says
+             * the original arrived too): the fast recovery response. */
+            uint32_t half = (tlp_high - prior_una) / 2;
+            if (half < tcb->cwnd / 2) half = tcb->cwnd / 2;
+            tcb->ssthresh = half > 2u * tcb->mss ? half : 2u * tcb->mss;
+            if (tcb->cwnd > tcb->ssthresh) tcb->cwnd = tcb->ssthresh;
+            st->stats.tlp_recoveries++;
+        }
         if (tcb->flags & F_RECOVERY) {
             if (SEQ_GEQ(ack, tcb->recover)) {
-                /* RFC 6582 3.2 step 3: full acknowledgment. */
+                /* RFC 6582 3.2 step 3 / RFC 6675 5: full acknowledgment. */
                 tcb->cwnd = tcb->ssthresh;
                 tcb->flags &= (uint16_t)~F_RECOVERY;
                 tcb->dupacks = 0;
+            } else if (sack) {
+                /* RFC 6675 5 (C): the scoreboard picks what to resend; a
+                 * partial ACK with no SACK ranges left resends snd_una
+                 * (RFC 6582 3.2 step 4). */
+                if (tcp_rec_sacked(tcb) == 0) tcb->flags |= F_FASTRXT;
             } else {
-                /* step 4: partial: resend the next hole, deflate. */
+                /* RFC 6582 3.2 step 4: partial: resend the next hole, deflate. */
                 tcb->flags |= F_FASTRXT;
                 tcb->cwnd = tcb->cwnd > acked ? tcb->cwnd - acked : 0;
                 if (acked >= tcb->mss) tcb->cwnd += tcb->mss;
@@ -471,10 +504,18 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         }
         tcb->retries = 0;
         if (tcb->snd_una == tcb->snd_max) {
-            if (tcb->timer == PM_TCP_TIMER_RTX) tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0);
-        } else if (tcb->timer == PM_TCP_TIMER_RTX || tcb->timer == PM_TCP_TIMER_NONE) {
-            tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us); /* RFC 6298 5.3 */
+            if (tcb->timer == PM_TCP_TIMER_RTX || tcb->timer == PM_TCP_TIMER_TLP)
+                tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0);
+        } else {
+            tcp_rec_arm(st, tcb, now, true); /* RFC 6298 5.3; RFC 8985 7.2 */
         }
+    } else if (sack) {
+        /* RFC 6675 2: a DupAck is an ACK that SACKs new bytes (data or
+         * a window update may ride on it). */
+        bool dsack;
+        if (tcp_rec_update(st, tcb, seg, &dsack) && ack == tcb->snd_una &&
+            tcb->snd_max != tcb->snd_una && !(tcb->flags & F_RECOVERY) && tcb->dupacks < 255)
+            tcb->dupacks++;
     } else if (ack == tcb->snd_una && len == 0 && !(fl & (PM_TH_SYN | PM_TH_FIN)) &&
                tcb->snd_max != tcb->snd_una && swnd == tcb->snd_wnd) {
         /* RFC 5681 2: a duplicate ACK. */
@@ -492,6 +533,26 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             tcb->flags &= (uint16_t)~F_RTT_TIMING;
             st->stats.fast_retrans++;
         }
+    }
+    if (sack && (tcb->flags & F_RECOVERY) && tcp_rec_lost_rxt(tcb)) {
+        tcb->flags |= F_FASTRXT; /* the first hole again, whatever the pipe says */
+        st->stats.rxt_lost++;
+    }
+    if (sack && !(tcb->flags & F_RECOVERY) && tcb->snd_una != tcb->snd_max &&
+        SEQ_GEQ(tcb->snd_una, tcb->recover) && tcp_rec_sacked(tcb) &&
+        (tcb->dupacks >= 3 || tcp_rec_first_lost(tcb))) {
+        /* RFC 6675 5 steps (1)-(2) and (4): DupThresh DupAcks, or
+         * IsLost(HighACK + 1): ssthresh = cwnd = FlightSize / 2 (RFC 5681
+         * (4)), RecoveryPoint = HighData, resend HighACK + 1 first. */
+        uint32_t half = (tcb->snd_max - tcb->snd_una) / 2;
+        tcb->ssthresh = half > 2u * tcb->mss ? half : 2u * tcb->mss;
+        tcb->cwnd = tcb->ssthresh;
+        tcb->recover = tcb->snd_max;
+        tcb->rec.high_rxt = tcb->rec.tlp_high = tcb->snd_una;
+        tcb->flags |= F_RECOVERY | F_FASTRXT;
+        tcb->flags &= (uint16_t)~F_RTT_TIMING;
+        st->stats.fast_retrans++;
+        st->stats.sack_recoveries++;
     }
     /* RFC 9293 3.10.7.4: the send window from the newest segment. */
     if (SEQ_GEQ(ack, tcb->snd_una - 0) &&

@@ -184,6 +184,41 @@ static int emit_rst(pm_tcp_stack *st, pm_tcp *tcb, pm_ip_repr *ip, pm_tcp_repr *
     return 1;
 }
 
+/* RFC 8985 7.3: the PTO expired: one new segment if the receive window
+ * lets it go (cwnd does not count: Linux tcp_send_loss_probe()), else the
+ * last segment again; then the RTO. */
+static int send_tlp(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                    uint8_t *buf, uint32_t mss)
+{
+    tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us);
+    uint32_t base = tcp_data_base(tcb);
+    bool fin_q = (tcb->flags & F_FIN_QUEUED) && !(tcb->flags & F_FIN_ACKED);
+    uint32_t sent = tcb->snd_max - base; /* data bytes sent (+1 with a FIN) */
+    bool fin_sent = fin_q && sent == tcb->snd_len + 1;
+    if (fin_sent) sent--;
+    uint32_t inflight = tcb->snd_max - tcb->snd_una;
+    if (tcb->snd_nxt == tcb->snd_max && sent < tcb->snd_len && tcb->snd_wnd > inflight) {
+        uint32_t len = tcb->snd_len - sent;
+        if (len > mss) len = mss;
+        if (len > tcb->snd_wnd - inflight) len = tcb->snd_wnd - inflight;
+        bool fin = fin_q && sent + len == tcb->snd_len;
+        uint32_t seq = tcb->snd_max;
+        tcb->snd_nxt = tcb->snd_max = seq + len + (fin ? 1 : 0);
+        st->stats.tlp_probes++;
+        return emit_data(st, tcb, now, ip, seg, buf, seq, len, fin);
+    }
+    uint32_t end = base + sent;
+    uint32_t len = end - tcb->snd_una;
+    if (SEQ_LT(end, tcb->snd_una)) len = 0;
+    if (len > mss) len = mss;
+    if (len == 0 && !fin_sent) return 0;
+    tcb->rec.tlp_high = tcb->snd_max;
+    tcb->flags &= (uint16_t)~F_RTT_TIMING;
+    st->stats.tlp_probes++;
+    st->stats.retrans_segs++;
+    return emit_data(st, tcb, now, ip, seg, buf, end - len, len, fin_sent);
+}
+
 int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
                   uint8_t *buf, size_t cap)
 {
@@ -213,6 +248,33 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
     uint32_t base = tcp_data_base(tcb);
     bool fin_q = (tcb->flags & F_FIN_QUEUED) && !(tcb->flags & F_FIN_ACKED);
 
+    /* RFC 6675 5 (C): in SACK recovery, cwnd - pipe >= 1 SMSS lets a
+     * segment go: NextSeg() rule 1 (a lost hole), 2 (new data: below),
+     * 3 (another unSACKed hole); the first retransmission ignores cwnd. */
+    bool sack_rec = (tcb->flags & F_RECOVERY) && tcp_rec_sack(tcb);
+    bool pipe_room = true;
+    if (sack_rec) {
+        bool first = (tcb->flags & F_FASTRXT) != 0;
+        pipe_room = tcb->cwnd >= tcp_rec_pipe(tcb) + mss;
+        uint32_t seq = 0, len = 0;
+        bool got = (first || pipe_room) && tcp_rec_next(tcb, first, &seq, &len);
+        if (!got && !first && pipe_room) {
+            uint32_t unsent_at = tcb->snd_max;
+            bool new_data = tcb->snd_nxt == tcb->snd_max &&
+                            SEQ_LT(unsent_at, base + tcb->snd_len) &&
+                            tcb->snd_wnd > tcb->snd_max - tcb->snd_una;
+            if (!new_data) got = tcp_rec_next(tcb, true, &seq, &len); /* rule 3 */
+        }
+        if (got) {
+            if (len > mss) len = mss;
+            tcb->flags &= (uint16_t) ~(F_FASTRXT | F_RTT_TIMING);
+            tcb->rec.high_rxt = seq + len;
+            st->stats.retrans_segs++;
+            st->stats.sack_rxt++;
+            arm_rtx(tcb, now);
+            return emit_data(st, tcb, now, ip, seg, buf, seq, len, false);
+        }
+    }
     if (tcb->flags & F_FASTRXT) {
         /* RFC 5681 3.2 step 3 / RFC 6582 step 4: resend the first
          * unacknowledged segment, whatever cwnd says. */
@@ -227,6 +289,7 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
                 fin_q && off + len == tcb->snd_len && SEQ_GT(tcb->snd_max, tcb->snd_una + len);
             if (len || fin) {
                 st->stats.retrans_segs++;
+                if (sack_rec) tcb->rec.high_rxt = tcb->snd_una + len;
                 if (SEQ_LT(tcb->snd_nxt, tcb->snd_una + len + fin))
                     tcb->snd_nxt = tcb->snd_una + len + fin;
                 return emit_data(st, tcb, now, ip, seg, buf, tcb->snd_una, len, fin);
@@ -240,16 +303,37 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
         seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_una - 1);
         return finish(st, tcb, seg, now);
     }
+    if (tcb->timer == PM_TCP_TIMER_TLP && now >= tcb->timer_at &&
+        send_tlp(st, tcb, now, ip, seg, buf, mss))
+        return 1;
 
+    /* RFC 6675 5.1: after an RTO, go-back-N skips the SACKed ranges. */
+    uint32_t hole_end = tcb->snd_max;
+    if (!sack_rec && tcp_rec_sack(tcb) && SEQ_LT(tcb->snd_nxt, tcb->snd_max) &&
+        SEQ_GT(tcb->snd_nxt, tcb->iss))
+        tcb->snd_nxt = tcp_rec_skip(tcb, tcb->snd_nxt, &hole_end);
     uint32_t off = tcb->snd_nxt - base;
     uint32_t avail = 0;
     if (SEQ_GEQ(tcb->snd_nxt, base) && off <= tcb->snd_len) {
         avail = tcb->snd_len - off;
-        uint32_t win = tcb->snd_wnd < tcb->cwnd ? tcb->snd_wnd : tcb->cwnd;
+        uint32_t cwnd = tcb->cwnd;
+        bool lt = false;
+        if (!(tcb->flags & F_RECOVERY) && tcb->dupacks > 0 && tcb->dupacks < 3 &&
+            tcb->snd_nxt == tcb->snd_max) {
+            /* RFC 3042 2: limited transmit: a new segment for each of the
+             * first two duplicate ACKs, cwnd itself unchanged. */
+            cwnd += (uint32_t)tcb->dupacks * tcb->mss;
+            lt = true;
+        }
+        if (sack_rec) cwnd = pipe_room ? tcb->snd_wnd : 0; /* the pipe decided (above) */
+        uint32_t win = tcb->snd_wnd < cwnd ? tcb->snd_wnd : cwnd;
         uint32_t inflight = tcb->snd_nxt - tcb->snd_una;
         uint32_t usable = win > inflight ? win - inflight : 0;
         uint32_t len = avail < usable ? avail : usable;
         if (len > mss) len = mss;
+        if (SEQ_LT(tcb->snd_nxt, tcb->snd_max) && len > hole_end - tcb->snd_nxt)
+            len = hole_end - tcb->snd_nxt;
+        if (lt && len && inflight + len > tcb->cwnd) st->stats.limited_tx++;
         bool send = len > 0;
         if (send && len < mss && !(tcb->flags & F_FORCE)) {
             if (len < avail) {
@@ -264,7 +348,8 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
         bool fin = fin_q && off + len == tcb->snd_len;
         if (send || fin) {
             uint32_t seq = tcb->snd_nxt;
-            if (SEQ_LT(seq, tcb->snd_max)) {
+            bool is_new = !SEQ_LT(seq, tcb->snd_max);
+            if (!is_new) {
                 st->stats.retrans_segs++;
             } else if (len && !(tcb->flags & F_RTT_TIMING)) {
                 tcb->flags |= F_RTT_TIMING;
@@ -274,7 +359,10 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
             tcb->snd_nxt = seq + len + (fin ? 1 : 0);
             if (SEQ_GT(tcb->snd_nxt, tcb->snd_max)) tcb->snd_max = tcb->snd_nxt;
             tcb->flags &= (uint16_t)~F_FORCE;
-            arm_rtx(tcb, now);
+            if (is_new)
+                tcp_rec_arm(st, tcb, now, false); /* RFC 6298 5.1; RFC 8985 7.2 */
+            else
+                arm_rtx(tcb, now);
             return emit_data(st, tcb, now, ip, seg, buf, seq, len, fin);
         }
     }
@@ -350,6 +438,13 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
         }
         tcb->flags &= (uint16_t) ~(F_RTT_TIMING | F_FASTRXT);
         tcb->snd_nxt = tcb->snd_una; /* go back N */
+        /* RFC 6675 5.1: the scoreboard outlives one RTO (go-back-N skips
+         * what was SACKed); a second one may mean the receiver reneged
+         * (RFC 2018 8): forget it. */
+        uint32_t keep[2 * PM_TCP_SB_BLOCKS];
+        memcpy(keep, tcb->rec.blk, sizeof keep);
+        tcp_rec_reset(tcb);
+        if (tcb->retries < 2) memcpy(tcb->rec.blk, keep, sizeof keep);
         tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us);
         break;
     }
@@ -371,6 +466,10 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
         tcp_arm_timer(tcb, PM_TCP_TIMER_PERSIST, now + d);
         break;
     }
+    case PM_TCP_TIMER_TLP:
+        /* RFC 8985 7.3: the probe is due; pm_tcp_output sends it. */
+        if (tcb->snd_una == tcb->snd_max) tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0);
+        break;
     case PM_TCP_TIMER_TIME_WAIT:
     case PM_TCP_TIMER_FIN_WAIT_2: tcp_set_state(tcb, PM_TCP_CLOSED); return ev | PM_TCP_EV_CLOSED;
     default: tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0); break;

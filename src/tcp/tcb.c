@@ -317,6 +317,7 @@ static uint32_t initial_ssthresh(void)
 static void tcb_open_common(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
 {
     tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;
+    tcp_rec_reset(tcb);
     tcb->cwnd = 0; /* set once the MSS is known */
     tcb->ssthresh = initial_ssthresh();
     tcb->srtt_us = tcb->rttvar_us = 0;

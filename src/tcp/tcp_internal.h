@@ -99,6 +99,20 @@ static inline uint64_t tcp_delack_deadline(const pm_tcp *t)
     return t->timer_at + (uint64_t)(int64_t)(int32_t)(t->delack_at - (uint32_t)t->timer_at);
 }
 uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6);
+/* Loss recovery (recovery.c): the RFC 6675 scoreboard and the RFC 8985 PTO. */
+void tcp_rec_reset(pm_tcp *t);
+uint32_t tcp_rec_update(pm_tcp_stack *st, pm_tcp *t, const pm_tcp_repr *seg, bool *dsack);
+uint32_t tcp_rec_sacked(const pm_tcp *t);
+bool tcp_rec_first_lost(const pm_tcp *t);
+bool tcp_rec_lost_rxt(pm_tcp *t);
+uint32_t tcp_rec_pipe(const pm_tcp *t);
+bool tcp_rec_next(const pm_tcp *t, bool any, uint32_t *seq, uint32_t *len);
+uint32_t tcp_rec_skip(const pm_tcp *t, uint32_t seq, uint32_t *end);
+void tcp_rec_arm(pm_tcp_stack *st, pm_tcp *t, uint64_t now, bool restart);
+static inline bool tcp_rec_sack(const pm_tcp *t)
+{
+    return (t->opts & PM_TCPO_SACK) != 0;
+}
 unsigned tcp_tw_tcb_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg, uint64_t now);
 
 #endif

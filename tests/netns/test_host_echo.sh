@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # 100 MB of random data through the host's TCP echo with nc, byte-exact
-# (sha256), then again with tc netem on the kernel's side of the link (2%
-# loss, 1% duplication, 25% reordering, 2 ms delay). PM_ECHO_MB overrides
-# the size. Under loss the host's 64 KiB buffers and RTOs make it slow
-# (20 MiB took 37 s here), so the impaired run echoes PM_LOSSY_MB (8) MiB:
-# docs/host-tun.md.
+# (sha256), then again over an impaired link: 2% loss both ways, 1%
+# duplication and reordering of what the kernel sends to the host (tc
+# netem where the kernel has it, else nftables + HTB: impair_lib.sh).
+# Each impairment is proven by its counters (nft/tc and the host's own:
+# duplicates and out-of-order segments seen, SACK recoveries).
+# PM_ECHO_MB and PM_LOSSY_MB override the sizes (100 MiB each).
 source "$(dirname "$0")/host_lib.sh"
+source "$(dirname "$0")/impair_lib.sh"
 mb=${PM_ECHO_MB:-100}
-lossy_mb=${PM_LOSSY_MB:-8}
+lossy_mb=${PM_LOSSY_MB:-100}
 head -c $((mb << 20)) /dev/urandom >"$tmp/data"
 want=$(sha256sum <"$tmp/data" | cut -d' ' -f1)
 use_size() { # MB: the data file cut to MB MiB
@@ -25,23 +27,24 @@ echo_once() { # LABEL
 }
 echo_once "clean link"
 use_size "$lossy_mb"
-# netem on pmtun0's egress: what the kernel sends to the host. Where the
-# kernel has no sch_netem (this CI's kernel), nftables drops 2% of the
-# packets both ways instead (no duplication or reordering: said below).
-if in_ns tc qdisc add dev pmtun0 root netem delay 2ms loss 2% duplicate 1% reorder 25% 50% 2>/dev/null; then
-  echo_once "netem loss 2% duplicate 1% reorder 25%"
-  in_ns tc -s qdisc show dev pmtun0 | grep -E 'dropped|Sent' | head -2
-else
-  echo "note: no sch_netem in this kernel: 2% random loss with nftables instead (no dup/reorder)"
-  in_ns nft -f - <<'NFT' || fail "nft"
-table inet pmloss {
-  chain out { type filter hook output priority 0; oifname "pmtun0" numgen random mod 100 < 2 counter drop; }
-  chain in { type filter hook input priority 0; iifname "pmtun0" numgen random mod 100 < 2 counter drop; }
-}
-NFT
-  echo_once "nftables loss 2% both ways"
-  in_ns nft list table inet pmloss | grep -o 'counter packets [0-9]*' | sed 's/^/dropped: /'
+impair_setup "$ns" pmtun0 2 1 5 || fail "impairment setup"
+echo_once "impaired link ($IMPAIR_MODE: loss 2% both ways, duplication 1%, reordering)"
+counts=$(impair_counts "$ns" pmtun0)
+echo "link: $counts"
+if [ "$IMPAIR_MODE" = nft ]; then
+  for k in drop_out drop_in dups slow delayed; do
+    [ "$(impair_get "$counts" $k)" -gt 0 ] || fail "impairment $k never happened: $counts"
+  done
 fi
 out=$("$PORTMUX" ss --host "$ctl" -s) || fail "ss --host -s"
 grep -q 'tcb_pool_full 0' <<<"$out" || fail "pool full: $out"
+stat() { grep -o "$1 [0-9]*" <<<"$out" | awk '{print $2}'; }
+echo "host: dup_segs $(stat tcp_dup_segs) ooo_queued $(stat tcp_ooo_queued)" \
+  "sack_recoveries $(stat tcp_sack_recoveries) sack_rxt $(stat tcp_sack_rxt)" \
+  "tlp_probes $(stat tcp_tlp_probes) rto_fired $(stat tcp_rto_fired) retrans $(stat tcp_retrans_segs)"
+# The host saw the duplicates and the out-of-order segments, and its
+# sender recovered its own losses with SACK.
+for k in tcp_dup_segs tcp_ooo_queued tcp_sack_recoveries; do
+  [ "$(stat $k)" -gt 0 ] || fail "host counter $k is 0: $out"
+done
 host_stop || fail "host exit status"

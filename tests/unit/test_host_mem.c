@@ -14,12 +14,12 @@
 
 static const pm_cred root = {0, true};
 
-/* The layout's budget today: socket 56 + TCB 216 + index share (about 9 B
- * at the table's 70% load) + the side-record pool's share; then the ports
- * module's records for a connect()ed connection (bind owner 44 B,
- * ephemeral registration 36 B). Issue 5's target is 256 in all, with the
- * SACK scoreboard still to come: not met yet. */
-#define SOCK_BYTES_BOUND  290.0
+/* The layout's budget today: socket 56 + TCB 248 (216 + the sender's 32 B
+ * of loss-recovery state) + index share (about 9 B at the table's 70%
+ * load) + the side-record pool's share; then the ports module's records
+ * for a connect()ed connection (bind owner 44 B, ephemeral registration
+ * 36 B). Issue 5's target is 256 in all: not met yet. */
+#define SOCK_BYTES_BOUND  322.0
 #define PORTS_BYTES_BOUND 90.0
 
 typedef struct acc {
@@ -68,7 +68,7 @@ static void test_conn_mem(void **state)
            m.socket, m.tcb, m.demux, m.side, m.ports, m.total, (unsigned long long)m.established);
     assert_int_equal(m.established, N);
     assert_true(m.socket > 0 && m.tcb > 0);
-    assert_true(m.tcb <= 216);
+    assert_true(m.tcb <= 216 + sizeof(pm_tcp_recovery));
     /* the established table holds no copy of the tuple: its index only
      * (64-byte buckets of 10 slots, sized for max_tcbs at 70%) */
     assert_true(m.demux > 0 && m.demux < 12);

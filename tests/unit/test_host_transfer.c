@@ -109,6 +109,11 @@ static void test_bulk(void **state)
                   (unsigned long long)p.dropped, (unsigned long long)p.duplicated,
                   (unsigned long long)p.reordered, (unsigned long long)ts->retrans_segs,
                   (unsigned long long)ts->fast_retrans, (unsigned long long)ts->rto_fired);
+    print_message("bulk: A sack_rxt %llu rxt_lost %llu tlp %llu tlp_recoveries %llu limited_tx "
+                  "%llu; both dup_segs %llu\n",
+                  (unsigned long long)ts->sack_rxt, (unsigned long long)ts->rxt_lost,
+                  (unsigned long long)ts->tlp_probes, (unsigned long long)ts->tlp_recoveries,
+                  (unsigned long long)ts->limited_tx, (unsigned long long)ts->dup_segs);
     assert_true(p.dropped > 0 && p.duplicated > 0 && p.reordered > 0);
     pm_sock_close(p.h[0], cfd, p.now);
     pm_sock_close(p.h[1], afd, p.now);
