@@ -163,10 +163,12 @@ typedef struct pm_tcp {
     uint8_t snd_wscale : 4, rcv_wscale : 4;
     uint8_t backoff : 5; /* < 32 */
     uint8_t opts : 3;    /* PM_TCPO_*: negotiated options */
-    uint8_t retries, dupacks, quick;
-    uint8_t err;         /* pending SO_ERROR, positive errno */
-    uint8_t soft_err;    /* RFC 1122 4.2.3.9: reported only if the connection times out */
-    pm_tcp_recovery rec; /* sender: SACK scoreboard and tail loss probe */
+    uint8_t retries, dupacks;
+    uint8_t quick : 6;      /* full segments since the last ACK (RFC 5681 4.2) */
+    uint8_t ooo_recent : 2; /* the island holding the latest out-of-order segment; 3: none */
+    uint8_t err;            /* pending SO_ERROR, positive errno */
+    uint8_t soft_err;       /* RFC 1122 4.2.3.9: reported only if the connection times out */
+    pm_tcp_recovery rec;    /* sender: SACK scoreboard and tail loss probe */
 } pm_tcp;
 
 enum { /* pm_tcp.opts */

@@ -6,8 +6,11 @@
 #include "tcp/tcp_internal.h"
 
 /* ---- Out-of-order islands (smoltcp's Assembler, bounded) ---------------- */
+_Static_assert(PM_TCP_OOO_RANGES <= 3, "pm_tcp.ooo_recent has 2 bits, 3 meaning none");
 
-/* Records [off, off+len) relative to rcv_nxt; false when no slot is left. */
+/* Records [off, off+len) relative to rcv_nxt; false when no slot is left.
+ * ooo_recent follows the island it lands in (RFC 2018 4: the first SACK
+ * block reports it). */
 static bool ooo_add(pm_tcp *tcb, uint32_t off, uint32_t len)
 {
     uint32_t end = off + len;
@@ -32,6 +35,7 @@ static bool ooo_add(pm_tcp *tcb, uint32_t off, uint32_t len)
     memmove(&tcb->ooo[at + 1], &tcb->ooo[at], (size_t)(n - at) * sizeof tcb->ooo[0]);
     tcb->ooo[at].off = off;
     tcb->ooo[at].len = end - off;
+    tcb->ooo_recent = (unsigned)at & 3;
     return true;
 }
 
@@ -46,6 +50,7 @@ static uint32_t ooo_advance(pm_tcp *tcb, uint32_t adv)
         if (e > adv + extra) extra = e - adv;
         memmove(&tcb->ooo[0], &tcb->ooo[1], (PM_TCP_OOO_RANGES - 1) * sizeof tcb->ooo[0]);
         tcb->ooo[PM_TCP_OOO_RANGES - 1].off = tcb->ooo[PM_TCP_OOO_RANGES - 1].len = 0;
+        tcb->ooo_recent = tcb->ooo_recent && tcb->ooo_recent < 3 ? tcb->ooo_recent - 1u : 3u;
     }
     uint32_t shift = adv + extra;
     for (int i = 0; i < PM_TCP_OOO_RANGES && tcb->ooo[i].len; i++) tcb->ooo[i].off -= shift;

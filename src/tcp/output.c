@@ -78,13 +78,20 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
         if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && tcb->ooo[0].len &&
             !(tcb->flags & F_FIN_RCVD)) {
             /* RFC 2018 4: SACK blocks for the out-of-order islands (3 fit
-             * beside the timestamps). */
+             * beside the timestamps); the first holds the latest segment
+             * received, the others follow in sequence order. */
             pm_tcp_opts *o = &seg->opts;
             o->present |= 1u << PM_TCPOPT_SACK;
-            int n = 0;
-            for (; n < PM_TCP_OOO_RANGES && n < PM_TCP_MAX_SACK && tcb->ooo[n].len; n++) {
-                o->sack[n].left = tcb->rcv_nxt + tcb->ooo[n].off;
-                o->sack[n].right = tcb->rcv_nxt + tcb->ooo[n].off + tcb->ooo[n].len;
+            int order[PM_TCP_OOO_RANGES], k = 0, n = 0;
+            if (tcb->ooo_recent < PM_TCP_OOO_RANGES) order[k++] = tcb->ooo_recent;
+            for (int i = 0; i < PM_TCP_OOO_RANGES; i++)
+                if (i != tcb->ooo_recent) order[k++] = i;
+            for (int j = 0; j < k && n < PM_TCP_MAX_SACK; j++) {
+                int i = order[j];
+                if (!tcb->ooo[i].len) continue;
+                o->sack[n].left = tcb->rcv_nxt + tcb->ooo[i].off;
+                o->sack[n].right = tcb->rcv_nxt + tcb->ooo[i].off + tcb->ooo[i].len;
+                n++;
             }
             o->sack_count = (uint8_t)n;
         }

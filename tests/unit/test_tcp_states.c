@@ -907,12 +907,31 @@ static void test_sack_blocks(void **state)
     assert_int_equal(drain(T0), 1);
     pm_tcp_opts *o = &outs[0].t.opts;
     assert_true(pm_tcp_has(o, PM_TCPOPT_SACK));
+    /* RFC 2018 4: the first block holds the segment that came last */
+    assert_int_equal(o->sack_count, 2);
+    assert_int_equal(o->sack[0].left, PEER_ISN + 21);
+    assert_int_equal(o->sack[0].right, PEER_ISN + 26);
+    assert_int_equal(o->sack[1].left, PEER_ISN + 11);
+    assert_int_equal(o->sack[1].right, PEER_ISN + 16);
+    assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
+    /* a segment below both: first, the others in sequence order */
+    pm_tcp_repr d2 = mk(PM_TH_ACK, PEER_ISN + 6, OUR_ISN + 1, "ab");
+    in(&d2, T0);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(o->sack_count, 3);
+    assert_int_equal(o->sack[0].left, PEER_ISN + 6);
+    assert_int_equal(o->sack[0].right, PEER_ISN + 8);
+    assert_int_equal(o->sack[1].left, PEER_ISN + 11);
+    assert_int_equal(o->sack[2].left, PEER_ISN + 21);
+    /* the hole below is filled up to the first island: it is consumed,
+     * the latest segment's island is gone, blocks in sequence order */
+    pm_tcp_repr d1 = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, "01234");
+    in(&d1, T0);
+    assert_int_equal(drain(T0), 1);
+    assert_int_equal(outs[0].t.ack, PEER_ISN + 8);
     assert_int_equal(o->sack_count, 2);
     assert_int_equal(o->sack[0].left, PEER_ISN + 11);
-    assert_int_equal(o->sack[0].right, PEER_ISN + 16);
     assert_int_equal(o->sack[1].left, PEER_ISN + 21);
-    assert_int_equal(o->sack[1].right, PEER_ISN + 26);
-    assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
 }
 
 static void test_rto_and_timeout(void **state)
