@@ -27,29 +27,11 @@ while [ $# -gt 0 ]; do
 done
 cd "$(dirname "$0")/.."
 pm=${PORTMUX:-build/portmux}
-if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
-  echo "bench/loss.sh: needs root and /dev/net/tun (network namespaces, TUN, veth)" >&2
-  echo '{"bench":"loss","skipped":"needs root"}'
-  exit 0
-fi
-[ -x "$pm" ] || { echo "bench/loss.sh: $pm not built (make build)" >&2; exit 1; }
 source tests/netns/impair_lib.sh
-ns=pm-loss-$$ nk=pm-loss-k-$$ tmp=$(mktemp -d /tmp/pm-loss.XXXXXX) hpid= spid=
-cleanup() {
-  [ -n "$hpid" ] && kill -TERM "$hpid" 2>/dev/null && wait "$hpid" 2>/dev/null
-  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-  ip netns del "$ns" 2>/dev/null; ip netns del "$nk" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+source bench/pair_lib.sh
 # ns: the client (the kernel) with the portmux host on its TUN (10.77.0.2)
 # and a veth to nk, where the kernel's echo server is 10.89.0.2.
-ip netns add "$ns"; ip netns add "$nk"
-ip -n "$ns" link set lo up; ip -n "$nk" link set lo up
-ip link add pml0 netns "$ns" type veth peer name pml1 netns "$nk"
-ip -n "$ns" addr add 10.89.0.1/24 dev pml0; ip -n "$nk" addr add 10.89.0.2/24 dev pml1
-ip -n "$ns" link set pml0 up; ip -n "$nk" link set pml1 up
+pair_setup loss 10.89.0 pml
 # Like for like with the TUN: one MSS per packet on the veth too (the
 # server's side here; impair_setup does the client's), so the per-packet
 # loss hits the same bytes.

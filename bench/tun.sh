@@ -24,28 +24,10 @@ while [ $# -gt 0 ]; do
 done
 cd "$(dirname "$0")/.."
 pm=${PORTMUX:-build/portmux}
-if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
-  echo "bench/tun.sh: needs root and /dev/net/tun (network namespaces, TUN, veth)" >&2
-  echo '{"bench":"tun","skipped":"needs root"}'
-  exit 0
-fi
-[ -x "$pm" ] || { echo "bench/tun.sh: $pm not built (make build)" >&2; exit 1; }
-ns=pm-bench-$$ nk=pm-bench-k-$$ tmp=$(mktemp -d /tmp/pm-bench.XXXXXX) hpid= spid=
-cleanup() {
-  [ -n "$hpid" ] && kill -TERM "$hpid" 2>/dev/null && wait "$hpid" 2>/dev/null
-  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-  ip netns del "$ns" 2>/dev/null; ip netns del "$nk" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+source bench/pair_lib.sh
 # ns: the client (the kernel), the portmux host on its TUN, and a veth to nk,
 # where a kernel server listens on 10.88.0.2.
-ip netns add "$ns"; ip netns add "$nk"
-ip -n "$ns" link set lo up; ip -n "$nk" link set lo up
-ip link add pmb0 netns "$ns" type veth peer name pmb1 netns "$nk"
-ip -n "$ns" addr add 10.88.0.1/24 dev pmb0; ip -n "$nk" addr add 10.88.0.2/24 dev pmb1
-ip -n "$ns" link set pmb0 up; ip -n "$nk" link set pmb1 up
+pair_setup tun 10.88.0 pmb
 # The client closes first, so TIME_WAIT piles up on its side (4000/s):
 # let it reuse them (RFC 6191 with timestamps) over a wide range, for both.
 ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
