@@ -312,6 +312,14 @@ static bool accept_queue_full(const hsock_x *l)
     return l->acc_len > l->backlog; /* Linux sk_acceptq_is_full(): > */
 }
 
+/* The ACK that takes a SYN_RCVD request to ESTABLISHED: ACK of our SYN,
+ * no RST or SYN (Linux tcp_check_req()'s checks before syn_recv_sock). */
+static bool completes_handshake(const pm_tcp *tcb, const pm_tcp_repr *seg)
+{
+    return (seg->flags & (PM_TH_ACK | PM_TH_RST | PM_TH_SYN)) == PM_TH_ACK &&
+           seg->ack == tcb->iss + 1;
+}
+
 static void listener_input(pm_host *h, hsock *l, const pm_packet *p, const pm_tuple *t,
                            uint32_t isn)
 {
@@ -467,6 +475,16 @@ void host_tcp_input(pm_host *h, const pm_packet *p)
     pm_tcp *tcb = sk_tcb(h, s);
     if (!tcb) return;
     if (p->tcp.flags & PM_TH_RST) h->st.resets_in++;
+    if (s->kind == SK_CHILD && s->parent != NIL && tcb->state == PM_TCP_SYN_RCVD &&
+        !h->cfg.tcp.bsd && completes_handshake(tcb, &p->tcp) &&
+        accept_queue_full(sk_x(h, &h->socks[s->parent]))) {
+        /* Linux tcp_check_req(): the child cannot be queued (syn_recv_sock
+         * sees sk_acceptq_is_full), so with tcp_abort_on_overflow 0 the ACK
+         * is dropped; the SYN-ACK timer goes on and a later ACK, once
+         * accept() has made room, completes the connection. */
+        h->st.accept_queue_full++;
+        return;
+    }
     unsigned ev = pm_tcp_input(&h->tcp, tcb, &p->ip, &p->tcp, h->now);
     if (ev & PM_TCP_EV_REOPEN) {
         /* A SYN reopened a full TIME_WAIT TCB: it closes, the listener

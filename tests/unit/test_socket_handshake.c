@@ -175,6 +175,62 @@ static void test_unread_data_survives_time_wait(void **state)
     hp_fini(&p);
 }
 
+typedef struct backlog_arg {
+    hp_pair *p;
+    int lfd;
+} backlog_arg;
+
+static bool b_queued3(void *v)
+{
+    backlog_arg *a = v;
+    pm_host_stats st;
+    pm_host_get_stats(a->p->h[1], &st);
+    return st.accept_queue_full > 0;
+}
+
+/* Linux checks the accept queue at the SYN and again at the handshake's
+ * last ACK (tcp_check_req -> syn_recv_sock): listen(2) takes 3 (acc_len >
+ * backlog is full); two SYNs admitted while 2 wait both get SYN-ACKs; the
+ * first ACK fills the queue, the second is dropped and the request stays
+ * in SYN_RCVD until accept() makes room and the SYN-ACK's retransmission
+ * draws the ACK again. */
+static void test_accept_queue_full_at_last_ack(void **state)
+{
+    (void)state;
+    hp_pair p;
+    assert_int_equal(hp_init(&p, PM_PERS_LINUX, 0, 4096), 0);
+    int lfd = pm_sock_socket(p.h[1], PM_AF_INET, PM_SOCK_STREAM, &root);
+    pm_sockaddr any = {PM_AF_INET, 8080, pm_ip_any4};
+    assert_int_equal(pm_sock_bind(p.h[1], lfd, &any, &root), 0);
+    assert_int_equal(pm_sock_listen(p.h[1], lfd, 2, &root), 0);
+    pm_sockaddr dst = hp_sa4(&p, 1, 8080);
+    int c[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = pm_sock_socket(p.h[0], PM_AF_INET, PM_SOCK_STREAM, &root);
+        assert_int_equal(pm_sock_connect(p.h[0], c[i], &dst, &root, p.now), -EINPROGRESS);
+        if (i < 2) hp_run(&p, NULL, NULL, 10 * HP_MS); /* 0 and 1 complete one by one */
+    }
+    /* 2 and 3 went together: both SYNs admitted, both ACKs sent */
+    backlog_arg a = {&p, lfd};
+    assert_true(hp_run(&p, b_queued3, &a, 100 * HP_MS));
+    hp_run(&p, NULL, NULL, 10 * HP_MS);
+    for (int i = 0; i < 4; i++) assert_true(pm_sock_poll(p.h[0], c[i]) & PM_POLLOUT);
+    int n = 0;
+    while (pm_sock_accept(p.h[1], lfd, NULL, &root) >= 0) n++;
+    assert_int_equal(n, 3); /* the fourth is still a request */
+    assert_int_equal(pm_host_count(p.h[1], PM_IPPROTO_TCP, 0, PM_TCP_SYN_RCVD), 1);
+    /* room now: the SYN-ACK goes again (1 s), its ACK completes the child */
+    hp_run(&p, NULL, NULL, 3 * HP_SEC);
+    int fd4 = pm_sock_accept(p.h[1], lfd, NULL, &root);
+    assert_true(fd4 >= 0);
+    assert_int_equal(pm_sock_send(p.h[0], c[3], "late", 4, p.now), 4);
+    hp_run(&p, NULL, NULL, 100 * HP_MS);
+    char buf[8];
+    assert_int_equal(pm_sock_recv(p.h[1], fd4, buf, sizeof buf, p.now), 4);
+    assert_memory_equal(buf, "late", 4);
+    hp_fini(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_v6),
         cmocka_unit_test(test_dual_stack),
         cmocka_unit_test(test_unread_data_survives_time_wait),
+        cmocka_unit_test(test_accept_queue_full_at_last_ack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
