@@ -289,15 +289,13 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     }
 
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
-    /* Linux tcp_select_window(): a kept edge is announced rounded up to
-     * the scale unit (RFC 7323 2.4) and the rounded window is what
-     * tcp_sequence() tests: the peer may send up to the edge it was told,
-     * and its ACKs from there must not be taken for out of window. */
-    if (!st->cfg.bsd && tcb->rcv_wscale) {
-        uint32_t unit = 1u << tcb->rcv_wscale;
-        right =
-            tcb->rcv_wup + (uint32_t)(((uint64_t)tcb->rcv_wnd + unit - 1) & ~(uint64_t)(unit - 1));
-    }
+    /* RFC 7323 2.4: a kept edge is announced rounded up to the scale unit
+     * (select_window keeps the exact edge, which never moves left), so
+     * each ACK announced it somewhere in [edge, edge + unit): the peer may
+     * send up to any of those, and its segments (and their ACKs) from
+     * there must not be dropped as out of window when a later ACK's
+     * rounding came out lower. */
+    if (!st->cfg.bsd && tcb->rcv_wscale) right += (1u << tcb->rcv_wscale) - 1;
     uint32_t wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
     /* FreeBSD tcp_input(): rcv_wnd = imax(sbspace(), rcv_adv - rcv_nxt). */
     /* (A passive SYN_RCVD is FreeBSD's syncache: the announced window.) */

@@ -1136,6 +1136,48 @@ static void test_window(void **state)
     assert_int_equal(outs[0].t.window, RBUF_LEN >> 10);
 }
 
+/* RFC 7323 2.4: with a scale unit of 1024, a kept right edge is announced
+ * rounded up, so successive ACKs announce it up to a unit apart. The
+ * peer may send up to the highest edge it was told: its pure ACK from
+ * there must count (it was dropped as out of window, ACK field and all,
+ * and our sender waited for an RTO: the impaired echo ran at 0.5 MB/s). */
+static void test_window_rounded_edge(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
+    drain(T0);
+    pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
+    sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_WSCALE;
+    sa.opts.mss = 1460;
+    sa.opts.wscale = 2;
+    in(&sa, T0);
+    drain(T0);
+    assert_int_equal(tcb.rcv_wscale, 10);
+    assert_int_equal(pm_tcp_send(&st, &tcb, "abc", 3, T0 + MS), 3);
+    assert_int_equal(drain(T0 + MS), 1);
+    static char text[1437];
+    memset(text, 'r', 1436);
+    uint32_t seq = PEER_ISN + 1, max_edge = 0, last_edge = 0;
+    bool retreat = false;
+    for (int i = 0; i < 44 && !retreat; i++) { /* 44 * 1436 < the ring: nothing read */
+        pm_tcp_repr d = mk(PM_TH_ACK, seq, OUR_ISN + 1, text);
+        in(&d, T0 + 2 * MS);
+        seq += 1436;
+        int n = drain(T0 + 2 * MS);
+        for (int k = 0; k < n; k++) {
+            uint32_t e = outs[k].t.ack + ((uint32_t)outs[k].t.window << 10);
+            if (max_edge && (int32_t)(e - max_edge) < 0) retreat = true;
+            if (!max_edge || (int32_t)(e - max_edge) > 0) max_edge = e;
+            last_edge = e;
+        }
+    }
+    assert_true(retreat); /* the case under test happened */
+    assert_true((int32_t)(max_edge - 1 - last_edge) >= 0);
+    pm_tcp_repr a = mk(PM_TH_ACK, max_edge - 1, OUR_ISN + 4, NULL);
+    in(&a, T0 + 3 * MS);
+    assert_int_equal(tcb.snd_una, OUR_ISN + 4);
+}
+
 static void test_syn_rcvd_close(void **state)
 {
     (void)state;
@@ -1274,6 +1316,7 @@ int main(void)
         cmocka_unit_test_setup(test_icmp_errors, setup),
         cmocka_unit_test_setup(test_tw_reuse, setup),
         cmocka_unit_test_setup(test_window, setup),
+        cmocka_unit_test_setup(test_window_rounded_edge, setup),
         cmocka_unit_test_setup(test_syn_rcvd_close, setup),
         cmocka_unit_test_setup(test_last_ack_and_closing_retransmit, setup),
         cmocka_unit_test_setup(test_old_ack, setup),
