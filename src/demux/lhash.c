@@ -89,14 +89,8 @@ uint32_t pm_lhash_lookup(const pm_lhash *t, const pm_tuple *k, uint32_t ifindex)
     /* The exact address's chain, and only when it yields nothing the
      * wildcard chain; the first of the highest scores wins. */
     for (int pass = 0; pass < 2 && !best; pass++) {
-        dm_walk w = {NULL, NULL, 0, 0};
-        if (pass == 0) {
-            if (!nexact) continue;
-            w.a = cand[0];
-        } else {
-            w.a = nexact < n ? cand[nexact] : NULL;
-            w.b = nexact + 1 < n ? cand[nexact + 1] : NULL;
-        }
+        dm_walk w;
+        if (!dm_walk_pass(&w, pass, cand, n, nexact)) continue;
         for (const pm_demux_sock *s; (s = dm_walk_next(&w)) != NULL;) {
             int sc = score(s, v4, ifindex);
             if (sc <= hi) continue;

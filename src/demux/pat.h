@@ -6,6 +6,7 @@
 #define PM_DEMUX_PAT_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/siphash.h"
@@ -51,6 +52,21 @@ typedef struct dm_walk {
     const dm_pslot *a, *b;
     uint32_t i, j;
 } dm_walk;
+
+/* Pass 0 walks the exact address's chain (cand[0]), pass 1 the wildcard
+ * chains after it (dm_pat_candidates' order); false: nothing to walk. */
+static inline bool dm_walk_pass(dm_walk *w, int pass, const dm_pslot *const *cand, int n,
+                                int nexact)
+{
+    *w = (dm_walk){NULL, NULL, 0, 0};
+    if (pass == 0) {
+        w->a = nexact ? cand[0] : NULL;
+    } else {
+        w->a = nexact < n ? cand[nexact] : NULL;
+        w->b = nexact + 1 < n ? cand[nexact + 1] : NULL;
+    }
+    return w->a != NULL;
+}
 
 static inline int dm_walk_tail(const pm_demux_sock *s)
 {
