@@ -283,15 +283,16 @@ void tcp_rec_arm(pm_tcp_stack *st, pm_tcp *t, uint64_t now, bool restart)
     if (!restart && t->timer == PM_TCP_TIMER_TLP) return;
     uint64_t rto_at = now + t->rto_us;
     if (t->timer == PM_TCP_TIMER_RTX && !restart) rto_at = t->timer_at;
-    bool tlp = tlp_allowed(st, t);
+    bool tlp = tlp_allowed(st, t), no_record = false;
     if (tlp && !tcp_ext_get(st, t)) {
-        st->stats.ext_no_tlp++; /* no record for the probe's state: the RTO */
+        no_record = true; /* no record for the probe's state: the RTO */
         tlp = false;
     }
     if (!tlp) {
         if (t->timer != PM_TCP_TIMER_RTX || restart) {
             tcp_arm_timer(t, PM_TCP_TIMER_RTX, rto_at);
             if (!restart) t->backoff = 0;
+            if (no_record) st->stats.ext_no_tlp++;
         }
         return;
     }
