@@ -1,7 +1,10 @@
 /* TCB extension records (pm_tcp_ext): a fixed pool the caller hands the
  * stack, a record taken when a connection starts to reassemble, recover
  * or arm a tail loss probe, and given back at the end of the entry point
- * that ends the last of them (or the connection). */
+ * that ends the last of them (or the connection). FreeBSD bounds the same
+ * state host-wide: SACK holes by net.inet.tcp.sack.globalmaxholes
+ * (tcp_sackhole_alloc fails, tcps_sack_sboverflow), queued out-of-order
+ * segments by net.inet.tcp.reass.maxsegments. */
 #include <string.h>
 
 #include "tcp/tcp_internal.h"
