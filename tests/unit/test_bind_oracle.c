@@ -142,15 +142,21 @@ static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
 /* TIME_WAIT entries of this sequence, released (library) at its end; the
  * kernel's stay for 60 s, on ports no later sequence uses. */
 static pm_eph_id tw_conns[64];
+static pm_bind_id tw_owners[64];
 static unsigned n_tw, n_tw_total;
 
 static void l_close(pm_bind_table *t, pm_eph *eph, msock *s, bool time_wait)
 {
     if (s->conn != PM_EPH_NONE) {
-        if (time_wait && n_tw < 64 && pm_eph_time_wait(eph, s->conn, true, 0) == 0)
-            tw_conns[n_tw++] = s->conn; /* the owner stays, in TIME_WAIT */
-        else
-            pm_eph_release(eph, s->conn); /* frees the owner too */
+        if (time_wait && n_tw < 64) {
+            pm_bind_set_state(t, s->id, PM_BIND_TIME_WAIT); /* the owner stays */
+            if (pm_eph_time_wait(eph, s->conn, s->id, true, 0) != 0) abort();
+            tw_owners[n_tw] = s->id;
+            tw_conns[n_tw++] = s->conn;
+        } else {
+            pm_eph_release(eph, s->conn);
+            pm_bind_release(t, s->id);
+        }
     } else if (s->id != PM_BIND_NONE) {
         pm_bind_release(t, s->id);
     }
@@ -206,6 +212,11 @@ static int l_connect(pm_eph *eph, msock *s)
     pm_eph_connect_res res;
     int err = pm_eph_connect(eph, &r, &s->id, &res);
     if (err == 0) s->conn = res.conn;
+    for (unsigned k = 0; err == 0 && k < n_tw; k++)
+        if (tw_conns[k] == res.reused_tw) { /* taken over: released by the allocator */
+            tw_conns[k] = tw_conns[--n_tw];
+            tw_owners[k] = tw_owners[n_tw];
+        }
     return err;
 }
 
@@ -375,7 +386,10 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
     }
     for (int i = 0; i < NSLOTS; i++)
         if (s[i].open) both_close(t, eph, &s[i], false);
-    for (unsigned k = 0; k < n_tw; k++) pm_eph_release(eph, tw_conns[k]);
+    for (unsigned k = 0; k < n_tw; k++) {
+        pm_eph_release(eph, tw_conns[k]);
+        pm_bind_release(t, tw_owners[k]);
+    }
     n_tw = 0;
     return ok;
 }
