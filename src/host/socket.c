@@ -574,7 +574,7 @@ int pm_sock_close(pm_host *h, int fd, uint64_t now)
         return 0;
     case SK_CONN: {
         pm_tcp *tcb = sk_tcb(h, s);
-        bool abort = (s->f & SF_LINGER) && s->linger_s == 0; /* SO_LINGER {1,0} */
+        bool abort = (s->f & SF_LINGER) && sk_linger_s(h, s) == 0; /* SO_LINGER {1,0} */
         unsigned ev = pm_tcp_close(&h->tcp, tcb, abort, now);
         s->kind = SK_ORPHAN;
         host_tcp_after(h, s, ev);

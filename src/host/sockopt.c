@@ -45,8 +45,14 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
             if (!val || len < sizeof(pm_linger)) return -EINVAL;
             pm_linger l;
             memcpy(&l, val, sizeof l);
+            uint16_t secs = (uint16_t)(l.l_linger < 0       ? 0
+                                       : l.l_linger > 65535 ? 65535
+                                                            : l.l_linger);
+            /* the time needs a side record; {1,0} (abort) and off do not */
+            hsock_x *x = secs ? host_x_get(h, s) : sk_x(h, s);
+            if (secs && !x) return -ENOBUFS;
+            if (x) x->linger_s = secs;
             set_flag(s, SF_LINGER, l.l_onoff != 0);
-            s->linger_s = (uint16_t)(l.l_linger < 0 ? 0 : l.l_linger > 65535 ? 65535 : l.l_linger);
             return 0;
         }
         if ((err = get_int(val, len, &v))) return err;
@@ -175,7 +181,7 @@ int pm_sock_getsockopt(pm_host *h, int fd, int level, int name, void *val, size_
         }
         case PM_SO_LINGER: {
             if (!val || !len || *len < sizeof(pm_linger)) return -EINVAL;
-            pm_linger l = {(s->f & SF_LINGER) != 0, s->linger_s};
+            pm_linger l = {(s->f & SF_LINGER) != 0, sk_linger_s(h, s)};
             memcpy(val, &l, sizeof l);
             *len = sizeof l;
             return 0;

@@ -273,11 +273,10 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
            (l->f & (SF_REUSEADDR | SF_REUSEPORT | SF_V6ONLY | SF_NODELAY | SF_RCVBUF_SET |
                     SF_SNDBUF_SET | SF_LINGER)) |
            SF_PASSIVE;
-    c->linger_s = l->linger_s;
     c->parent = sk_index(h, l);
     /* Options beyond the defaults go with a side record of its own. */
     const hsock_x *lx = sk_x(h, l);
-    if ((l->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || lx->maxseg) {
+    if ((l->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || lx->maxseg || lx->linger_s) {
         hsock_x *cx = host_x_get(h, c);
         if (!cx) {
             host_sock_free(h, c);
@@ -286,6 +285,7 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
         cx->rcvbuf = lx->rcvbuf;
         cx->sndbuf = lx->sndbuf;
         cx->maxseg = lx->maxseg;
+        cx->linger_s = lx->linger_s;
     }
     if (host_tcb_alloc(h, c) < 0) {
         host_sock_free(h, c);

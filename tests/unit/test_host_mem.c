@@ -67,7 +67,7 @@ static void test_conn_mem(void **state)
            "%.1f = %.1f B (%llu established)\n",
            m.socket, m.tcb, m.demux, m.side, m.ports, m.total, (unsigned long long)m.established);
     assert_int_equal(m.established, N);
-    assert_true(m.socket > 0 && m.tcb > 0);
+    assert_true(m.socket > 0 && m.socket <= 48 && m.tcb > 0);
     assert_true(m.tcb <= 216 + sizeof(pm_tcp_recovery));
     /* the established table holds no copy of the tuple: its index only
      * (64-byte buckets of 10 slots, sized for max_tcbs at 70%) */
@@ -144,6 +144,20 @@ static bool one_accepted(void *arg)
 
 /* A connection gives its record back unless an option needs it; a child
  * takes the listener's options with a record of its own. */
+static pm_linger get_linger(pm_host *h, int fd)
+{
+    pm_linger l = {-1, -1};
+    size_t len = sizeof l;
+    assert_int_equal(pm_sock_getsockopt(h, fd, PM_SOL_SOCKET, PM_SO_LINGER, &l, &len), 0);
+    return l;
+}
+
+static void set_linger(pm_host *h, int fd, int on, int secs)
+{
+    pm_linger l = {on, secs};
+    assert_int_equal(pm_sock_setsockopt(h, fd, PM_SOL_SOCKET, PM_SO_LINGER, &l, sizeof l), 0);
+}
+
 static void test_options_keep_record(void **state)
 {
     (void)state;
@@ -152,6 +166,7 @@ static void test_options_keep_record(void **state)
     assert_int_equal(hp_init(p, PM_PERS_LINUX, 64, 1024), 0);
     int l = pm_sock_socket(p->h[1], PM_AF_INET, PM_SOCK_STREAM, &root);
     assert_int_equal(iopt(p->h[1], l, PM_SOL_SOCKET, PM_SO_RCVBUF, 10000), 0);
+    set_linger(p->h[1], l, 1, 7);
     pm_sockaddr la = hp_sa4(p, 1, 80);
     assert_int_equal(pm_sock_bind(p->h[1], l, &la, &root), 0);
     assert_int_equal(pm_sock_listen(p->h[1], l, 8, &root), 0);
@@ -182,6 +197,23 @@ static void test_options_keep_record(void **state)
     assert_int_equal(gopt(p->h[1], child, PM_SOL_SOCKET, PM_SO_RCVBUF), 20000);
     assert_int_equal(pm_sock_getsockname(p->h[1], child, &n), 0);
     assert_int_equal(n.port, 80);
+    /* SO_LINGER's time lives in the side record, inherited too; {1,0}
+     * (abort) and off need none */
+    pm_linger lg = get_linger(p->h[1], child);
+    assert_true(lg.l_onoff == 1 && lg.l_linger == 7);
+    pm_host_stats st0, st1;
+    pm_host_get_stats(p->h[0], &st0);
+    set_linger(p->h[0], c1, 1, 0);
+    pm_host_get_stats(p->h[0], &st1);
+    assert_int_equal(st1.sock_ext_full, st0.sock_ext_full);
+    lg = get_linger(p->h[0], c1);
+    assert_true(lg.l_onoff == 1 && lg.l_linger == 0);
+    set_linger(p->h[0], c1, 1, 5);
+    lg = get_linger(p->h[0], c1);
+    assert_true(lg.l_onoff == 1 && lg.l_linger == 5);
+    set_linger(p->h[0], c1, 0, 0);
+    lg = get_linger(p->h[0], c1);
+    assert_true(lg.l_onoff == 0 && lg.l_linger == 0);
     hp_fini(p);
 }
 
