@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         case 6:
-            if (no) pm_bind_set_reuse(t, owners[b % no], c & 1, c & 2);
+            if (no) pm_bind_set_reuse(t, &owners[b % no], c & 1, c & 2);
             break;
         default: now += (uint64_t)b * 100000; break;
         }

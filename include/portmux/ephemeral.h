@@ -131,6 +131,9 @@ int pm_eph_time_wait(pm_eph *e, pm_eph_id conn, bool has_ts, uint64_t ts_stamp_u
 void pm_eph_release(pm_eph *e, pm_eph_id conn);
 /* Its tuple, for the caller. */
 int pm_eph_tuple(const pm_eph *e, pm_eph_id conn, pm_tuple *out);
+/* The connection's bind owner has a new handle (pm_bind_set_reuse() moved
+ * it out of its port's group): the allocator's copy follows. */
+int pm_eph_set_owner(pm_eph *e, pm_eph_id conn, pm_bind_id bid);
 
 pm_eph_stats pm_eph_get_stats(const pm_eph *e);
 pm_bind_table *pm_eph_bind_table(const pm_eph *e); /* the table it works over */

@@ -201,11 +201,11 @@ void host_time_wait(pm_host *h, hsock *s)
         return;
     }
     h->st.tw_entered++;
-    tw_side side = {.bid = s->bid, .eid = s->eid, .family = s->family, .uid = s->uid};
     if (s->eid != PM_EPH_NONE)
         pm_eph_time_wait(h->eph, s->eid, (tw.opts & PM_TCPO_TS) != 0, h->now);
     else if (s->bid != PM_BIND_NONE)
-        pm_bind_set_state(h->bt, s->bid, PM_BIND_TIME_WAIT);
+        pm_bind_set_state(h->bt, &s->bid, PM_BIND_TIME_WAIT); /* the handle may change */
+    tw_side side = {.bid = s->bid, .eid = s->eid, .family = s->family, .uid = s->uid};
     host_tw_note(h, ref, &side, &t);
     s->eid = PM_EPH_NONE;
     s->bid = PM_BIND_NONE;

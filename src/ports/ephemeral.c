@@ -588,9 +588,9 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
     }
     if (bound) {
         pm_bind_owner ow;
-        if (pm_bind_get(e->bt, *id, &ow) == 0 && pm_ip_is_any(&ow.local.ip))
-            pm_bind__set_addr(e->bt, *id, &req->local.ip);
-        pm_bind_set_state(e->bt, *id, PM_BIND_CONNECTED);
+        if (pm_bind_get(e->bt, c->bid, &ow) == 0 && pm_ip_is_any(&ow.local.ip))
+            pm_bind__set_addr(e->bt, &c->bid, &req->local.ip);
+        pm_bind_set_state(e->bt, &c->bid, PM_BIND_CONNECTED);
     } else {
         after_choice(e, rg, start, (unsigned)port, pindex);
     }
@@ -617,7 +617,7 @@ int pm_eph_time_wait(pm_eph *e, pm_eph_id i, bool has_ts, uint64_t ts_stamp_us)
             return -ENOBUFS;
         }
         c->state = C_TIME_WAIT;
-        if (c->bid != PM_BIND_NONE) pm_bind_set_state(e->bt, c->bid, PM_BIND_TIME_WAIT);
+        if (c->bid != PM_BIND_NONE) pm_bind_set_state(e->bt, &c->bid, PM_BIND_TIME_WAIT);
     }
     c->has_ts = has_ts;
     c->ts_stamp_us = ts_stamp_us;
@@ -634,6 +634,14 @@ int pm_eph_tuple(const pm_eph *e, pm_eph_id i, pm_tuple *out)
     const conn *c = get_conn(e, i);
     if (!c) return -EINVAL;
     conn_tuple(e, c, out);
+    return 0;
+}
+
+int pm_eph_set_owner(pm_eph *e, pm_eph_id i, pm_bind_id bid)
+{
+    conn *c = get_conn(e, i);
+    if (!c) return -EINVAL;
+    c->bid = bid;
     return 0;
 }
 

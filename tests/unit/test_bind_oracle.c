@@ -209,6 +209,15 @@ static int l_connect(pm_eph *eph, msock *s)
     return err;
 }
 
+/* setsockopt(SO_REUSEADDR/SO_REUSEPORT) on the library side: a grouped
+ * owner may take a record, and the connection's copy of the handle follows. */
+static void set_reuse(pm_bind_table *t, pm_eph *eph, msock *m)
+{
+    if (m->id == PM_BIND_NONE) return;
+    pm_bind_set_reuse(t, &m->id, m->ra, m->rp);
+    if (m->conn != PM_EPH_NONE) pm_eph_set_owner(eph, m->conn, m->id);
+}
+
 static int kernel_listen(const msock *s)
 {
     return kres(listen(s->fd, 8));
@@ -311,12 +320,12 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             if (which == 0) {
                 kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
                 m->ra = v;
-                if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, m->id, m->ra, m->rp);
+                set_reuse(t, eph, m);
                 logop("setsockopt(s%d, SO_REUSEADDR, %d) = %d", i, v, kr);
             } else if (which == 1) {
                 kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEPORT, &v, sizeof v));
                 m->rp = v;
-                if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, m->id, m->ra, m->rp);
+                set_reuse(t, eph, m);
                 logop("setsockopt(s%d, SO_REUSEPORT, %d) = %d", i, v, kr);
             } else {
                 kr = kres(setsockopt(m->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v));
