@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pm_bind_config bc;
         pm_bind_config_default(&bc);
         bc.max_owners = 48;
+        bc.max_classes = 3; /* grouped owners, and records when no class is free */
         t = pm_bind_create(&bc);
     }
     pm_eph_config ec;
@@ -142,7 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default: now += (uint64_t)b * 100000; break;
         }
         /* the books balance */
-        if (pm_bind_get_stats(t).owners != no + nc) abort();
+        pm_bind_stats bst = pm_bind_get_stats(t);
+        if (bst.owners != no + nc || bst.records > bst.owners) abort();
         if (pm_eph_get_stats(e).conns != nc) abort();
         /* live 5-tuples are distinct: the newest against the rest */
         if ((op % 8) == 3 && nc) {
@@ -160,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (no) pm_bind_release(t, owners[--no]);
     pm_bind_stats bs = pm_bind_get_stats(t);
     pm_eph_stats es = pm_eph_get_stats(e);
-    if (bs.owners || bs.ports || es.conns || es.dests) abort();
+    if (bs.owners || bs.ports || bs.records || bs.classes || es.conns || es.dests) abort();
     pm_eph_destroy(e);
     return 0;
 }
