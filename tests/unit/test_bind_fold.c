@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "base/rng.h"
+#include "host_pair.h"
 #include "portmux/addr.h"
 #include "portmux/bind.h"
 #include "ports/bind_internal.h"
@@ -367,12 +368,105 @@ static void test_group_handles(void **state)
     pm_bind_destroy(t);
 }
 
+/* Through the host: grouped owners whose handle changes (SO_REUSEADDR on
+ * a connection, TIME_WAIT) keep every copy of it in step, so nothing
+ * leaks once the connections and their TIME_WAIT entries are gone. */
+typedef struct acc {
+    hp_pair *p;
+    int l[2], fds[3];
+    unsigned got;
+} acc;
+
+static bool all_accepted(void *arg)
+{
+    acc *a = arg;
+    pm_cred root = {0, true};
+    for (int k = 0; k < 2; k++) {
+        int fd;
+        while (a->got < 3 && (fd = pm_sock_accept(a->p->h[1], a->l[k], NULL, &root)) >= 0)
+            a->fds[a->got++] = fd;
+    }
+    return a->got == 3;
+}
+
+static int setopt(pm_host *h, int fd, int name, int v)
+{
+    return pm_sock_setsockopt(h, fd, PM_SOL_SOCKET, name, &v, sizeof v);
+}
+
+static void test_host_handles(void **state)
+{
+    (void)state;
+    static hp_pair pair;
+    hp_pair *p = &pair;
+    pm_cred root = {0, true};
+    assert_int_equal(hp_init(p, PM_PERS_LINUX, 64, 256), 0);
+    acc a = {p, {-1, -1}, {-1, -1, -1}, 0};
+    pm_sockaddr la[2] = {hp_sa4(p, 1, 80), hp_sa4(p, 1, 81)};
+    for (int k = 0; k < 2; k++) {
+        a.l[k] = pm_sock_socket(p->h[1], PM_AF_INET, PM_SOCK_STREAM, &root);
+        assert_int_equal(pm_sock_bind(p->h[1], a.l[k], &la[k], &root), 0);
+        assert_int_equal(pm_sock_listen(p->h[1], a.l[k], 8, &root), 0);
+    }
+    /* c0 and c1 share port 40000 (SO_REUSEADDR) towards two listeners: one
+     * group of two; c2 takes an ephemeral port towards the first */
+    int c[3];
+    pm_sockaddr src = hp_sa4(p, 0, 40000);
+    for (int i = 0; i < 3; i++) {
+        c[i] = pm_sock_socket(p->h[0], PM_AF_INET, PM_SOCK_STREAM, &root);
+        if (i < 2) {
+            assert_int_equal(setopt(p->h[0], c[i], PM_SO_REUSEADDR, 1), 0);
+            assert_int_equal(pm_sock_bind(p->h[0], c[i], &src, &root), 0);
+        }
+        assert_int_equal(pm_sock_connect(p->h[0], c[i], &la[i == 1], &root, p->now), -EINPROGRESS);
+    }
+    assert_true(hp_run(p, all_accepted, &a, 5 * HP_SEC));
+    /* c0 (the allocator holds a copy of its handle) and a child of the
+     * first listener leave their groups for records */
+    assert_int_equal(setopt(p->h[0], c[0], PM_SO_REUSEADDR, 0), 0);
+    int child = -1;
+    for (int i = 0; i < 3; i++) {
+        pm_sockaddr n;
+        assert_int_equal(pm_sock_getsockname(p->h[1], a.fds[i], &n), 0);
+        if (n.port == 80) child = a.fds[i];
+    }
+    assert_int_equal(setopt(p->h[1], child, PM_SO_REUSEADDR, 1), 0);
+    pm_host_stats st;
+    pm_host_get_stats(p->h[0], &st);
+    assert_int_equal(st.bind_owners, 3);
+    pm_host_get_stats(p->h[1], &st);
+    assert_int_equal(st.bind_owners, 5);
+    /* clients 0 and 1 close first (their side enters TIME_WAIT), the
+     * server's side closes first for c2's connection */
+    pm_sock_close(p->h[0], c[0], p->now);
+    pm_sock_close(p->h[0], c[1], p->now);
+    hp_run(p, NULL, NULL, 1 * HP_SEC);
+    for (int i = 0; i < 3; i++) pm_sock_close(p->h[1], a.fds[i], p->now);
+    hp_run(p, NULL, NULL, 1 * HP_SEC);
+    pm_sock_close(p->h[0], c[2], p->now);
+    for (int k = 0; k < 2; k++) pm_sock_close(p->h[1], a.l[k], p->now);
+    hp_run(p, NULL, NULL, 1 * HP_SEC);
+    pm_host_get_stats(p->h[0], &st);
+    assert_int_equal(st.time_wait, 2);
+    pm_host_get_stats(p->h[1], &st);
+    assert_int_equal(st.time_wait, 1);
+    hp_run(p, NULL, NULL, 200 * HP_SEC);
+    for (int i = 0; i < 2; i++) {
+        pm_host_get_stats(p->h[i], &st);
+        assert_int_equal(st.time_wait, 0);
+        assert_int_equal(st.bind_owners, 0);
+        assert_int_equal(st.eph_conns, 0);
+    }
+    hp_fini(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_group_handles),
+        cmocka_unit_test(test_host_handles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
