@@ -50,6 +50,7 @@ enum { /* hsock.f */
        SF_EOF_SEEN = 1 << 16, /* the TCB's peer FIN was seen */
        SF_WAS_CONNECTED = 1 << 17,
        SF_PASSIVE = 1 << 18,
+       SF_EPH = 1 << 19, /* connect() registered the TCB's tuple (pm_eph_find) */
        /* bits 20..31: the timing wheel slot while SF_IN_WHEEL */
        SF_WSLOT_SHIFT = 20,
 };
@@ -69,7 +70,6 @@ typedef struct hsock {
     uint32_t f;
     uint32_t uid;
     pm_bind_id bid;
-    pm_eph_id eid;
     uint32_t tcb; /* TCB pool index, or NIL; UDP: its queue index */
     uint32_t x;   /* TCP: side record index, or NIL (UDP: h->udpx[tcb]) */
     /* A child's listener and its queue link. */

@@ -24,7 +24,6 @@ hsock *host_sock_alloc(pm_host *h)
     s->dnext = dn;
     s->rnext = rn;
     s->bid = PM_BIND_NONE;
-    s->eid = PM_EPH_NONE;
     s->tcb = s->x = s->parent = s->qnext = NIL;
     s->wnext = s->wprev = NIL;
     s->kind = SK_OPEN;

@@ -54,12 +54,10 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
         case PM_SO_REUSEADDR:
         case PM_SO_REUSEPORT:
             set_flag(s, name == PM_SO_REUSEADDR ? SF_REUSEADDR : SF_REUSEPORT, v != 0);
-            if (s->bid != PM_BIND_NONE) {
-                /* the handle may change (a grouped owner takes a record) */
+            /* the handle may change (a grouped owner takes a record) */
+            if (s->bid != PM_BIND_NONE)
                 pm_bind_set_reuse(h->bt, &s->bid, (s->f & SF_REUSEADDR) != 0,
                                   (s->f & SF_REUSEPORT) != 0);
-                if (s->eid != PM_EPH_NONE) pm_eph_set_owner(h->eph, s->eid, s->bid);
-            }
             return 0;
         case PM_SO_RCVBUF: {
             hsock_x *x = host_x_get(h, s);

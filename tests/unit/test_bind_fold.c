@@ -369,8 +369,9 @@ static void test_group_handles(void **state)
 }
 
 /* Through the host: grouped owners whose handle changes (SO_REUSEADDR on
- * a connection, TIME_WAIT) keep every copy of it in step, so nothing
- * leaks once the connections and their TIME_WAIT entries are gone. */
+ * a connection, TIME_WAIT) keep every copy of it in step (the socket's,
+ * the TIME_WAIT entry's, the allocator's), so nothing leaks once the
+ * connections and their TIME_WAIT entries are gone. */
 typedef struct acc {
     hp_pair *p;
     int l[2], fds[3];
@@ -421,8 +422,8 @@ static void test_host_handles(void **state)
         assert_int_equal(pm_sock_connect(p->h[0], c[i], &la[i == 1], &root, p->now), -EINPROGRESS);
     }
     assert_true(hp_run(p, all_accepted, &a, 5 * HP_SEC));
-    /* c0 (the allocator holds a copy of its handle) and a child of the
-     * first listener leave their groups for records */
+    /* c0 and a child of the first listener leave their groups for records:
+     * their sockets' handles change */
     assert_int_equal(setopt(p->h[0], c[0], PM_SO_REUSEADDR, 0), 0);
     int child = -1;
     for (int i = 0; i < 3; i++) {

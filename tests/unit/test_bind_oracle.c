@@ -143,15 +143,21 @@ static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
 /* TIME_WAIT entries of this sequence, released (library) at its end; the
  * kernel's stay for 60 s, on ports no later sequence uses. */
 static pm_eph_id tw_conns[64];
+static pm_bind_id tw_owners[64];
 static unsigned n_tw, n_tw_total;
 
 static void l_close(pm_bind_table *t, pm_eph *eph, msock *s, bool time_wait)
 {
     if (s->conn != PM_EPH_NONE) {
-        if (time_wait && n_tw < 64 && pm_eph_time_wait(eph, s->conn, true, 0) == 0)
-            tw_conns[n_tw++] = s->conn; /* the owner stays, in TIME_WAIT */
-        else
-            pm_eph_release(eph, s->conn); /* frees the owner too */
+        if (time_wait && n_tw < 64) {
+            pm_bind_set_state(t, &s->id, PM_BIND_TIME_WAIT); /* the owner stays */
+            if (pm_eph_time_wait(eph, s->conn, s->id, true, 0) != 0) abort();
+            tw_owners[n_tw] = s->id;
+            tw_conns[n_tw++] = s->conn;
+        } else {
+            pm_eph_release(eph, s->conn);
+            pm_bind_release(t, s->id);
+        }
     } else if (s->id != PM_BIND_NONE) {
         pm_bind_release(t, s->id);
     }
@@ -207,16 +213,19 @@ static int l_connect(pm_eph *eph, msock *s)
     pm_eph_connect_res res;
     int err = pm_eph_connect(eph, &r, &s->id, &res);
     if (err == 0) s->conn = res.conn;
+    for (unsigned k = 0; err == 0 && k < n_tw; k++)
+        if (tw_conns[k] == res.reused_tw) { /* taken over: released by the allocator */
+            tw_conns[k] = tw_conns[--n_tw];
+            tw_owners[k] = tw_owners[n_tw];
+        }
     return err;
 }
 
 /* setsockopt(SO_REUSEADDR/SO_REUSEPORT) on the library side: a grouped
- * owner may take a record, and the connection's copy of the handle follows. */
-static void set_reuse(pm_bind_table *t, pm_eph *eph, msock *m)
+ * owner may take a record (the handle changes). */
+static void set_reuse(pm_bind_table *t, msock *m)
 {
-    if (m->id == PM_BIND_NONE) return;
-    pm_bind_set_reuse(t, &m->id, m->ra, m->rp);
-    if (m->conn != PM_EPH_NONE) pm_eph_set_owner(eph, m->conn, m->id);
+    if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, &m->id, m->ra, m->rp);
 }
 
 static int kernel_listen(const msock *s)
@@ -321,12 +330,12 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             if (which == 0) {
                 kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
                 m->ra = v;
-                set_reuse(t, eph, m);
+                set_reuse(t, m);
                 logop("setsockopt(s%d, SO_REUSEADDR, %d) = %d", i, v, kr);
             } else if (which == 1) {
                 kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEPORT, &v, sizeof v));
                 m->rp = v;
-                set_reuse(t, eph, m);
+                set_reuse(t, m);
                 logop("setsockopt(s%d, SO_REUSEPORT, %d) = %d", i, v, kr);
             } else {
                 kr = kres(setsockopt(m->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v));
@@ -386,7 +395,10 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
     }
     for (int i = 0; i < NSLOTS; i++)
         if (s[i].open) both_close(t, eph, &s[i], false);
-    for (unsigned k = 0; k < n_tw; k++) pm_eph_release(eph, tw_conns[k]);
+    for (unsigned k = 0; k < n_tw; k++) {
+        pm_eph_release(eph, tw_conns[k]);
+        pm_bind_release(t, tw_owners[k]);
+    }
     n_tw = 0;
     return ok;
 }
