@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pm_bind_config bc;
         pm_bind_config_default(&bc);
         bc.max_owners = 48;
+        bc.max_classes = 3; /* grouped owners, and records when no class is free */
         t = pm_bind_create(&bc);
     }
     pm_eph_config ec;
@@ -134,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4:
             if (nc) {
                 unsigned k = b % nc;
-                pm_bind_set_state(t, cowners[k], PM_BIND_TIME_WAIT);
+                pm_bind_set_state(t, &cowners[k], PM_BIND_TIME_WAIT);
                 pm_eph_time_wait(e, conns[k], cowners[k], c & 1, now - (c & 1 ? 0 : 2000000));
             }
             break;
@@ -148,12 +149,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         case 6:
-            if (no) pm_bind_set_reuse(t, owners[b % no], c & 1, c & 2);
+            if (no) pm_bind_set_reuse(t, &owners[b % no], c & 1, c & 2);
             break;
         default: now += (uint64_t)b * 100000; break;
         }
         /* the books balance */
-        if (pm_bind_get_stats(t).owners != no + nc) abort();
+        pm_bind_stats bst = pm_bind_get_stats(t);
+        if (bst.owners != no + nc || bst.records > bst.owners) abort();
         if (pm_eph_get_stats(e).conns != nc) abort();
         /* live 5-tuples are distinct: the newest against the rest */
         if ((op % 8) == 3 && nc) {
@@ -174,7 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (no) pm_bind_release(t, owners[--no]);
     pm_bind_stats bs = pm_bind_get_stats(t);
     pm_eph_stats es = pm_eph_get_stats(e);
-    if (bs.owners || bs.ports || es.conns || es.dests || es.tw_records) abort();
+    if (bs.owners || bs.ports || bs.records || bs.classes || es.conns || es.dests || es.tw_records)
+        abort();
     pm_eph_destroy(e);
     return 0;
 }

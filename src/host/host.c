@@ -251,7 +251,7 @@ void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m)
     m->side = (double)h->cfg.max_sock_ext * sizeof(hsock_x) / n;
     pm_bind_stats bs = pm_bind_get_stats(h->bt);
     pm_eph_stats ps = pm_eph_get_stats(h->eph);
-    m->ports = ((double)bs.owners * (double)bs.owner_bytes + (double)ps.bytes_in_use) / n;
+    m->ports = ((double)bs.bytes_in_use + (double)ps.bytes_in_use) / n;
     m->total = (double)m->socket + (double)m->tcb + m->demux + m->side + m->ports;
 }
 

@@ -60,8 +60,9 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
         case PM_SO_REUSEADDR:
         case PM_SO_REUSEPORT:
             set_flag(s, name == PM_SO_REUSEADDR ? SF_REUSEADDR : SF_REUSEPORT, v != 0);
+            /* the handle may change (a grouped owner takes a record) */
             if (s->bid != PM_BIND_NONE)
-                pm_bind_set_reuse(h->bt, s->bid, (s->f & SF_REUSEADDR) != 0,
+                pm_bind_set_reuse(h->bt, &s->bid, (s->f & SF_REUSEADDR) != 0,
                                   (s->f & SF_REUSEPORT) != 0);
             return 0;
         case PM_SO_RCVBUF: {

@@ -199,7 +199,7 @@ void host_time_wait(pm_host *h, hsock *s)
         return;
     }
     h->st.tw_entered++;
-    if (s->bid != PM_BIND_NONE) pm_bind_set_state(h->bt, s->bid, PM_BIND_TIME_WAIT);
+    if (s->bid != PM_BIND_NONE) pm_bind_set_state(h->bt, &s->bid, PM_BIND_TIME_WAIT);
     tw_side side = {.bid = s->bid, .eid = PM_EPH_NONE, .family = s->family, .uid = s->uid};
     if (s->f & SF_EPH) {
         side.eid = pm_eph_find(h->eph, &t);

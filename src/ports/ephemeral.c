@@ -569,8 +569,8 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
     if (bound) {
         pm_bind_owner ow;
         if (pm_bind_get(e->bt, *id, &ow) == 0 && pm_ip_is_any(&ow.local.ip))
-            pm_bind__set_addr(e->bt, *id, &req->local.ip);
-        pm_bind_set_state(e->bt, *id, PM_BIND_CONNECTED);
+            pm_bind__set_addr(e->bt, id, &req->local.ip);
+        pm_bind_set_state(e->bt, id, PM_BIND_CONNECTED);
     } else {
         after_choice(e, rg, start, (unsigned)port, pindex);
     }

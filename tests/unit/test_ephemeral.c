@@ -81,10 +81,10 @@ static void drop(fixture *f, pm_eph_id c, pm_bind_id owner)
 }
 
 /* The connection enters TIME_WAIT, as a host does it. */
-static int time_wait(fixture *f, pm_eph_id c, pm_bind_id owner, bool has_ts, uint64_t stamp)
+static int time_wait(fixture *f, pm_eph_id c, pm_bind_id *owner, bool has_ts, uint64_t stamp)
 {
-    pm_bind_set_state(f->bt, owner, PM_BIND_TIME_WAIT);
-    return pm_eph_time_wait(f->e, c, owner, has_ts, stamp);
+    pm_bind_set_state(f->bt, owner, PM_BIND_TIME_WAIT); /* the handle may change */
+    return pm_eph_time_wait(f->e, c, *owner, has_ts, stamp);
 }
 
 #define LO1 0x7f000001u
@@ -330,7 +330,7 @@ static void test_tw_reuse(void **state)
     pm_eph_connect_res res;
     assert_int_equal(conn(&f, &r, &res), 0);
     pm_eph_id first = res.conn;
-    assert_int_equal(time_wait(&f, first, f.last, true, 10 * s), 0);
+    assert_int_equal(time_wait(&f, first, &f.last, true, 10 * s), 0);
     uint64_t owners = pm_bind_get_stats(f.bt).owners;
     r.now_us = 10 * s + s / 2;
     assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL); /* too soon */
@@ -346,7 +346,7 @@ static void test_tw_reuse(void **state)
     /* the TIME_WAIT entry's owner went, the new connection's came */
     assert_int_equal(pm_bind_get_stats(f.bt).owners, owners);
     /* without timestamps: never */
-    assert_int_equal(time_wait(&f, res.conn, f.last, false, 0), 0);
+    assert_int_equal(time_wait(&f, res.conn, &f.last, false, 0), 0);
     r.now_us = 100 * s;
     assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL);
     rm(&f);
@@ -355,7 +355,7 @@ static void test_tw_reuse(void **state)
         fixture g = mk(PM_EPH_ALG4, 48000, 48000, mode == 1 ? cfg_tw1 : NULL);
         pm_eph_connect_req q = req_to(0xc0000201, 0xc6336401, 80); /* 192.0.2.1 -> 198.51.100.1 */
         assert_int_equal(conn(&g, &q, &res), 0);
-        assert_int_equal(time_wait(&g, res.conn, g.last, true, 0), 0);
+        assert_int_equal(time_wait(&g, res.conn, &g.last, true, 0), 0);
         q.now_us = 5 * s;
         assert_int_equal(conn(&g, &q, &res), mode == 1 ? 0 : -EADDRNOTAVAIL);
         rm(&g);
@@ -368,7 +368,7 @@ static void test_tw_reuse(void **state)
         q.opts.reuseaddr = true;
         assert_int_equal(conn(&b, &q, &res), 0);
         pm_eph_id old = res.conn;
-        assert_int_equal(time_wait(&b, old, b.last, ts, 0), 0);
+        assert_int_equal(time_wait(&b, old, &b.last, ts, 0), 0);
         /* SO_REUSEADDR on both sides: bind() may share with TIME_WAIT */
         pm_bind_opts ra = {PM_AF_INET, true, false, false};
         pm_cred cr = {0, true};
@@ -385,7 +385,7 @@ static void test_tw_reuse(void **state)
     /* a caller's rule replaces it */
     fixture h = mk(PM_EPH_ALG4, 48000, 48000, cfg_cb);
     assert_int_equal(conn(&h, &r, &res), 0);
-    assert_int_equal(time_wait(&h, res.conn, h.last, false, 0), 0);
+    assert_int_equal(time_wait(&h, res.conn, &h.last, false, 0), 0);
     cb_calls = 0;
     assert_int_equal(conn(&h, &r, &res), 0);
     assert_int_equal(cb_calls, 1);
