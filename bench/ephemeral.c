@@ -85,7 +85,7 @@ static void portmux_run(int kind, double out[NOCC], double steps[NOCC])
     pm_bind_opts bo = {PM_AF_INET, false, false, false};
     pm_cred cred = {1000, false};
     unsigned used = 0;
-    static int32_t batch[256];
+    static int32_t batch[256], owner[256];
     const unsigned nbatches = quick ? 101 : 401;
     static double per[401];
     for (int oi = 0; oi < NOCC; oi++) {
@@ -115,18 +115,18 @@ static void portmux_run(int kind, double out[NOCC], double steps[NOCC])
                     pm_eph_connect_res res;
                     if (pm_eph_connect(e, &r, &id, &res)) exit(2);
                     batch[j] = res.conn;
+                    owner[j] = id;
                 } else {
                     pm_sockaddr sa = {PM_AF_INET, 0, pm_ip4(0)};
                     if (pm_eph_bind(e, PM_IPPROTO_TCP, &sa, &bo, &cred, NULL, &id)) exit(2);
-                    batch[j] = id;
+                    batch[j] = PM_EPH_NONE;
+                    owner[j] = id;
                 }
             }
             per[k] = (now_ns() - t0) / b;
             for (unsigned j = 0; j < b; j++) {
-                if (kind == 0)
-                    pm_eph_release(e, batch[j]);
-                else
-                    pm_bind_release(bt, batch[j]);
+                pm_eph_release(e, batch[j]);
+                pm_bind_release(bt, owner[j]);
             }
         }
         out[oi] = bench_median(per, nbatches);

@@ -32,13 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pm_bind_config bc;
         pm_bind_config_default(&bc);
         bc.max_owners = 48;
+        bc.max_classes = 3; /* grouped owners, and records when no class is free */
         t = pm_bind_create(&bc);
     }
     pm_eph_config ec;
     pm_eph_config_default(&ec);
     ec.range.lo = 40000;
     ec.range.hi = 40015;
-    ec.max_conns = 40;
+    ec.max_tw = 40;
     ec.max_dests = 8;
     ec.max_blocks = 6;
     ec.perturb_size = 16;
@@ -48,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!t || !e) abort();
     pm_bind_id owners[MAXH]; /* bind()-made owners not handed to a connection */
     pm_eph_id conns[MAXH];
+    pm_bind_id cowners[MAXH]; /* each connection's bind owner */
     unsigned no = 0, nc = 0;
     uint64_t now = 0;
     size_t i = 0;
@@ -112,13 +114,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pm_eph_connect_res res;
             int r = pm_eph_connect(e, &rq, &id, &res);
             if (r == 0) {
+                cowners[nc] = id;
                 conns[nc++] = res.conn;
                 if (from_bound) owners[k] = owners[--no]; /* now the connection's */
                 if (res.reused_tw != PM_EPH_NONE) {
+                    /* the TIME_WAIT entry (same tuple) and its owner are gone */
                     for (unsigned j = 0; j + 1 < nc; j++)
-                        if (conns[j] == res.reused_tw && j != nc - 1) {
+                        if (conns[j] == res.reused_tw) {
                             conns[j] = conns[nc - 2];
+                            cowners[j] = cowners[nc - 2];
                             conns[nc - 2] = conns[nc - 1];
+                            cowners[nc - 2] = cowners[nc - 1];
                             nc--;
                             break;
                         }
@@ -127,22 +133,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 4:
-            if (nc) pm_eph_time_wait(e, conns[b % nc], c & 1, now - (c & 1 ? 0 : 2000000));
+            if (nc) {
+                unsigned k = b % nc;
+                pm_bind_set_state(t, &cowners[k], PM_BIND_TIME_WAIT);
+                pm_eph_time_wait(e, conns[k], cowners[k], c & 1, now - (c & 1 ? 0 : 2000000));
+            }
             break;
         case 5:
             if (nc) {
                 unsigned k = b % nc;
                 pm_eph_release(e, conns[k]);
+                pm_bind_release(t, cowners[k]);
                 conns[k] = conns[--nc];
+                cowners[k] = cowners[nc];
             }
             break;
         case 6:
-            if (no) pm_bind_set_reuse(t, owners[b % no], c & 1, c & 2);
+            if (no) pm_bind_set_reuse(t, &owners[b % no], c & 1, c & 2);
             break;
         default: now += (uint64_t)b * 100000; break;
         }
         /* the books balance */
-        if (pm_bind_get_stats(t).owners != no + nc) abort();
+        pm_bind_stats bst = pm_bind_get_stats(t);
+        if (bst.owners != no + nc || bst.records > bst.owners) abort();
         if (pm_eph_get_stats(e).conns != nc) abort();
         /* live 5-tuples are distinct: the newest against the rest */
         if ((op % 8) == 3 && nc) {
@@ -156,11 +169,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
     }
-    while (nc) pm_eph_release(e, conns[--nc]);
+    while (nc) {
+        pm_eph_release(e, conns[--nc]);
+        pm_bind_release(t, cowners[nc]);
+    }
     while (no) pm_bind_release(t, owners[--no]);
     pm_bind_stats bs = pm_bind_get_stats(t);
     pm_eph_stats es = pm_eph_get_stats(e);
-    if (bs.owners || bs.ports || es.conns || es.dests) abort();
+    if (bs.owners || bs.ports || bs.records || bs.classes || es.conns || es.dests || es.tw_records)
+        abort();
     pm_eph_destroy(e);
     return 0;
 }

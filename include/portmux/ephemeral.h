@@ -32,7 +32,9 @@
 
 typedef struct pm_eph pm_eph;
 
-/* A registered connection (5-tuple); PM_EPH_NONE for none. */
+/* A registered connection (5-tuple): its destination and local port, so
+ * that a connection costs a bit in its destination's port map and no
+ * record; PM_EPH_NONE for none. */
 typedef int32_t pm_eph_id;
 #define PM_EPH_NONE ((pm_eph_id)-1)
 
@@ -53,8 +55,8 @@ typedef struct pm_eph_config {
     pm_port_range range;        /* net.ipv4.ip_local_port_range; Linux 32768-60999 */
     pm_eph_alg alg;             /* default PM_EPH_ALG4 */
     uint64_t seed;              /* keys the hashes and the RNG: give it getrandom() bytes */
-    uint32_t max_dests;         /* pool: destinations (proto, laddr, faddr, fport) */
-    uint32_t max_conns;         /* pool: registered 5-tuples */
+    uint32_t max_dests;         /* pool: destinations (proto, laddr, faddr, fport), <= 32768 */
+    uint32_t max_tw;            /* pool: records of connections in TIME_WAIT */
     uint32_t max_blocks;        /* pool: 4096-port bitmap blocks (about 2 per busy destination) */
     uint32_t perturb_size;      /* Alg 4 table entries, a power of two (Linux 65536) */
     uint16_t alg5_step;         /* Alg 5 N: increments are random in [1, N]; RFC 6056 500 */
@@ -72,8 +74,9 @@ typedef struct pm_eph_stats {
     uint64_t tw_reused;       /* TIME_WAIT entries taken over */
     uint64_t conns, dests;    /* now */
     uint64_t pool_full;       /* refusals because a pool was full */
+    uint64_t tw_records;      /* now: TIME_WAIT records */
     uint64_t search_steps;    /* bitmap blocks + words looked at, all searches */
-    uint64_t conn_bytes;      /* one connection's record and hash slot */
+    uint64_t bytes_in_use;    /* destinations, port-map blocks and TIME_WAIT records held */
 } pm_eph_stats;
 
 void pm_eph_config_default(pm_eph_config *cfg);
@@ -108,27 +111,35 @@ typedef struct pm_eph_connect_res {
     uint16_t port;       /* the local port */
     pm_eph_id conn;      /* the 5-tuple's registration */
     pm_eph_id reused_tw; /* a TIME_WAIT entry whose tuple was taken, or PM_EPH_NONE: the
-                            caller drops that TIME_WAIT socket (already released here) */
+                            caller drops that TIME_WAIT socket (its registration and
+                            bind owner are released here) */
 } pm_eph_connect_res;
 
 /* connect(2): chooses the port (or checks the bound one), registers the
  * 5-tuple and makes the socket's owner CONNECTED. *id: the socket's bind
- * owner, PM_BIND_NONE if it has none (then one is made and returned).
+ * owner, PM_BIND_NONE if it has none (then one is made and returned); the
+ * caller keeps it and releases it when the connection ends.
  * Errors: -EADDRNOTAVAIL (no port can make the tuple unique), -EAGAIN
  * (UDP autobind failed), -ENOBUFS (a pool is full), -EINVAL. */
 int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
                    pm_eph_connect_res *res);
 
-/* The connection enters TIME_WAIT. has_ts: it used timestamps (Linux
+/* The connection enters TIME_WAIT; owner is its bind owner (already
+ * moved to PM_BIND_TIME_WAIT by the caller), released here if a connect()
+ * takes the tuple over. has_ts: it used timestamps (Linux
  * tw_ts_recent_stamp != 0); ts_stamp_us: the time tw_reuse_delay counts
  * from: the entry's creation in Linux 6.13+ (tw_entry_stamp), the last
  * timestamp's arrival before. Reuse (tcp_twsk_unique()): a port being
  * chosen needs has_ts, tw_reuse and now > stamp + delay; a socket that
- * connects from its bound port needs only has_ts (Linux passes no twp). */
-int pm_eph_time_wait(pm_eph *e, pm_eph_id conn, bool has_ts, uint64_t ts_stamp_us);
-/* The connection is gone (closed, or TIME_WAIT ended): frees the 5-tuple
- * and the socket's bind owner. */
+ * connects from its bound port needs only has_ts (Linux passes no twp).
+ * -ENOBUFS: the TIME_WAIT record pool is full. */
+int pm_eph_time_wait(pm_eph *e, pm_eph_id conn, pm_bind_id owner, bool has_ts,
+                     uint64_t ts_stamp_us);
+/* The connection is gone (closed, or TIME_WAIT ended): frees its 5-tuple.
+ * Its bind owner is the caller's to release. */
 void pm_eph_release(pm_eph *e, pm_eph_id conn);
+/* A registered connection's handle from its tuple, or PM_EPH_NONE. */
+pm_eph_id pm_eph_find(const pm_eph *e, const pm_tuple *t);
 /* Its tuple, for the caller. */
 int pm_eph_tuple(const pm_eph *e, pm_eph_id conn, pm_tuple *out);
 

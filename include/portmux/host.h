@@ -109,6 +109,7 @@ typedef struct pm_host_stats {
     uint64_t echo_replies, echo_limited, icmp_in_errors, icmp_matched, icmp_ignored;
     uint64_t syn_queue_full, accept_queue_full, cookies_sent, cookies_accepted;
     uint64_t tcb_pool_full, socket_pool_full, udp_pool_full, tw_pool_full, sock_ext_full;
+    uint64_t tw_eph_full; /* TIME_WAIT entries without an ephemeral record (not reusable) */
     uint64_t tw_entered, tw_expired, tw_recycled, tw_reused, tw_reopened, tw_killed;
     uint64_t udp_in, udp_out, udp_rcvbuf_errors, udp_no_socket;
     uint64_t accepts, connects, conn_failed, resets_in;

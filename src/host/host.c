@@ -156,7 +156,7 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     ec.tw_reuse = c.tw_reuse;
     ec.tw_ok = tw_ok_cb;
     ec.tw_ctx = h;
-    ec.max_conns = c.max_tcbs + c.max_tw + 16;
+    ec.max_tw = c.max_tw + 16;
     if (ec.max_dests < 64) ec.max_dests = 64;
     h->eph = h->bt ? pm_eph_create(&ec, h->bt) : NULL;
     pm_ehash_config hc = {
@@ -256,8 +256,7 @@ void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m)
     m->tcp_ext = (double)h->cfg.max_tcp_ext * sizeof(pm_tcp_ext) / n;
     pm_bind_stats bs = pm_bind_get_stats(h->bt);
     pm_eph_stats ps = pm_eph_get_stats(h->eph);
-    m->ports =
-        ((double)bs.owners * (double)bs.owner_bytes + (double)ps.conns * (double)ps.conn_bytes) / n;
+    m->ports = ((double)bs.bytes_in_use + (double)ps.bytes_in_use) / n;
     m->total = (double)m->socket + (double)m->tcb + m->demux + m->side + m->tcp_ext + m->ports;
 }
 

@@ -50,6 +50,7 @@ enum { /* hsock.f */
        SF_EOF_SEEN = 1 << 16, /* the TCB's peer FIN was seen */
        SF_WAS_CONNECTED = 1 << 17,
        SF_PASSIVE = 1 << 18,
+       SF_EPH = 1 << 19, /* connect() registered the TCB's tuple (pm_eph_find) */
        /* bits 20..31: the timing wheel slot while SF_IN_WHEEL */
        SF_WSLOT_SHIFT = 20,
 };
@@ -59,17 +60,14 @@ enum { /* hsock.f */
  * buffer/MSS/port-range options) lives in a side record, hsock_x, that a
  * connected socket with default options does not hold. */
 typedef struct hsock {
-    uint8_t kind;
-    uint8_t type;     /* PM_SOCK_STREAM / DGRAM */
-    uint8_t family;   /* PM_AF_INET / INET6 */
-    uint8_t so_error; /* pending SO_ERROR, positive errno */
+    uint8_t kind : 4;
+    uint8_t type : 2;   /* PM_SOCK_STREAM / DGRAM */
+    uint8_t family : 4; /* PM_AF_INET / INET6 */
+    uint8_t so_error;   /* pending SO_ERROR, positive errno */
     uint8_t soft_error;
-    uint8_t pad;
-    uint16_t linger_s;
     uint32_t f;
     uint32_t uid;
     pm_bind_id bid;
-    pm_eph_id eid;
     uint32_t tcb; /* TCB pool index, or NIL; UDP: its queue index */
     uint32_t x;   /* TCP: side record index, or NIL (UDP: h->udpx[tcb]) */
     /* A child's listener and its queue link. */
@@ -86,6 +84,7 @@ typedef struct hsock_x {
     uint32_t rcvbuf, sndbuf;   /* if SF_RCVBUF_SET / SF_SNDBUF_SET (doubled, as Linux) */
     uint16_t maxseg;
     uint16_t range_lo, range_hi; /* IP_LOCAL_PORT_RANGE, 0: none */
+    uint16_t linger_s;           /* SO_LINGER's time when not 0 (SF_LINGER says on) */
     uint16_t acc_len;
     /* Listener queues (children linked by qnext); acc_head links free records. */
     uint32_t acc_head, acc_tail, syn_len;
@@ -204,6 +203,7 @@ pm_sockaddr sk_remote(const pm_host *h, const hsock *s);
 uint32_t sk_rcvbuf(const pm_host *h, const hsock *s);
 uint32_t sk_sndbuf(const pm_host *h, const hsock *s);
 uint16_t sk_maxseg(const pm_host *h, const hsock *s);
+uint16_t sk_linger_s(const pm_host *h, const hsock *s);
 /* The side record, taken from the pool if the socket has none (its names
  * copied in): NULL when the pool is full. */
 hsock_x *host_x_get(pm_host *h, hsock *s);

@@ -24,7 +24,6 @@ hsock *host_sock_alloc(pm_host *h)
     s->dnext = dn;
     s->rnext = rn;
     s->bid = PM_BIND_NONE;
-    s->eid = PM_EPH_NONE;
     s->tcb = s->x = s->parent = s->qnext = NIL;
     s->wnext = s->wprev = NIL;
     s->kind = SK_OPEN;
@@ -106,6 +105,12 @@ uint16_t sk_maxseg(const pm_host *h, const hsock *s)
     return x ? x->maxseg : 0;
 }
 
+uint16_t sk_linger_s(const pm_host *h, const hsock *s)
+{
+    const hsock_x *x = sk_x((pm_host *)h, s);
+    return x ? x->linger_s : 0;
+}
+
 hsock_x *host_x_get(pm_host *h, hsock *s)
 {
     hsock_x *x = sk_x(h, s);
@@ -130,7 +135,9 @@ void host_x_trim(pm_host *h, hsock *s)
 {
     const hsock_x *x = sk_x(h, s);
     if (!x || s->type != PM_SOCK_STREAM || !name_tcb(h, s)) return;
-    if ((s->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || x->maxseg || x->range_lo || x->range_hi) return;
+    if ((s->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || x->maxseg || x->range_lo || x->range_hi ||
+        x->linger_s)
+        return;
     h->xs[s->x].acc_head = h->free_x;
     h->free_x = s->x;
     h->nxs_used--;

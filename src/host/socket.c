@@ -350,7 +350,7 @@ int pm_sock_connect(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cr
     h->connect_bound_port = false;
     if (err) return err;
     s->bid = bid;
-    s->eid = res.conn;
+    s->f |= SF_EPH;
     pm_tuple t = {.laddr = src,
                   .faddr = sa->ip,
                   .lport = res.port,
@@ -381,8 +381,9 @@ int pm_sock_connect(pm_host *h, int fd, const pm_sockaddr *sa, const pm_cred *cr
 fail_tcb:
     host_tcb_free(h, s);
 fail:
-    pm_eph_release(h->eph, s->eid);
-    s->eid = PM_EPH_NONE;
+    pm_eph_release(h->eph, res.conn);
+    pm_bind_release(h->bt, s->bid);
+    s->f &= ~(uint32_t)SF_EPH;
     s->bid = PM_BIND_NONE;
     return err;
 }
@@ -573,7 +574,7 @@ int pm_sock_close(pm_host *h, int fd, uint64_t now)
         return 0;
     case SK_CONN: {
         pm_tcp *tcb = sk_tcb(h, s);
-        bool abort = (s->f & SF_LINGER) && s->linger_s == 0; /* SO_LINGER {1,0} */
+        bool abort = (s->f & SF_LINGER) && sk_linger_s(h, s) == 0; /* SO_LINGER {1,0} */
         unsigned ev = pm_tcp_close(&h->tcp, tcb, abort, now);
         s->kind = SK_ORPHAN;
         host_tcp_after(h, s, ev);
@@ -581,10 +582,8 @@ int pm_sock_close(pm_host *h, int fd, uint64_t now)
     }
     default:                                         /* SK_OPEN, SK_DEAD */
         if (s->kind == SK_DEAD) host_tcb_free(h, s); /* unread bytes, if any, go */
-        if (s->eid != PM_EPH_NONE)
-            pm_eph_release(h->eph, s->eid);
-        else if (s->bid != PM_BIND_NONE)
-            pm_bind_release(h->bt, s->bid);
+        /* (a connection's ports went when it ended: host_conn_done) */
+        if (s->bid != PM_BIND_NONE) pm_bind_release(h->bt, s->bid);
         host_sock_free(h, s);
         return 0;
     }

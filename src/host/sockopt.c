@@ -45,8 +45,14 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
             if (!val || len < sizeof(pm_linger)) return -EINVAL;
             pm_linger l;
             memcpy(&l, val, sizeof l);
+            uint16_t secs = (uint16_t)(l.l_linger < 0       ? 0
+                                       : l.l_linger > 65535 ? 65535
+                                                            : l.l_linger);
+            /* the time needs a side record; {1,0} (abort) and off do not */
+            hsock_x *x = secs ? host_x_get(h, s) : sk_x(h, s);
+            if (secs && !x) return -ENOBUFS;
+            if (x) x->linger_s = secs;
             set_flag(s, SF_LINGER, l.l_onoff != 0);
-            s->linger_s = (uint16_t)(l.l_linger < 0 ? 0 : l.l_linger > 65535 ? 65535 : l.l_linger);
             return 0;
         }
         if ((err = get_int(val, len, &v))) return err;
@@ -54,8 +60,9 @@ int pm_sock_setsockopt(pm_host *h, int fd, int level, int name, const void *val,
         case PM_SO_REUSEADDR:
         case PM_SO_REUSEPORT:
             set_flag(s, name == PM_SO_REUSEADDR ? SF_REUSEADDR : SF_REUSEPORT, v != 0);
+            /* the handle may change (a grouped owner takes a record) */
             if (s->bid != PM_BIND_NONE)
-                pm_bind_set_reuse(h->bt, s->bid, (s->f & SF_REUSEADDR) != 0,
+                pm_bind_set_reuse(h->bt, &s->bid, (s->f & SF_REUSEADDR) != 0,
                                   (s->f & SF_REUSEPORT) != 0);
             return 0;
         case PM_SO_RCVBUF: {
@@ -175,7 +182,7 @@ int pm_sock_getsockopt(pm_host *h, int fd, int level, int name, void *val, size_
         }
         case PM_SO_LINGER: {
             if (!val || !len || *len < sizeof(pm_linger)) return -EINVAL;
-            pm_linger l = {(s->f & SF_LINGER) != 0, s->linger_s};
+            pm_linger l = {(s->f & SF_LINGER) != 0, sk_linger_s(h, s)};
             memcpy(val, &l, sizeof l);
             *len = sizeof l;
             return 0;

@@ -38,10 +38,8 @@ void host_tw_note(pm_host *h, uint32_t ref, const tw_side *side, const pm_tuple 
 
 static void tw_release_side(pm_host *h, tw_side *d)
 {
-    if (d->eid != PM_EPH_NONE)
-        pm_eph_release(h->eph, d->eid);
-    else if (d->bid != PM_BIND_NONE)
-        pm_bind_release(h->bt, d->bid);
+    if (d->eid != PM_EPH_NONE) pm_eph_release(h->eph, d->eid);
+    if (d->bid != PM_BIND_NONE) pm_bind_release(h->bt, d->bid);
     memset(d, 0, sizeof *d);
 }
 
@@ -148,13 +146,13 @@ static void unlink_child(pm_host *h, hsock *s)
     }
 }
 
+/* Before the TCB goes: a connect()ed socket's registration is its tuple. */
 static void release_ports(pm_host *h, hsock *s)
 {
-    if (s->eid != PM_EPH_NONE)
-        pm_eph_release(h->eph, s->eid);
-    else if (s->bid != PM_BIND_NONE)
-        pm_bind_release(h->bt, s->bid);
-    s->eid = PM_EPH_NONE;
+    pm_tcp *tcb = sk_tcb(h, s);
+    if ((s->f & SF_EPH) && tcb) pm_eph_release(h->eph, pm_eph_find(h->eph, &tcb->tuple));
+    if (s->bid != PM_BIND_NONE) pm_bind_release(h->bt, s->bid);
+    s->f &= ~(uint32_t)SF_EPH;
     s->bid = PM_BIND_NONE;
 }
 
@@ -169,13 +167,13 @@ static void keep_child_names(pm_host *h, hsock *s)
 void host_conn_done(pm_host *h, hsock *s)
 {
     pm_tcp *tcb = sk_tcb(h, s);
+    release_ports(h, s);
     if (tcb) {
         pm_ehash_remove(h->eh, &tcb->tuple);
         if (tcb->err && !s->so_error) s->so_error = tcb->err;
         keep_child_names(h, s);
         host_tcb_release(h, s);
     }
-    release_ports(h, s);
     if (s->kind == SK_ORPHAN || (s->kind == SK_CHILD && !(s->f & SF_ACCEPTED))) {
         unlink_child(h, s);
         host_sock_free(h, s);
@@ -201,13 +199,16 @@ void host_time_wait(pm_host *h, hsock *s)
         return;
     }
     h->st.tw_entered++;
-    tw_side side = {.bid = s->bid, .eid = s->eid, .family = s->family, .uid = s->uid};
-    if (s->eid != PM_EPH_NONE)
-        pm_eph_time_wait(h->eph, s->eid, (tw.opts & PM_TCPO_TS) != 0, h->now);
-    else if (s->bid != PM_BIND_NONE)
-        pm_bind_set_state(h->bt, s->bid, PM_BIND_TIME_WAIT);
+    if (s->bid != PM_BIND_NONE) pm_bind_set_state(h->bt, &s->bid, PM_BIND_TIME_WAIT);
+    tw_side side = {.bid = s->bid, .eid = PM_EPH_NONE, .family = s->family, .uid = s->uid};
+    if (s->f & SF_EPH) {
+        side.eid = pm_eph_find(h->eph, &t);
+        /* no record left: the tuple stays taken until TIME_WAIT ends */
+        if (pm_eph_time_wait(h->eph, side.eid, s->bid, (tw.opts & PM_TCPO_TS) != 0, h->now))
+            h->st.tw_eph_full++;
+    }
     host_tw_note(h, ref, &side, &t);
-    s->eid = PM_EPH_NONE;
+    s->f &= ~(uint32_t)SF_EPH;
     s->bid = PM_BIND_NONE;
     keep_child_names(h, s);
     host_tcb_release(h, s);
@@ -230,11 +231,11 @@ void host_listener_drop_children(pm_host *h, hsock *l)
         if (c->kind != SK_CHILD || c->parent != li) continue;
         pm_tcp *tcb = sk_tcb(h, c);
         if (!(c->f & SF_ACCEPTED) || !tcb) {
+            release_ports(h, c);
             if (tcb) {
                 pm_ehash_remove(h->eh, &tcb->tuple);
                 host_tcb_free(h, c);
             }
-            release_ports(h, c);
             host_sock_free(h, c);
             continue;
         }
@@ -272,11 +273,10 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
            (l->f & (SF_REUSEADDR | SF_REUSEPORT | SF_V6ONLY | SF_NODELAY | SF_RCVBUF_SET |
                     SF_SNDBUF_SET | SF_LINGER)) |
            SF_PASSIVE;
-    c->linger_s = l->linger_s;
     c->parent = sk_index(h, l);
     /* Options beyond the defaults go with a side record of its own. */
     const hsock_x *lx = sk_x(h, l);
-    if ((l->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || lx->maxseg) {
+    if ((l->f & (SF_RCVBUF_SET | SF_SNDBUF_SET)) || lx->maxseg || lx->linger_s) {
         hsock_x *cx = host_x_get(h, c);
         if (!cx) {
             host_sock_free(h, c);
@@ -285,6 +285,7 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
         cx->rcvbuf = lx->rcvbuf;
         cx->sndbuf = lx->sndbuf;
         cx->maxseg = lx->maxseg;
+        cx->linger_s = lx->linger_s;
     }
     if (host_tcb_alloc(h, c) < 0) {
         host_sock_free(h, c);
@@ -302,8 +303,8 @@ static hsock *new_child(pm_host *h, hsock *l, const pm_tuple *t)
 
 static void free_child(pm_host *h, hsock *c)
 {
-    host_tcb_free(h, c);
     release_ports(h, c);
+    host_tcb_free(h, c);
     host_sock_free(h, c);
 }
 

@@ -23,7 +23,8 @@ int pm_bind__insert(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
                     pm_bind_id *id);
 
 /* connect() on a socket bound to a wildcard: its owner takes the source
- * address (Linux inet_bhash2_update_saddr()). */
-int pm_bind__set_addr(pm_bind_table *t, pm_bind_id id, const pm_ip *ip);
+ * address (Linux inet_bhash2_update_saddr()). *id may change, as with
+ * pm_bind_set_reuse(). */
+int pm_bind__set_addr(pm_bind_table *t, pm_bind_id *id, const pm_ip *ip);
 
 #endif

@@ -10,22 +10,10 @@
 #include "ports/bind_internal.h"
 #include "ports/portmap.h"
 
-enum { C_CONNECTED = 0, C_TIME_WAIT = 1 };
-
-/* A connection: its destination (proto, laddr, faddr, fport) holds the
- * rest of its 4-tuple, so the record is the local port and its state. */
-typedef struct conn {
-    uint16_t lport;
-    uint8_t state;
-    bool used, has_ts;
-    uint64_t ts_stamp_us;
-    int32_t hnext; /* hash chain; free list */
-    int32_t dest;
-    pm_bind_id bid;
-} conn;
-
 /* A destination: (proto, laddr, faddr, fport), and the local ports its
- * connections use (used) and, of those, the ones in TIME_WAIT (tw). */
+ * connections use (usedm) and, of those, the ones in TIME_WAIT (twm). A
+ * connection is its bit in usedm: its handle is (destination, port), so
+ * it costs no record; only a TIME_WAIT entry keeps one, for tw_reuse. */
 typedef struct dest {
     pm_ip laddr, faddr;
     uint16_t fport;
@@ -36,6 +24,17 @@ typedef struct dest {
     pm_portmap usedm, twm;
 } dest;
 
+/* A TIME_WAIT entry's record: what tcp_twsk_unique() asks of it. */
+typedef struct twrec {
+    pm_eph_id conn;
+    int32_t hnext; /* hash chain; free list */
+    pm_bind_id owner;
+    bool has_ts;
+    uint64_t ts_stamp_us;
+} twrec;
+
+#define DEST_MAX 32768 /* a handle is dest << 16 | port, and positive */
+
 struct pm_eph {
     pm_eph_config cfg;
     pm_bind_table *bt;
@@ -43,14 +42,15 @@ struct pm_eph {
     pm_rng rng;     /* set-up only */
     pm_sipkey rkey; /* the run-time random stream: SipHash(rkey, counter) */
     uint64_t rcount;
-    conn *conns;
-    int32_t conn_free, *conn_hash;
-    uint32_t conn_mask;
+    twrec *tws;
+    int32_t tw_free, *tw_hash;
+    uint32_t tw_mask;
     dest *dests;
     int32_t dest_free, *dest_hash;
     uint32_t dest_mask;
     uint64_t *blocks;
     int32_t *block_next, block_free;
+    uint64_t blocks_used;
     uint32_t *perturb;
     uint32_t alg5_next;
     pm_eph_stats st;
@@ -63,7 +63,7 @@ void pm_eph_config_default(pm_eph_config *cfg)
     cfg->range.hi = 60999;
     cfg->alg = PM_EPH_ALG4;
     cfg->max_dests = 1024;
-    cfg->max_conns = 65536;
+    cfg->max_tw = 65536;
     cfg->max_blocks = 4096;
     cfg->perturb_size = 65536;
     cfg->alg5_step = 500;
@@ -89,8 +89,8 @@ pm_eph *pm_eph_create(const pm_eph_config *cfg, pm_bind_table *bt)
     else
         pm_eph_config_default(&e->cfg);
     pm_eph_config *c = &e->cfg;
-    if (!c->max_dests || !c->max_conns || !c->max_blocks || c->range.lo == 0 ||
-        c->range.lo > c->range.hi || c->max_conns > (1u << 30) || c->max_dests > (1u << 30) ||
+    if (!c->max_dests || !c->max_tw || !c->max_blocks || c->range.lo == 0 ||
+        c->range.lo > c->range.hi || c->max_tw > (1u << 30) || c->max_dests > DEST_MAX ||
         c->max_blocks > (1u << 26))
         goto fail;
     if (c->perturb_size == 0 || (c->perturb_size & (c->perturb_size - 1))) goto fail;
@@ -101,22 +101,22 @@ pm_eph *pm_eph_create(const pm_eph_config *cfg, pm_bind_table *bt)
     e->key.k1 = pm_rng_next(&e->rng);
     e->rkey.k0 = pm_rng_next(&e->rng);
     e->rkey.k1 = pm_rng_next(&e->rng);
-    e->conn_mask = pow2_at_least(c->max_conns) - 1;
+    e->tw_mask = pow2_at_least(c->max_tw) - 1;
     e->dest_mask = pow2_at_least(c->max_dests) - 1;
-    e->conns = calloc(c->max_conns, sizeof *e->conns);
-    e->conn_hash = malloc(((size_t)e->conn_mask + 1) * sizeof(int32_t));
+    e->tws = calloc(c->max_tw, sizeof *e->tws);
+    e->tw_hash = malloc(((size_t)e->tw_mask + 1) * sizeof(int32_t));
     e->dests = calloc(c->max_dests, sizeof *e->dests);
     e->dest_hash = malloc(((size_t)e->dest_mask + 1) * sizeof(int32_t));
     e->blocks = calloc((size_t)c->max_blocks * PM_PM_BLOCK_WORDS, sizeof(uint64_t));
     e->block_next = malloc((size_t)c->max_blocks * sizeof(int32_t));
     e->perturb = calloc(c->perturb_size, sizeof(uint32_t));
-    if (!e->conns || !e->conn_hash || !e->dests || !e->dest_hash || !e->blocks || !e->block_next ||
+    if (!e->tws || !e->tw_hash || !e->dests || !e->dest_hash || !e->blocks || !e->block_next ||
         !e->perturb)
         goto fail;
-    memset(e->conn_hash, 0xff, ((size_t)e->conn_mask + 1) * sizeof(int32_t));
+    memset(e->tw_hash, 0xff, ((size_t)e->tw_mask + 1) * sizeof(int32_t));
     memset(e->dest_hash, 0xff, ((size_t)e->dest_mask + 1) * sizeof(int32_t));
-    for (uint32_t i = 0; i < c->max_conns; i++)
-        e->conns[i].hnext = i + 1 < c->max_conns ? (int32_t)(i + 1) : -1;
+    for (uint32_t i = 0; i < c->max_tw; i++)
+        e->tws[i].hnext = i + 1 < c->max_tw ? (int32_t)(i + 1) : -1;
     for (uint32_t i = 0; i < c->max_dests; i++)
         e->dests[i].hnext = i + 1 < c->max_dests ? (int32_t)(i + 1) : -1;
     for (uint32_t i = 0; i < c->max_blocks; i++)
@@ -133,8 +133,8 @@ fail:
 void pm_eph_destroy(pm_eph *e)
 {
     if (!e) return;
-    free(e->conns);
-    free(e->conn_hash);
+    free(e->tws);
+    free(e->tw_hash);
     free(e->dests);
     free(e->dest_hash);
     free(e->blocks);
@@ -189,6 +189,7 @@ static bool map_set(pm_eph *e, pm_portmap *m, unsigned port)
         if (e->block_free < 0) return false;
         int32_t i = e->block_free;
         e->block_free = e->block_next[i];
+        e->blocks_used++;
         m->blk[b] = e->blocks + (size_t)i * PM_PM_BLOCK_WORDS;
         memset(m->blk[b], 0, PM_PM_BLOCK_WORDS * sizeof(uint64_t));
     }
@@ -207,6 +208,7 @@ static void map_clear(pm_eph *e, pm_portmap *m, unsigned port)
     int32_t i = (int32_t)((blk - e->blocks) / PM_PM_BLOCK_WORDS);
     e->block_next[i] = e->block_free;
     e->block_free = i;
+    e->blocks_used--;
     m->blk[b] = NULL;
 }
 
@@ -272,31 +274,41 @@ static void dest_put(pm_eph *e, int32_t i)
     e->st.dests--;
 }
 
-static uint32_t conn_bucket(const pm_eph *e, const dest *d, uint16_t lport)
+/* ---- connections: (destination, port) ---- */
+
+static pm_eph_id conn_id(int32_t di, unsigned lport)
 {
-    return ((uint32_t)dest_hash(e, d->proto, &d->laddr, &d->faddr, d->fport) ^
-            (uint32_t)lport * 0x9e3779b1u) &
-           e->conn_mask;
+    return (pm_eph_id)(((uint32_t)di << 16) | lport);
 }
 
-static int32_t conn_find(const pm_eph *e, const dest *d, uint16_t lport)
+/* The destination of a live connection's handle, or NULL. */
+static dest *conn_dest(const pm_eph *e, pm_eph_id id)
 {
-    int32_t di = (int32_t)(d - e->dests);
-    for (int32_t i = e->conn_hash[conn_bucket(e, d, lport)]; i >= 0; i = e->conns[i].hnext) {
-        const conn *c = &e->conns[i];
-        if (c->lport == lport && c->dest == di) return i;
-    }
-    return -1;
+    if (id < 0 || (uint32_t)(id >> 16) >= e->cfg.max_dests) return NULL;
+    dest *d = &e->dests[id >> 16];
+    return d->used && pm_portmap_test(&d->usedm, (unsigned)id & 0xffff) ? d : NULL;
 }
 
-static void conn_tuple(const pm_eph *e, const conn *c, pm_tuple *t)
+static void conn_tuple(const pm_eph *e, pm_eph_id id, pm_tuple *t)
 {
-    const dest *d = &e->dests[c->dest];
+    const dest *d = &e->dests[id >> 16];
     t->laddr = d->laddr;
     t->faddr = d->faddr;
-    t->lport = c->lport;
+    t->lport = (uint16_t)(id & 0xffff);
     t->fport = d->fport;
     t->proto = d->proto;
+}
+
+static uint32_t tw_bucket(const pm_eph *e, pm_eph_id id)
+{
+    return ((uint32_t)id * 0x9e3779b1u) >> 7 & e->tw_mask;
+}
+
+static int32_t tw_find(const pm_eph *e, pm_eph_id id)
+{
+    for (int32_t i = e->tw_hash[tw_bucket(e, id)]; i >= 0; i = e->tws[i].hnext)
+        if (e->tws[i].conn == id) return i;
+    return -1;
 }
 
 /* Linux tcp_twsk_unique(): a TIME_WAIT tuple may be reused when the
@@ -304,16 +316,16 @@ static void conn_tuple(const pm_eph *e, const conn *c, pm_tuple *t)
  * tw_reuse allows it (2: only when an end is loopback) and more than
  * tw_reuse_delay has passed since the entry's stamp. A socket that
  * connects from its bound port (twp == NULL) needs only the timestamps. */
-static bool tw_reusable(const pm_eph *e, const conn *c, uint64_t now_us, bool bound_port)
+static bool tw_reusable(const pm_eph *e, const twrec *w, uint64_t now_us, bool bound_port)
 {
     pm_tuple t;
-    conn_tuple(e, c, &t);
-    if (e->cfg.tw_ok) return e->cfg.tw_ok(e->cfg.tw_ctx, &t, c->has_ts, c->ts_stamp_us, now_us);
-    if (!c->has_ts) return false;
+    conn_tuple(e, w->conn, &t);
+    if (e->cfg.tw_ok) return e->cfg.tw_ok(e->cfg.tw_ctx, &t, w->has_ts, w->ts_stamp_us, now_us);
+    if (!w->has_ts) return false;
     if (bound_port) return true;
     int reuse = e->cfg.tw_reuse;
     if (reuse == 2 && !pm_ip_is_loopback(&t.laddr) && !pm_ip_is_loopback(&t.faddr)) reuse = 0;
-    return reuse && now_us > c->ts_stamp_us + e->cfg.tw_reuse_delay_us;
+    return reuse && now_us > w->ts_stamp_us + e->cfg.tw_reuse_delay_us;
 }
 
 /* ---- starting points, RFC 6056 ---- */
@@ -407,66 +419,46 @@ int pm_eph_bind(pm_eph *e, uint8_t proto, pm_sockaddr *sa, const pm_bind_opts *o
 
 /* ---- connect() ---- */
 
-static int32_t conn_alloc(pm_eph *e)
+/* The connection leaves its destination; a TIME_WAIT entry's record goes
+ * too. The destination is freed with its last connection. */
+static void conn_remove(pm_eph *e, pm_eph_id id)
 {
-    int32_t i = e->conn_free;
-    if (i >= 0) e->conn_free = e->conns[i].hnext;
-    return i;
-}
-
-static void conn_unalloc(pm_eph *e, int32_t i)
-{
-    e->conns[i].used = false;
-    e->conns[i].hnext = e->conn_free;
-    e->conn_free = i;
-}
-
-/* Put conn i (filled in) into the tables. */
-static int conn_insert(pm_eph *e, int32_t i, int32_t di)
-{
-    conn *c = &e->conns[i];
+    int32_t di = id >> 16;
     dest *d = &e->dests[di];
-    if (!map_set(e, &d->usedm, c->lport)) return -ENOBUFS;
-    c->dest = di;
-    c->used = true;
-    uint32_t b = conn_bucket(e, d, c->lport);
-    c->hnext = e->conn_hash[b];
-    e->conn_hash[b] = i;
-    d->nconn++;
-    e->st.conns++;
-    return 0;
-}
-
-static void conn_remove(pm_eph *e, int32_t i, bool release_owner)
-{
-    conn *c = &e->conns[i];
-    dest *d = &e->dests[c->dest];
-    uint32_t b = conn_bucket(e, d, c->lport);
-    int32_t *pp = &e->conn_hash[b];
-    while (*pp != i) pp = &e->conns[*pp].hnext;
-    *pp = c->hnext;
-    map_clear(e, &d->usedm, c->lport);
-    if (c->state == C_TIME_WAIT) map_clear(e, &d->twm, c->lport);
+    unsigned port = (unsigned)id & 0xffff;
+    map_clear(e, &d->usedm, port);
+    if (pm_portmap_test(&d->twm, port)) {
+        map_clear(e, &d->twm, port);
+        int32_t i = tw_find(e, id);
+        if (i >= 0) {
+            int32_t *pp = &e->tw_hash[tw_bucket(e, id)];
+            while (*pp != i) pp = &e->tws[*pp].hnext;
+            *pp = e->tws[i].hnext;
+            e->tws[i].conn = PM_EPH_NONE;
+            e->tws[i].hnext = e->tw_free;
+            e->tw_free = i;
+            e->st.tw_records--;
+        }
+    }
     d->nconn--;
     e->st.conns--;
-    if (release_owner && c->bid != PM_BIND_NONE) pm_bind_release(e->bt, c->bid);
-    dest_put(e, c->dest);
-    conn_unalloc(e, i);
+    dest_put(e, di);
 }
 
 /* The first TIME_WAIT port, from start, whose entry may be reused. */
-static int tw_scan(pm_eph *e, const dest *d, pm_port_range rg, unsigned start,
-                   const pm_portmap *held, uint64_t now, int32_t *twc)
+static int tw_scan(pm_eph *e, int32_t di, pm_port_range rg, unsigned start, const pm_portmap *held,
+                   uint64_t now, int32_t *twi)
 {
+    const dest *d = &e->dests[di];
     for (int pass = 0; pass < 2; pass++) {
         unsigned lo = pass ? rg.lo : start, hi = pass ? start - 1 : rg.hi;
         if (pass && start == rg.lo) break;
         int p = pm_portmap_find_set(&d->twm, lo, hi);
         while (p >= 0) {
             if (!pm_portmap_test(held, (unsigned)p)) {
-                int32_t ci = conn_find(e, d, (uint16_t)p);
-                if (ci >= 0 && tw_reusable(e, &e->conns[ci], now, false)) {
-                    *twc = ci;
+                int32_t i = tw_find(e, conn_id(di, (unsigned)p));
+                if (i >= 0 && tw_reusable(e, &e->tws[i], now, false)) {
+                    *twi = i;
                     return p;
                 }
             }
@@ -505,21 +497,15 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
     bool bound = *id != PM_BIND_NONE;
     if (bound != (req->local.port != 0)) return -EINVAL;
 
-    int32_t ci = conn_alloc(e);
-    if (ci < 0) {
-        e->st.pool_full++;
-        return -ENOBUFS;
-    }
     int32_t di = dest_get(e, req->proto, &req->local.ip, &req->remote.ip, req->remote.port);
     if (di < 0) {
-        conn_unalloc(e, ci);
         e->st.pool_full++;
         return -ENOBUFS;
     }
     dest *d = &e->dests[di];
-    d->nconn++; /* pin the destination while we look */
+    d->nconn++; /* pin the destination until the connection is in */
     const pm_portmap *held = pm_bind__held(e->bt, req->proto);
-    int32_t twc = -1;
+    int32_t twi = -1;
     int port = -1;
     pm_port_range rg = eff_range(e, req->sock_range);
     unsigned start = rg.lo;
@@ -527,12 +513,11 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
     if (bound) {
         port = req->local.port;
         if (pm_portmap_test(&d->usedm, (unsigned)port)) {
-            int32_t old = conn_find(e, d, (uint16_t)port);
-            if (old < 0 || e->conns[old].state != C_TIME_WAIT ||
-                !tw_reusable(e, &e->conns[old], req->now_us, true))
+            twi = tw_find(e, conn_id(di, (unsigned)port));
+            if (twi < 0 || !tw_reusable(e, &e->tws[twi], req->now_us, true)) {
+                twi = -1;
                 port = -1;
-            else
-                twc = old;
+            }
         }
     } else {
         start = choose_start(e, req, rg, &pindex);
@@ -547,100 +532,103 @@ int pm_eph_connect(pm_eph *e, const pm_eph_connect_req *req, pm_bind_id *id,
         if (port < 0)
             port = pm_portmap_find_clear_from(&d->usedm, held, rg.lo, rg.hi, start, second,
                                               &e->st.search_steps);
-        if (port < 0) port = tw_scan(e, d, rg, start, held, req->now_us, &twc);
+        if (port < 0) port = tw_scan(e, di, rg, start, held, req->now_us, &twi);
     }
-    d->nconn--;
-    if (port < 0) {
-        dest_put(e, di);
-        conn_unalloc(e, ci);
-        e->st.eaddrnotavail++;
-        return -EADDRNOTAVAIL;
-    }
-    if (twc >= 0) {
-        conn_remove(e, twc, true); /* the TIME_WAIT socket is gone */
-        res->reused_tw = twc;
+    int err = port < 0 ? -EADDRNOTAVAIL : 0;
+    pm_eph_id cid = port < 0 ? PM_EPH_NONE : conn_id(di, (unsigned)port);
+    pm_bind_id tw_owner = twi >= 0 ? e->tws[twi].owner : PM_BIND_NONE;
+    if (twi >= 0) {
+        conn_remove(e, cid); /* the TIME_WAIT socket is gone; d stays pinned */
+        if (tw_owner != PM_BIND_NONE) pm_bind_release(e->bt, tw_owner);
+        res->reused_tw = cid;
         e->st.tw_reused++;
-        /* conn_remove may have freed the destination; take it again */
-        di = dest_get(e, req->proto, &req->local.ip, &req->remote.ip, req->remote.port);
     }
-    conn *c = &e->conns[ci];
-    memset(c, 0, sizeof *c);
-    c->lport = (uint16_t)port;
-    c->state = C_CONNECTED;
-    c->bid = *id;
-    int err = conn_insert(e, ci, di);
-    if (err) {
-        dest_put(e, di);
-        conn_unalloc(e, ci);
-        e->st.pool_full++;
-        return err;
-    }
-    if (!bound) {
+    if (!err && !bound) {
         pm_sockaddr sa = req->local;
         sa.port = (uint16_t)port;
         err = pm_bind__insert(e->bt, req->proto, &sa, &req->opts, req->cred.uid, PM_BIND_CONNECTED,
-                              true, &c->bid);
-        if (err) {
-            conn_remove(e, ci, false);
-            e->st.pool_full++;
-            return err;
-        }
+                              true, id);
     }
+    if (!err && !map_set(e, &d->usedm, (unsigned)port)) {
+        if (!bound) {
+            pm_bind_release(e->bt, *id);
+            *id = PM_BIND_NONE;
+        }
+        err = -ENOBUFS;
+    }
+    if (err) {
+        d->nconn--;
+        dest_put(e, di);
+        if (err == -EADDRNOTAVAIL)
+            e->st.eaddrnotavail++;
+        else
+            e->st.pool_full++;
+        return err;
+    }
+    e->st.conns++; /* the pin is the connection's now */
     if (bound) {
         pm_bind_owner ow;
         if (pm_bind_get(e->bt, *id, &ow) == 0 && pm_ip_is_any(&ow.local.ip))
-            pm_bind__set_addr(e->bt, *id, &req->local.ip);
-        pm_bind_set_state(e->bt, *id, PM_BIND_CONNECTED);
+            pm_bind__set_addr(e->bt, id, &req->local.ip);
+        pm_bind_set_state(e->bt, id, PM_BIND_CONNECTED);
     } else {
         after_choice(e, rg, start, (unsigned)port, pindex);
     }
-    *id = c->bid;
     res->port = (uint16_t)port;
-    res->conn = ci;
+    res->conn = cid;
     e->st.connects++;
     return 0;
 }
 
-static conn *get_conn(const pm_eph *e, pm_eph_id i)
+int pm_eph_time_wait(pm_eph *e, pm_eph_id conn, pm_bind_id owner, bool has_ts, uint64_t ts_stamp_us)
 {
-    if (i < 0 || (uint32_t)i >= e->cfg.max_conns || !e->conns[i].used) return NULL;
-    return &e->conns[i];
-}
-
-int pm_eph_time_wait(pm_eph *e, pm_eph_id i, bool has_ts, uint64_t ts_stamp_us)
-{
-    conn *c = get_conn(e, i);
-    if (!c) return -EINVAL;
-    if (c->state != C_TIME_WAIT) {
-        if (!map_set(e, &e->dests[c->dest].twm, c->lport)) {
+    dest *d = conn_dest(e, conn);
+    if (!d) return -EINVAL;
+    unsigned port = (unsigned)conn & 0xffff;
+    int32_t i = tw_find(e, conn);
+    if (i < 0) {
+        if (e->tw_free < 0 || !map_set(e, &d->twm, port)) {
             e->st.pool_full++;
             return -ENOBUFS;
         }
-        c->state = C_TIME_WAIT;
-        if (c->bid != PM_BIND_NONE) pm_bind_set_state(e->bt, c->bid, PM_BIND_TIME_WAIT);
+        i = e->tw_free;
+        e->tw_free = e->tws[i].hnext;
+        e->tws[i].conn = conn;
+        e->tws[i].hnext = e->tw_hash[tw_bucket(e, conn)];
+        e->tw_hash[tw_bucket(e, conn)] = i;
+        e->st.tw_records++;
     }
-    c->has_ts = has_ts;
-    c->ts_stamp_us = ts_stamp_us;
+    e->tws[i].owner = owner;
+    e->tws[i].has_ts = has_ts;
+    e->tws[i].ts_stamp_us = ts_stamp_us;
     return 0;
 }
 
-void pm_eph_release(pm_eph *e, pm_eph_id i)
+void pm_eph_release(pm_eph *e, pm_eph_id conn)
 {
-    if (get_conn(e, i)) conn_remove(e, i, true);
+    if (conn_dest(e, conn)) conn_remove(e, conn);
 }
 
-int pm_eph_tuple(const pm_eph *e, pm_eph_id i, pm_tuple *out)
+pm_eph_id pm_eph_find(const pm_eph *e, const pm_tuple *t)
 {
-    const conn *c = get_conn(e, i);
-    if (!c) return -EINVAL;
-    conn_tuple(e, c, out);
+    int32_t di = dest_find(e, t->proto, &t->laddr, &t->faddr, t->fport);
+    if (di < 0 || !pm_portmap_test(&e->dests[di].usedm, t->lport)) return PM_EPH_NONE;
+    return conn_id(di, t->lport);
+}
+
+int pm_eph_tuple(const pm_eph *e, pm_eph_id conn, pm_tuple *out)
+{
+    if (!conn_dest(e, conn)) return -EINVAL;
+    conn_tuple(e, conn, out);
     return 0;
 }
 
 pm_eph_stats pm_eph_get_stats(const pm_eph *e)
 {
     pm_eph_stats s = e->st;
-    s.conn_bytes = sizeof(conn) + sizeof(int32_t);
+    s.bytes_in_use = s.dests * sizeof(dest) +
+                     e->blocks_used * PM_PM_BLOCK_WORDS * sizeof(uint64_t) +
+                     s.tw_records * (sizeof(twrec) + sizeof(int32_t));
     return s;
 }
 

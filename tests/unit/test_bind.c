@@ -294,8 +294,8 @@ static void test_classic_table(void **state)
         assert_int_equal(pm_bind(t, (uint8_t)c->proto, &sa, &o, &cred, &a), 0);
         if (c->a_state == S_LISTEN) assert_int_equal(pm_bind_listen(t, a), 0);
         if (c->a_state == S_TW) {
-            assert_int_equal(pm_bind_set_state(t, a, PM_BIND_CONNECTED), 0);
-            assert_int_equal(pm_bind_set_state(t, a, PM_BIND_TIME_WAIT), 0);
+            assert_int_equal(pm_bind_set_state(t, &a, PM_BIND_CONNECTED), 0);
+            assert_int_equal(pm_bind_set_state(t, &a, PM_BIND_TIME_WAIT), 0);
         }
         to_sa(&c->b, 5000, &sa, &o);
         cred.uid = c->b.uid;
@@ -391,7 +391,7 @@ static void test_release_and_reuse_toggle(void **state)
     pm_bind_id a = PM_BIND_NONE, b = PM_BIND_NONE;
     assert_int_equal(pm_bind(t, TCP, &sa, &plain, &c, &a), 0);
     assert_int_equal(pm_bind(t, TCP, &sa, &ra, &c, &b), -EADDRINUSE);
-    assert_int_equal(pm_bind_set_reuse(t, a, true, false), 0);
+    assert_int_equal(pm_bind_set_reuse(t, &a, true, false), 0);
     /* the slow path decides, with a's new option */
     assert_int_equal(pm_bind(t, TCP, &sa, &ra, &c, &b), 0);
     assert_int_equal(pm_bind_listen(t, a), 0);
@@ -429,7 +429,7 @@ static void test_kernel_fast_path_quirks(void **state)
     pm_bind_opts ra = {PM_AF_INET, true, false, false};
     pm_sockaddr lo2 = {PM_AF_INET, 5000, pm_ip4(0x7f000002)};
     assert_int_equal(pm_bind(t, TCP, &lo2, &ra, &root, &a), 0);
-    assert_int_equal(pm_bind_set_reuse(t, a, false, false), 0);
+    assert_int_equal(pm_bind_set_reuse(t, &a, false, false), 0);
     assert_int_equal(pm_bind(t, TCP, &any, &ra, &root, &b), -EADDRINUSE);
     pm_bind_destroy(t);
 }

@@ -53,6 +53,7 @@ static int listener = -1; /* 127.0.0.1:2000, outside the ports under test */
 
 /* How often each result came up, to show the sequences reach every rule. */
 static unsigned n_ok, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_connects, n_other;
+static unsigned n_grouped; /* connections whose owner joined its port's group */
 
 static char oplog[MAXOPS * 2 + 8][120];
 static int nlog;
@@ -142,15 +143,21 @@ static int l_listen(pm_bind_table *t, pm_eph *eph, msock *s)
 /* TIME_WAIT entries of this sequence, released (library) at its end; the
  * kernel's stay for 60 s, on ports no later sequence uses. */
 static pm_eph_id tw_conns[64];
+static pm_bind_id tw_owners[64];
 static unsigned n_tw, n_tw_total;
 
 static void l_close(pm_bind_table *t, pm_eph *eph, msock *s, bool time_wait)
 {
     if (s->conn != PM_EPH_NONE) {
-        if (time_wait && n_tw < 64 && pm_eph_time_wait(eph, s->conn, true, 0) == 0)
-            tw_conns[n_tw++] = s->conn; /* the owner stays, in TIME_WAIT */
-        else
-            pm_eph_release(eph, s->conn); /* frees the owner too */
+        if (time_wait && n_tw < 64) {
+            pm_bind_set_state(t, &s->id, PM_BIND_TIME_WAIT); /* the owner stays */
+            if (pm_eph_time_wait(eph, s->conn, s->id, true, 0) != 0) abort();
+            tw_owners[n_tw] = s->id;
+            tw_conns[n_tw++] = s->conn;
+        } else {
+            pm_eph_release(eph, s->conn);
+            pm_bind_release(t, s->id);
+        }
     } else if (s->id != PM_BIND_NONE) {
         pm_bind_release(t, s->id);
     }
@@ -206,7 +213,19 @@ static int l_connect(pm_eph *eph, msock *s)
     pm_eph_connect_res res;
     int err = pm_eph_connect(eph, &r, &s->id, &res);
     if (err == 0) s->conn = res.conn;
+    for (unsigned k = 0; err == 0 && k < n_tw; k++)
+        if (tw_conns[k] == res.reused_tw) { /* taken over: released by the allocator */
+            tw_conns[k] = tw_conns[--n_tw];
+            tw_owners[k] = tw_owners[n_tw];
+        }
     return err;
+}
+
+/* setsockopt(SO_REUSEADDR/SO_REUSEPORT) on the library side: a grouped
+ * owner may take a record (the handle changes). */
+static void set_reuse(pm_bind_table *t, msock *m)
+{
+    if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, &m->id, m->ra, m->rp);
 }
 
 static int kernel_listen(const msock *s)
@@ -311,12 +330,12 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             if (which == 0) {
                 kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
                 m->ra = v;
-                if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, m->id, m->ra, m->rp);
+                set_reuse(t, m);
                 logop("setsockopt(s%d, SO_REUSEADDR, %d) = %d", i, v, kr);
             } else if (which == 1) {
                 kr = kres(setsockopt(m->fd, SOL_SOCKET, SO_REUSEPORT, &v, sizeof v));
                 m->rp = v;
-                if (m->id != PM_BIND_NONE) pm_bind_set_reuse(t, m->id, m->ra, m->rp);
+                set_reuse(t, m);
                 logop("setsockopt(s%d, SO_REUSEPORT, %d) = %d", i, v, kr);
             } else {
                 kr = kres(setsockopt(m->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v));
@@ -341,6 +360,7 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
             kr = k_connect(m);
             lr = l_connect(eph, m);
             n_connects += kr == 0;
+            n_grouped += lr == 0 && m->id >= PM_BIND_GROUP;
             logop("connect(s%d, 127.0.0.1:2000) = %d (lib %d)", i, kr, lr);
         } else if (kind <= 8) { /* listen */
             as_uid(m->uid);
@@ -375,7 +395,10 @@ static bool run_sequence(pm_rng *rng, pm_bind_table *t, pm_eph *eph, unsigned *c
     }
     for (int i = 0; i < NSLOTS; i++)
         if (s[i].open) both_close(t, eph, &s[i], false);
-    for (unsigned k = 0; k < n_tw; k++) pm_eph_release(eph, tw_conns[k]);
+    for (unsigned k = 0; k < n_tw; k++) {
+        pm_eph_release(eph, tw_conns[k]);
+        pm_bind_release(t, tw_owners[k]);
+    }
     n_tw = 0;
     return ok;
 }
@@ -416,7 +439,8 @@ static int child(uint64_t seed, unsigned nseq)
             printf("(each call: kernel result, then (lib ...) where it differs in kind)\n");
             return 1;
         }
-        if (pm_bind_get_stats(t).owners != 0 || pm_eph_get_stats(eph).conns != 0) {
+        pm_bind_stats bs = pm_bind_get_stats(t);
+        if (bs.owners || bs.records || bs.classes || pm_eph_get_stats(eph).conns != 0) {
             printf("owners leaked after sequence %u (seed %llu)\n", q, (unsigned long long)seed);
             return 1;
         }
@@ -427,7 +451,8 @@ static int child(uint64_t seed, unsigned nseq)
     printf("results: %u ok (%u connects), %u EADDRINUSE, %u EACCES, %u EINVAL, %u EADDRNOTAVAIL, "
            "%u EISCONN, %u other\n",
            n_ok, n_connects, n_inuse, n_acces, n_inval, n_notavail, n_isconn, n_other);
-    if (!n_inuse || !n_acces || !n_inval) {
+    printf("connections grouped in the bind table: %u of %u\n", n_grouped, n_connects);
+    if (!n_inuse || !n_acces || !n_inval || !n_grouped) {
         printf("the sequences did not reach every rule\n");
         return 1;
     }

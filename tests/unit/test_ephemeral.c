@@ -26,6 +26,7 @@ static uint64_t seed = 20261125;
 typedef struct fixture {
     pm_bind_table *bt;
     pm_eph *e;
+    pm_bind_id last; /* the bind owner of the last conn() */
 } fixture;
 
 static fixture mk(pm_eph_alg alg, uint16_t lo, uint16_t hi, void (*tweak)(pm_eph_config *))
@@ -68,8 +69,22 @@ static pm_eph_connect_req req_to(uint32_t laddr, uint32_t faddr, uint16_t fport)
 
 static int conn(fixture *f, const pm_eph_connect_req *r, pm_eph_connect_res *res)
 {
-    pm_bind_id id = PM_BIND_NONE;
-    return pm_eph_connect(f->e, r, &id, res);
+    f->last = PM_BIND_NONE;
+    return pm_eph_connect(f->e, r, &f->last, res);
+}
+
+/* The connection ends: its registration and its owner go. */
+static void drop(fixture *f, pm_eph_id c, pm_bind_id owner)
+{
+    pm_eph_release(f->e, c);
+    pm_bind_release(f->bt, owner);
+}
+
+/* The connection enters TIME_WAIT, as a host does it. */
+static int time_wait(fixture *f, pm_eph_id c, pm_bind_id *owner, bool has_ts, uint64_t stamp)
+{
+    pm_bind_set_state(f->bt, owner, PM_BIND_TIME_WAIT); /* the handle may change */
+    return pm_eph_time_wait(f->e, c, *owner, has_ts, stamp);
 }
 
 #define LO1 0x7f000001u
@@ -92,12 +107,31 @@ static void test_unique_per_destination(void **state)
         assert_int_equal(pm_eph_tuple(f.e, res.conn, &t), 0);
         assert_int_equal(t.lport, res.port);
         assert_int_equal(t.fport, 80);
+        assert_int_equal(pm_eph_find(f.e, &t), res.conn); /* the tuple gives the handle back */
     }
     /* another destination may use the same ports: all 1000 are open to it */
     pm_eph_connect_req r2 = req_to(LO1, SRV, 443);
     for (int i = 0; i < 1000; i++) assert_int_equal(conn(&f, &r2, &res), 0);
     assert_int_equal(conn(&f, &r2, &res), -EADDRNOTAVAIL);
     assert_int_equal(pm_eph_get_stats(f.e).conns, 1600);
+    rm(&f);
+}
+
+/* A connection is a bit in its destination's port map, not a record: a
+ * full range toward one server costs the destination and its blocks. */
+static void test_conn_costs_no_record(void **state)
+{
+    (void)state;
+    fixture f = mk(PM_EPH_ALG4, 32768, 60999, NULL);
+    pm_eph_connect_req r = req_to(LO1, SRV, 80);
+    pm_eph_connect_res res;
+    uint32_t n = 60999 - 32768 + 1;
+    for (uint32_t i = 0; i < n; i++) assert_int_equal(conn(&f, &r, &res), 0);
+    assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL);
+    pm_eph_stats st = pm_eph_get_stats(f.e);
+    assert_int_equal(st.conns, n);
+    assert_int_equal(st.dests, 1);
+    assert_true(st.bytes_in_use * 4 < st.conns); /* under 2 bits each */
     rm(&f);
 }
 
@@ -120,15 +154,18 @@ static void test_exhaustion_exact(void **state)
         pm_eph_connect_req r = req_to(LO1, SRV, 80);
         pm_eph_connect_res res;
         pm_eph_id ids[128];
+        pm_bind_id owners[128];
         for (int i = 0; i < 125; i++) {
             assert_int_equal(conn(&f, &r, &res), 0);
             ids[i] = res.conn;
+            owners[i] = f.last;
         }
         assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL);
         /* one freed port: found, wherever it is */
         pm_tuple t;
         assert_int_equal(pm_eph_tuple(f.e, ids[77], &t), 0);
-        pm_eph_release(f.e, ids[77]);
+        drop(&f, ids[77], owners[77]);
+        assert_int_equal(pm_eph_tuple(f.e, ids[77], &t), -EINVAL);
         assert_int_equal(conn(&f, &r, &res), 0);
         assert_int_equal(res.port, t.lport);
         assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL);
@@ -293,7 +330,8 @@ static void test_tw_reuse(void **state)
     pm_eph_connect_res res;
     assert_int_equal(conn(&f, &r, &res), 0);
     pm_eph_id first = res.conn;
-    assert_int_equal(pm_eph_time_wait(f.e, first, true, 10 * s), 0);
+    assert_int_equal(time_wait(&f, first, &f.last, true, 10 * s), 0);
+    uint64_t owners = pm_bind_get_stats(f.bt).owners;
     r.now_us = 10 * s + s / 2;
     assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL); /* too soon */
     r.now_us = 11 * s;                                    /* exactly 1 s: not yet ("after") */
@@ -304,8 +342,11 @@ static void test_tw_reuse(void **state)
     assert_int_equal(res.reused_tw, first);
     assert_int_equal(pm_eph_get_stats(f.e).tw_reused, 1);
     assert_int_equal(pm_eph_get_stats(f.e).conns, 1);
+    assert_int_equal(pm_eph_get_stats(f.e).tw_records, 0);
+    /* the TIME_WAIT entry's owner went, the new connection's came */
+    assert_int_equal(pm_bind_get_stats(f.bt).owners, owners);
     /* without timestamps: never */
-    assert_int_equal(pm_eph_time_wait(f.e, res.conn, false, 0), 0);
+    assert_int_equal(time_wait(&f, res.conn, &f.last, false, 0), 0);
     r.now_us = 100 * s;
     assert_int_equal(conn(&f, &r, &res), -EADDRNOTAVAIL);
     rm(&f);
@@ -314,7 +355,7 @@ static void test_tw_reuse(void **state)
         fixture g = mk(PM_EPH_ALG4, 48000, 48000, mode == 1 ? cfg_tw1 : NULL);
         pm_eph_connect_req q = req_to(0xc0000201, 0xc6336401, 80); /* 192.0.2.1 -> 198.51.100.1 */
         assert_int_equal(conn(&g, &q, &res), 0);
-        assert_int_equal(pm_eph_time_wait(g.e, res.conn, true, 0), 0);
+        assert_int_equal(time_wait(&g, res.conn, &g.last, true, 0), 0);
         q.now_us = 5 * s;
         assert_int_equal(conn(&g, &q, &res), mode == 1 ? 0 : -EADDRNOTAVAIL);
         rm(&g);
@@ -327,7 +368,7 @@ static void test_tw_reuse(void **state)
         q.opts.reuseaddr = true;
         assert_int_equal(conn(&b, &q, &res), 0);
         pm_eph_id old = res.conn;
-        assert_int_equal(pm_eph_time_wait(b.e, old, ts, 0), 0);
+        assert_int_equal(time_wait(&b, old, &b.last, ts, 0), 0);
         /* SO_REUSEADDR on both sides: bind() may share with TIME_WAIT */
         pm_bind_opts ra = {PM_AF_INET, true, false, false};
         pm_cred cr = {0, true};
@@ -344,7 +385,7 @@ static void test_tw_reuse(void **state)
     /* a caller's rule replaces it */
     fixture h = mk(PM_EPH_ALG4, 48000, 48000, cfg_cb);
     assert_int_equal(conn(&h, &r, &res), 0);
-    assert_int_equal(pm_eph_time_wait(h.e, res.conn, false, 0), 0);
+    assert_int_equal(time_wait(&h, res.conn, &h.last, false, 0), 0);
     cb_calls = 0;
     assert_int_equal(conn(&h, &r, &res), 0);
     assert_int_equal(cb_calls, 1);
@@ -409,12 +450,28 @@ static void test_udp_connect_and_pools(void **state)
     pm_eph_destroy(g.e);
     pm_eph_config c;
     pm_eph_config_default(&c);
-    c.max_conns = 3;
+    c.max_dests = 2;
+    c.max_tw = 1;
     g.e = pm_eph_create(&c, g.bt);
+    /* destinations: a third is refused, and nothing is left behind */
     pm_eph_connect_req q = req_to(LO1, SRV, 80);
-    for (int i = 0; i < 3; i++) assert_int_equal(conn(&g, &q, &res), 0);
-    assert_int_equal(conn(&g, &q, &res), -ENOBUFS);
+    pm_eph_id ids[3];
+    for (int i = 0; i < 3; i++) {
+        q.remote.port = (uint16_t)(80 + i);
+        assert_int_equal(conn(&g, &q, &res), i < 2 ? 0 : -ENOBUFS);
+        ids[i] = res.conn;
+    }
     assert_int_equal(pm_eph_get_stats(g.e).pool_full, 1);
+    assert_int_equal(pm_eph_get_stats(g.e).conns, 2);
+    assert_int_equal(pm_bind_get_stats(g.bt).owners, 2);
+    /* TIME_WAIT records: a second is refused */
+    assert_int_equal(pm_eph_time_wait(g.e, ids[0], PM_BIND_NONE, true, 0), 0);
+    assert_int_equal(pm_eph_time_wait(g.e, ids[1], PM_BIND_NONE, true, 0), -ENOBUFS);
+    assert_int_equal(pm_eph_get_stats(g.e).pool_full, 2);
+    pm_eph_release(g.e, ids[0]);
+    assert_int_equal(pm_eph_get_stats(g.e).tw_records, 0);
+    assert_int_equal(pm_eph_time_wait(g.e, ids[1], PM_BIND_NONE, true, 0), 0);
+    assert_int_equal(pm_eph_time_wait(g.e, ids[0], PM_BIND_NONE, true, 0), -EINVAL); /* gone */
     rm(&g);
     /* bad input */
     pm_eph_config bad;
@@ -463,7 +520,7 @@ static void sample(pm_eph_alg alg, unsigned n, uint16_t *out)
         pm_eph_connect_res res;
         assert_int_equal(conn(&f, &r, &res), 0);
         out[i] = res.port;
-        pm_eph_release(f.e, res.conn);
+        drop(&f, res.conn, f.last);
     }
     rm(&f);
 }
@@ -525,6 +582,7 @@ int main(void)
     printf("test_ephemeral seed %llu (PM_EPH_TEST_SEED reproduces)\n", (unsigned long long)seed);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unique_per_destination),
+        cmocka_unit_test(test_conn_costs_no_record),
         cmocka_unit_test(test_exhaustion_exact),
         cmocka_unit_test(test_socket_range),
         cmocka_unit_test(test_bind_address_no_port),

@@ -283,12 +283,13 @@ static void gen(unsigned *seed, char *out, size_t cap, int depth)
         break;
     case 4:
         gen(seed, a, sizeof a, depth + 1);
-        snprintf(out, cap, "not %s", a);
+        assert_true(snprintf(out, cap, "not %s", a) < (int)cap);
         break;
     default:
         gen(seed, a, sizeof a, depth + 1);
         gen(seed, b, sizeof b, depth + 1);
-        snprintf(out, cap, "( %s %s %s )", a, rnd(seed) % 2 ? "and" : "or", b);
+        assert_true(snprintf(out, cap, "( %s %s %s )", a, rnd(seed) % 2 ? "and" : "or", b) <
+                    (int)cap);
         break;
     }
 }

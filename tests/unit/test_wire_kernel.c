@@ -165,7 +165,7 @@ static void test_kernel_syn(void **state)
         pm_packet syn = syn_to(v, sport, TCPPORT, 1000000);
         send_packet(&syn, false);
         pm_packet r;
-        size_t len;
+        size_t len = 0;
         assert_int_equal(recv_packet(want_tcp, &sport, &r, &len), 0);
         assert_int_equal(r.tcp.flags, PM_TH_SYN | PM_TH_ACK);
         assert_int_equal(r.tcp.ack, 1000001);
@@ -203,7 +203,7 @@ static void test_kernel_rst(void **state)
         pm_packet syn = syn_to(v, sport, TCPPORT + 1, 77);
         send_packet(&syn, false);
         pm_packet r;
-        size_t len;
+        size_t len = 0;
         assert_int_equal(recv_packet(want_tcp, &sport, &r, &len), 0);
         assert_int_equal(r.tcp.flags, PM_TH_RST | PM_TH_ACK);
         assert_int_equal(r.tcp.ack, 78);
@@ -222,7 +222,7 @@ static void test_kernel_port_unreachable(void **state)
         send_packet(&u, false);
         uint8_t type = v == 4 ? PM_ICMP4_UNREACH : PM_ICMP6_UNREACH;
         pm_packet r;
-        size_t len;
+        size_t len = 0;
         assert_int_equal(recv_packet(want_icmp, &type, &r, &len), 0);
         assert_int_equal(r.icmp.code, v == 4 ? PM_ICMP4_UNREACH_PORT : PM_ICMP6_UNREACH_PORT);
         assert_true(r.icmp.is_error && r.icmp.inner_ports);
@@ -249,7 +249,7 @@ static void test_kernel_echo(void **state)
         send_packet(&e, false);
         uint8_t type = v == 4 ? PM_ICMP4_ECHO_REPLY : PM_ICMP6_ECHO_REPLY;
         pm_packet r;
-        size_t len;
+        size_t len = 0;
         assert_int_equal(recv_packet(want_icmp, &type, &r, &len), 0);
         assert_int_equal(r.icmp.rest, 0xbeefu << 16 | 3);
         assert_int_equal(r.icmp.data_len, sizeof data);
@@ -279,7 +279,7 @@ static void test_kernel_udp_socket(void **state)
     assert_int_equal(sendto(usock4, "pong", 4, 0, (struct sockaddr *)&from, fl), 4);
     uint16_t port = 34000;
     pm_packet r;
-    size_t len;
+    size_t len = 0;
     assert_int_equal(recv_packet(want_udp, &port, &r, &len), 0);
     assert_int_equal(r.udp.sport, UDPPORT);
     assert_int_equal(r.udp.payload_len, 4);
@@ -303,7 +303,7 @@ static void test_kernel_bad_checksum(void **state)
     send_packet(&syn, true);
     uint16_t port = 42000;
     pm_packet r;
-    size_t len;
+    size_t len = 0;
     assert_int_equal(recv_packet(want_tcp, &port, &r, &len), 1); /* no SYN-ACK */
     uint8_t got[64];
     assert_int_equal(recv(usock4, got, sizeof got, MSG_DONTWAIT), -1);
@@ -325,7 +325,7 @@ static void test_kernel_fragments(void **state)
     assert_int_equal(sendto(usock4, big, sizeof big, 0, (struct sockaddr *)&to, sizeof to),
                      (ssize_t)sizeof big);
     pm_packet r;
-    size_t len;
+    size_t len = 0;
     unsigned seen = 0, last = 0, total = 0;
     uint16_t id = 0;
     while (recv_packet(want_frag, NULL, &r, &len) == -PM_E_FRAGMENT) {

@@ -421,7 +421,7 @@ static void check_clean(char **f, unsigned row)
         fail_msg("packet %u: IPv4 header checksum not verified", row + 1);
     /* The fields we set, as tshark decodes them. */
     char want[256];
-    snprintf(want, sizeof want, "%s", expect[row]);
+    assert_true(snprintf(want, sizeof want, "%s", expect[row]) < (int)sizeof want);
     char *save = NULL;
     for (char *kv = strtok_r(want, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
         char *eq = strchr(kv, '=');
