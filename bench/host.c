@@ -175,8 +175,8 @@ static double run_bulk(uint64_t bytes, double *mpps)
 }
 
 /* Established connections held (pm_host_conn_mem_get): the socket slot,
- * the TCB, their share of the established table and of the side-record
- * pool. */
+ * the TCB, their share of the established table, of the side-record pool,
+ * of the TCB extension pool (default size) and of the port owners. */
 static double run_memory(uint32_t n, pm_host_conn_mem *m)
 {
     make(2 * n + 16, n + 16, 1024);
@@ -199,8 +199,9 @@ static double run_memory(uint32_t n, pm_host_conn_mem *m)
     }
     pm_host_conn_mem_get(A, m);
     bench_say("memory: %llu established on A: socket %zu B + TCB %zu B + demux %.1f B + side "
-              "records %.1f B + port owners %.1f B\n",
-              (unsigned long long)m->established, m->socket, m->tcb, m->demux, m->side, m->ports);
+              "records %.1f B + TCB extensions %.1f B + port owners %.1f B\n",
+              (unsigned long long)m->established, m->socket, m->tcb, m->demux, m->side, m->tcp_ext,
+              m->ports);
     destroy();
     return m->total;
 }
@@ -259,8 +260,8 @@ int main(int argc, char **argv)
     bench_sum_num("bytes_per_connection", mem);
     bench_sum_add("bytes_breakdown",
                   "{\"socket\":%zu,\"tcb\":%zu,\"demux\":%.1f,\"side_records\":%.1f,"
-                  "\"port_owners\":%.1f}",
-                  mb.socket, mb.tcb, mb.demux, mb.side, mb.ports);
+                  "\"tcp_ext\":%.1f,\"port_owners\":%.1f}",
+                  mb.socket, mb.tcb, mb.demux, mb.side, mb.tcp_ext, mb.ports);
     bench_sum_add("bytes_target", "256");
 #ifdef PM_HAVE_LWIP
     double xc = bench_median(lc, (size_t)(reps)), xg = bench_median(lg, (size_t)(reps)),

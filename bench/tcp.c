@@ -71,6 +71,7 @@ static frame *q_pop(void)
 
 #define BUF 65536
 static pm_tcp_stack pst[2];
+static pm_tcp_ext pext[2][2]; /* each stack's TCB extension pool */
 static pm_tcp ptcb[2];
 static uint8_t pring[2][2 * BUF];     /* send ring, then receive ring */
 static uint64_t vnow = 1000000000ull; /* virtual time: no timer fires */
@@ -136,6 +137,8 @@ static double pm_bulk(uint64_t bytes, uint64_t *segs)
 {
     pm_tcp_stack_init(&pst[0], NULL, 1);
     pm_tcp_stack_init(&pst[1], NULL, 2);
+    pm_tcp_stack_set_ext(&pst[0], pext[0], 2);
+    pm_tcp_stack_set_ext(&pst[1], pext[1], 2);
     static uint8_t chunk[BUF];
     memset(chunk, 0xa5, sizeof chunk);
     double t0 = now_s();
@@ -170,6 +173,8 @@ static double pm_conns(int n)
 {
     pm_tcp_stack_init(&pst[0], NULL, 3);
     pm_tcp_stack_init(&pst[1], NULL, 4);
+    pm_tcp_stack_set_ext(&pst[0], pext[0], 2);
+    pm_tcp_stack_set_ext(&pst[1], pext[1], 2);
     double t0 = now_s();
     for (int c = 0; c < n; c++) {
         pm_open((uint16_t)(10000 + c % 50000));

@@ -60,6 +60,7 @@ static void mkhost(int side)
     c.max_sockets = NS;
     c.max_tcbs = 12;
     c.max_tw = 8;
+    c.max_tcp_ext = 2; /* fewer than TCBs: the fallbacks run too */
     c.max_udp = 4;
     c.tcp_sndbuf = c.tcp_rcvbuf = 4096;
     c.udp_rcvbuf = 2048;
@@ -183,6 +184,8 @@ static void check(int side)
     pm_host_stats s;
     pm_host_get_stats(H[side], &s);
     if (s.sockets > NS || s.tcbs > 12 || s.time_wait > 8 || s.udp_queues > 4) abort();
+    /* TCB extension records are held by live TCBs only */
+    if (pm_host_tcp_stats(H[side])->ext_in_use > s.tcbs) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -323,7 +326,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int s = 0; s < 2; s++) {
         pm_host_stats st;
         pm_host_get_stats(H[s], &st);
-        if (st.sockets || st.tcbs || st.time_wait || st.bind_owners || st.eph_conns) {
+        if (st.sockets || st.tcbs || st.time_wait || st.bind_owners || st.eph_conns ||
+            pm_host_tcp_stats(H[s])->ext_in_use) {
             fprintf(stderr,
                     "leak on host %d: sockets %llu tcbs %llu tw %llu owners %llu conns %llu\n", s,
                     (unsigned long long)st.sockets, (unsigned long long)st.tcbs,

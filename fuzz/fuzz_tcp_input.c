@@ -50,6 +50,9 @@ static uint32_t u32(void)
     return v;
 }
 
+static pm_tcp_stack st;
+static pm_tcp_ext ext_pool[2];
+
 static void check(const pm_tcp *t)
 {
     if (t->state >= PM_TCP_STATE_COUNT) abort();
@@ -57,15 +60,19 @@ static void check(const pm_tcp *t)
     if (t->snd_len > t->snd_cap || t->rcv_len > t->rcv_cap) abort();
     if (t->snd_cap && t->snd_head >= t->snd_cap) abort();
     if (t->rcv_cap && t->rcv_head >= t->rcv_cap) abort();
+    const pm_tcp_ext *x = pm_tcp_ext_of(&st, t);
+    /* an ended connection holds no extension record */
+    if (t->ext && (t->state == PM_TCP_CLOSED || t->state == PM_TCP_TIME_WAIT)) abort();
+    if (t->ext && !x) abort();
     uint32_t prev_end = 0;
-    for (int i = 0; i < PM_TCP_OOO_RANGES; i++) {
-        if (!t->ooo[i].len) {
+    for (int i = 0; x && i < PM_TCP_OOO_RANGES; i++) {
+        if (!x->ooo[i].len) {
             for (int j = i; j < PM_TCP_OOO_RANGES; j++)
-                if (t->ooo[j].len) abort();
+                if (x->ooo[j].len) abort();
             break;
         }
-        if (i && t->ooo[i].off <= prev_end) abort(); /* sorted, apart */
-        prev_end = t->ooo[i].off + t->ooo[i].len;
+        if (i && x->ooo[i].off <= prev_end) abort(); /* sorted, apart */
+        prev_end = x->ooo[i].off + x->ooo[i].len;
         if (prev_end > t->rcv_cap - t->rcv_len) abort();
     }
     if (t->state == PM_TCP_CLOSED && t->timer != PM_TCP_TIMER_NONE) abort();
@@ -73,8 +80,15 @@ static void check(const pm_tcp *t)
     if ((t->state == PM_TCP_ESTABLISHED || t->state == PM_TCP_CLOSE_WAIT) && t->mss == 0) abort();
 }
 
-static pm_tcp_stack st;
 static end E[2];
+
+/* Every record in use is held by exactly one TCB (none leaked). */
+static void check_pool(void)
+{
+    uint32_t a = E[0].tcb.ext, b = E[1].tcb.ext;
+    if ((a != 0) + (b != 0) != st.stats.ext_in_use) abort();
+    if (a && a == b) abort();
+}
 static bool forged_data;
 static uint64_t now;
 
@@ -157,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.mss_local = (uint16_t)(100 + (knobs >> 5) * 60);
     c.invalid_ratelimit_us = 0;
     pm_tcp_stack_init(&st, &c, 1);
+    pm_tcp_stack_set_ext(&st, ext_pool, (knobs >> 5) % 3u); /* 0, 1 or 2: fallbacks too */
     memset(E, 0, sizeof E);
     forged_data = false;
     now = 1000000000ull;
@@ -308,6 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (void)pm_tcp_accept_cookie(&st, &x, &ip, &ack, &so, now);
                 check(&x);
                 if (x.state != PM_TCP_ESTABLISHED) abort();
+                pm_tcp_release(&st, &x);
             }
             break;
         }
@@ -327,6 +343,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         }
+        check_pool();
     }
     return 0;
 }

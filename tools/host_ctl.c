@@ -226,6 +226,11 @@ void hostctl_serve(int lfd, const pm_host *h, uint64_t now)
         TSTAT(ooo_queued);
         TSTAT(ooo_dropped);
         TSTAT(dup_segs);
+        TSTAT(ext_in_use);
+        TSTAT(ext_full);
+        TSTAT(ext_ooo_dropped);
+        TSTAT(ext_newreno);
+        TSTAT(ext_no_tlp);
 #undef TSTAT
         pm_host_sockets(h, now, row_line, &b);
         wb_printf(&b, "end\n");

@@ -50,6 +50,12 @@ typedef struct pm_host_config {
      * SO_RCVBUF/SO_SNDBUF/TCP_MAXSEG/IP_LOCAL_PORT_RANGE set (76 bytes
      * each; full: -ENOBUFS, sock_ext_full). 0: max_sockets / 16 + 64. */
     uint32_t max_sock_ext;
+    /* TCB extension records (pm_tcp_ext, 56 bytes each): held only while a
+     * connection reassembles out-of-order data, recovers from a loss or has
+     * a tail loss probe armed. Full: the connection degrades (drops the
+     * out-of-order segment, recovers NewReno, no probe; tcp stats ext_*).
+     * 0: max_tcbs / 8 + 16. */
+    uint32_t max_tcp_ext;
     uint32_t tcp_sndbuf;      /* send ring per TCB, bytes (slot size) */
     uint32_t tcp_rcvbuf;      /* receive ring per TCB, bytes (slot size) */
     uint32_t udp_rcvbuf;      /* receive queue per UDP socket, bytes */
@@ -116,13 +122,14 @@ void pm_host_get_stats(const pm_host *h, pm_host_stats *s);
  * rings (issue 5's target: 256 bytes): the socket slot, the TCB, its
  * share of the established table (index and record; the TIME_WAIT ring,
  * 48 B per max_tw slot, is not per connection), of the side-record pool
- * (all of it, whoever holds the records) and of the port owners' records
- * (bind owners and ephemeral registrations in use: an accepted connection
- * holds one owner, a connect()ed one an owner and a registration). */
+ * and of the TCB extension pool (each all of it, whoever holds the
+ * records) and of the port owners' records (bind owners and ephemeral
+ * registrations in use: an accepted connection holds one owner, a
+ * connect()ed one an owner and a registration). */
 typedef struct pm_host_conn_mem {
     uint64_t established; /* connections the shares are divided by */
     size_t socket, tcb;   /* sizeof */
-    double demux, side, ports;
+    double demux, side, tcp_ext, ports;
     double total;
 } pm_host_conn_mem;
 void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m);

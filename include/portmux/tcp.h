@@ -92,7 +92,43 @@ typedef struct pm_tcp_stats {
     uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 7: probes; losses they repaired */
     uint64_t dsacks_in;                  /* RFC 2883 D-SACK blocks received */
     uint64_t rxt_lost;                   /* retransmissions found lost by SACK (no RTO) */
+    /* The pool of TCB extensions (pm_tcp_ext): records held now (a gauge),
+     * takes that found it empty, and what each fallback cost. */
+    uint64_t ext_in_use, ext_full;
+    uint64_t ext_ooo_dropped; /* out-of-order segments dropped (their dup ACK still sent) */
+    uint64_t ext_newreno;     /* SACK connections' recoveries done NewReno (RFC 6582) */
+    uint64_t ext_no_tlp;      /* PTOs not armed (the RTO instead) */
 } pm_tcp_stats;
+
+#define PM_TCP_OOO_RANGES 3 /* out-of-order islands a connection holds */
+#define PM_TCP_SB_BLOCKS  3 /* SACKed ranges the sender remembers */
+
+/* The sender's loss-recovery state (32 B): the RFC 6675 scoreboard and the
+ * RFC 8985 tail loss probe. blk[] are the SACKed ranges above snd_una,
+ * sorted, disjoint (len 0: unused); high_rxt and tlp_high are kept at or
+ * above snd_una, so "> snd_una" means "set". A TCB without an extension
+ * record has none of it: no ranges, both at snd_una. */
+typedef struct pm_tcp_recovery {
+    struct {
+        uint32_t left, right;
+    } blk[PM_TCP_SB_BLOCKS];
+    uint32_t high_rxt; /* RFC 6675 HighRxt: retransmitted up to here */
+    uint32_t tlp_high; /* RFC 8985 TLP.end_seq of a retransmitted probe */
+} pm_tcp_recovery;
+
+/* The TCB extension: the state a connection needs only while it recovers
+ * from a loss, reassembles out-of-order data or has a tail loss probe
+ * outstanding (56 B), taken from the stack's pool when that starts and
+ * given back when it ends (Linux allocates its out-of-order queue and
+ * SACK state on demand alike). ooo[] are the receiver's out-of-order
+ * islands, relative to rcv_nxt, sorted, disjoint (len 0: unused). A free
+ * record holds the next free one in its first bytes. */
+typedef struct pm_tcp_ext {
+    pm_tcp_recovery rec;
+    struct {
+        uint32_t off, len;
+    } ooo[PM_TCP_OOO_RANGES];
+} pm_tcp_ext;
 
 /* What the TCBs of one host share: knobs, secrets, the host-wide challenge
  * ACK budget and the counters. */
@@ -105,55 +141,59 @@ typedef struct pm_tcp_stack {
     uint64_t challenge_second; /* RFC 5961 7: the second the budget is for */
     uint32_t challenge_left;   /* ACKs left in that second */
     uint8_t rcv_wscale;        /* our window scale (from rmem_max) */
+    pm_tcp_ext *ext;           /* the extension pool (pm_tcp_stack_set_ext) */
+    uint32_t ext_cap;          /* its records */
+    uint32_t ext_free;         /* first free record + 1; 0: none free */
     pm_tcp_stats stats;
 } pm_tcp_stack;
 
 /* seed keys the ISN, timestamp and cookie hashes: a host seeds it from
- * getrandom(2). */
+ * getrandom(2). The stack starts with no extension pool: every TCB then
+ * runs the fallbacks (see pm_tcp_ext). */
 void pm_tcp_stack_init(pm_tcp_stack *st, const pm_tcp_config *cfg, uint64_t seed);
-
-#define PM_TCP_OOO_RANGES 3 /* out-of-order islands held per connection */
-#define PM_TCP_SB_BLOCKS  3 /* SACKed ranges the sender remembers */
-
-/* The sender's loss-recovery state (32 B): the RFC 6675 scoreboard and the
- * RFC 8985 tail loss probe. blk[] are the SACKed ranges above snd_una,
- * sorted, disjoint (len 0: unused); high_rxt and tlp_high are kept at or
- * above snd_una, so "> snd_una" means "set". */
-typedef struct pm_tcp_recovery {
-    struct {
-        uint32_t left, right;
-    } blk[PM_TCP_SB_BLOCKS];
-    uint32_t high_rxt; /* RFC 6675 HighRxt: retransmitted up to here */
-    uint32_t tlp_high; /* RFC 8985 TLP.end_seq of a retransmitted probe */
-} pm_tcp_recovery;
+/* Hands the stack n extension records (the caller's memory, for the
+ * stack's life), before any TCB uses it. Without a free record a
+ * connection degrades, never fails: the receiver drops an out-of-order
+ * segment (it still sends the duplicate ACK: the peer resends, as when
+ * Linux prunes its out-of-order queue), the sender recovers without the
+ * SACK scoreboard (RFC 6582 NewReno) and arms no tail loss probe (the
+ * RTO instead). Each is a counter (ext_*). */
+void pm_tcp_stack_set_ext(pm_tcp_stack *st, pm_tcp_ext *pool, uint32_t n);
 
 /* The TCB. Fields are public for diagnostics (ss) and tests; change them
  * only through the functions below. Sequence numbers follow RFC 9293
  * 3.3.1; snd_max is BSD's highest sequence sent + 1 (snd_nxt rewinds to
  * snd_una on a retransmission timeout). The send ring holds the bytes from
  * the first unacknowledged data byte; the receive ring holds the bytes not
- * yet read, then (at their offsets) out-of-order data within the window. */
+ * yet read, then (at their offsets) out-of-order data within the window,
+ * whose islands are in the extension record (ext). No SND.WL2: the window
+ * update test needs none (input.c). */
 typedef struct pm_tcp {
     /* rtx/persist/TIME_WAIT/FIN_WAIT_2 deadline; with no timer armed and a
      * delayed ACK pending, the delayed ACK's time (its 64-bit base) */
     uint64_t timer_at;
     uint8_t *snd_buf; /* the send ring; the receive ring follows at snd_buf + snd_cap */
     uint32_t iss;     /* IRS is rcv_nxt - 1 while it matters (SYN_RCVD) */
-    uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
+    uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, max_snd_wnd;
     uint32_t rcv_nxt, rcv_wup, rcv_wnd; /* rcv_wup + rcv_wnd = right edge advertised */
     uint32_t cwnd, ssthresh, recover;
     uint32_t srtt_us, rttvar_us, rto_us;
-    uint32_t rtt_seq, rtt_start; /* Karn timing without timestamps; rtt_start in us */
-    uint32_t ts_recent, ts_recent_stamp, ts_off; /* stamp in seconds */
-    uint32_t last_oow_ms;                        /* per-connection ACK rate limit */
-    uint32_t rst_seq;                            /* pending <SEQ=SEG.ACK><CTL=RST> */
-    uint32_t delack_at;                          /* the delayed ACK's deadline, low 32 bits of the
-                                                    microseconds (timer_at gives the rest); 0: none */
+    union {
+        struct { /* opts & PM_TCPO_TS: RFC 7323 TS.Recent; the stamp in seconds */
+            uint32_t ts_recent, ts_recent_stamp;
+        };
+        struct { /* without timestamps: Karn timing (F_RTT_TIMING), rtt_start in us */
+            uint32_t rtt_seq, rtt_start;
+        };
+    };
+    uint32_t ts_off;      /* our TSval offset (RFC 7323 5.4) */
+    uint32_t last_oow_ms; /* per-connection ACK rate limit */
+    uint32_t rst_seq;     /* pending <SEQ=SEG.ACK><CTL=RST> */
+    uint32_t delack_at;   /* the delayed ACK's deadline, low 32 bits of the
+                             microseconds (timer_at gives the rest); 0: none */
     uint32_t snd_cap, snd_head, snd_len;
     uint32_t rcv_cap, rcv_head, rcv_len;
-    struct {
-        uint32_t off, len; /* relative to rcv_nxt */
-    } ooo[PM_TCP_OOO_RANGES];
+    uint32_t ext;      /* extension record + 1 in the stack's pool; 0: none */
     pm_tuple tuple;    /* the established table's key (demux est_key) */
     uint16_t mss;      /* payload bytes per segment we send (options deducted) */
     uint16_t user_mss; /* TCP_MAXSEG, 0: none */
@@ -164,11 +204,11 @@ typedef struct pm_tcp {
     uint8_t backoff : 5; /* < 32 */
     uint8_t opts : 3;    /* PM_TCPO_*: negotiated options */
     uint8_t retries, dupacks;
-    uint8_t quick : 6;      /* full segments since the last ACK (RFC 5681 4.2) */
+    uint8_t quick : 5;      /* full segments since the last ACK (RFC 5681 4.2) */
+    uint8_t reno : 1;       /* this recovery is NewReno: no record was free for SACK's */
     uint8_t ooo_recent : 2; /* the island holding the latest out-of-order segment; 3: none */
     uint8_t err;            /* pending SO_ERROR, positive errno */
     uint8_t soft_err;       /* RFC 1122 4.2.3.9: reported only if the connection times out */
-    pm_tcp_recovery rec;    /* sender: SACK scoreboard and tail loss probe */
 } pm_tcp;
 
 enum { /* pm_tcp.opts */
@@ -201,8 +241,15 @@ enum {
 };
 
 /* Rings: memory the caller owns for the TCB's life (a pool slot): buf
- * holds the send ring (snd_cap bytes), then the receive ring (rcv_cap). */
+ * holds the send ring (snd_cap bytes), then the receive ring (rcv_cap).
+ * It forgets any extension record: pm_tcp_release a TCB that may hold one
+ * first (a TCB left CLOSED or in TIME_WAIT by this module holds none). */
 void pm_tcp_init(pm_tcp *tcb, uint8_t *buf, uint32_t snd_cap, uint32_t rcv_cap);
+/* Gives back the TCB's extension record, if it holds one: for a host that
+ * frees a TCB whatever its state (harmless on a TCB holding none). */
+void pm_tcp_release(pm_tcp_stack *st, pm_tcp *tcb);
+/* The TCB's extension record (read-only: ss, tests), NULL when none. */
+const pm_tcp_ext *pm_tcp_ext_of(const pm_tcp_stack *st, const pm_tcp *tcb);
 
 /* Active open (RFC 9293 3.10.1): SYN_SENT; output emits the SYN. isn 0:
  * RFC 6528. Returns 0 or -EISCONN / -EALREADY. */

@@ -111,6 +111,7 @@ static void host_free_all(pm_host *h)
     free(h->tcbs);
     free(h->tcb_mem);
     free(h->xs);
+    free(h->tcp.ext);
     free(h->udpx);
     free(h->udpq);
     free(h->udp_mem);
@@ -178,6 +179,9 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     h->tcbs = calloc(c.max_tcbs, sizeof *h->tcbs);
     if (!c.max_sock_ext) c.max_sock_ext = h->cfg.max_sock_ext = c.max_sockets / 16 + 64;
     h->xs = calloc(c.max_sock_ext, sizeof *h->xs);
+    /* the TCB extension pool belongs to the stack (host_free_all frees it) */
+    if (!c.max_tcp_ext) c.max_tcp_ext = h->cfg.max_tcp_ext = c.max_tcbs / 8 + 16;
+    pm_tcp_stack_set_ext(&h->tcp, calloc(c.max_tcp_ext, sizeof(pm_tcp_ext)), c.max_tcp_ext);
     h->udpx = calloc(c.max_udp ? c.max_udp : 1, sizeof *h->udpx);
     /* calloc'ed rings: pages are touched only when a connection uses them */
     h->tcb_mem = calloc(c.max_tcbs, (size_t)c.tcp_sndbuf + c.tcp_rcvbuf);
@@ -189,8 +193,8 @@ int pm_host_create(pm_host **out, const pm_host_config *cfg)
     h->tw = calloc(c.max_tw ? c.max_tw : 1, sizeof *h->tw);
     h->scratch_cap = PM_HOST_MIN_OUT;
     h->scratch = malloc(h->scratch_cap);
-    if (err || !h->socks || !h->tcbs || !h->xs || !h->udpx || !h->tcb_mem || !h->udpq ||
-        !h->udp_mem || !h->out.mem || !h->out.len || !h->tw || !h->scratch) {
+    if (err || !h->socks || !h->tcbs || !h->xs || !h->tcp.ext || !h->udpx || !h->tcb_mem ||
+        !h->udpq || !h->udp_mem || !h->out.mem || !h->out.len || !h->tw || !h->scratch) {
         host_free_all(h);
         return -ENOMEM;
     }
@@ -249,10 +253,11 @@ void pm_host_conn_mem_get(const pm_host *h, pm_host_conn_mem *m)
     double n = (double)es.established;
     m->demux = ((double)es.bytes - 48.0 * h->cfg.max_tw) / n;
     m->side = (double)h->cfg.max_sock_ext * sizeof(hsock_x) / n;
+    m->tcp_ext = (double)h->cfg.max_tcp_ext * sizeof(pm_tcp_ext) / n;
     pm_bind_stats bs = pm_bind_get_stats(h->bt);
     pm_eph_stats ps = pm_eph_get_stats(h->eph);
     m->ports = ((double)bs.bytes_in_use + (double)ps.bytes_in_use) / n;
-    m->total = (double)m->socket + (double)m->tcb + m->demux + m->side + m->ports;
+    m->total = (double)m->socket + (double)m->tcb + m->demux + m->side + m->tcp_ext + m->ports;
 }
 
 const pm_wire_stats *pm_host_wire_stats(const pm_host *h)

@@ -181,6 +181,7 @@ void host_tcb_free(pm_host *h, hsock *s)
     if (s->tcb == NIL) return;
     wheel_del(h, s);
     uint32_t i = s->tcb;
+    pm_tcp_release(&h->tcp, &h->tcbs[i]); /* a TCB freed live holds its record */
     tcb_link(h, i, h->free_tcb);
     h->free_tcb = i;
     h->ntcbs_used--;

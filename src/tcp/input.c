@@ -8,53 +8,74 @@
 /* ---- Out-of-order islands (smoltcp's Assembler, bounded) ---------------- */
 _Static_assert(PM_TCP_OOO_RANGES <= 3, "pm_tcp.ooo_recent has 2 bits, 3 meaning none");
 
-/* Records [off, off+len) relative to rcv_nxt; false when no slot is left.
- * ooo_recent follows the island it lands in (RFC 2018 4: the first SACK
- * block reports it). */
-static bool ooo_add(pm_tcp *tcb, uint32_t off, uint32_t len)
+/* Records [off, off+len) relative to rcv_nxt; false (counted) when no
+ * island or no extension record is left. ooo_recent follows the island it
+ * lands in (RFC 2018 4: the first SACK block reports it). */
+static bool ooo_add(pm_tcp_stack *st, pm_tcp *tcb, uint32_t off, uint32_t len)
 {
+    pm_tcp_ext *x = tcp_ext_get(st, tcb);
+    if (!x) {
+        st->stats.ooo_dropped++;
+        st->stats.ext_ooo_dropped++;
+        return false;
+    }
     uint32_t end = off + len;
     int n = 0;
-    while (n < PM_TCP_OOO_RANGES && tcb->ooo[n].len) n++;
+    while (n < PM_TCP_OOO_RANGES && x->ooo[n].len) n++;
     /* Merge with every island it touches. */
     for (int i = 0; i < n;) {
-        uint32_t s = tcb->ooo[i].off, e = s + tcb->ooo[i].len;
+        uint32_t s = x->ooo[i].off, e = s + x->ooo[i].len;
         if (e < off || s > end) {
             i++;
             continue;
         }
         if (s < off) off = s;
         if (e > end) end = e;
-        memmove(&tcb->ooo[i], &tcb->ooo[i + 1], (size_t)(n - i - 1) * sizeof tcb->ooo[0]);
+        memmove(&x->ooo[i], &x->ooo[i + 1], (size_t)(n - i - 1) * sizeof x->ooo[0]);
         n--;
-        tcb->ooo[n].off = tcb->ooo[n].len = 0;
+        x->ooo[n].off = x->ooo[n].len = 0;
     }
-    if (n == PM_TCP_OOO_RANGES) return false;
+    if (n == PM_TCP_OOO_RANGES) {
+        st->stats.ooo_dropped++;
+        return false;
+    }
     int at = 0;
-    while (at < n && tcb->ooo[at].off < off) at++;
-    memmove(&tcb->ooo[at + 1], &tcb->ooo[at], (size_t)(n - at) * sizeof tcb->ooo[0]);
-    tcb->ooo[at].off = off;
-    tcb->ooo[at].len = end - off;
+    while (at < n && x->ooo[at].off < off) at++;
+    memmove(&x->ooo[at + 1], &x->ooo[at], (size_t)(n - at) * sizeof x->ooo[0]);
+    x->ooo[at].off = off;
+    x->ooo[at].len = end - off;
     tcb->ooo_recent = (unsigned)at & 3;
+    st->stats.ooo_queued++;
     return true;
 }
 
 /* rcv_nxt moved by adv bytes: shift the islands; returns how many more
  * bytes are now in order. */
-static uint32_t ooo_advance(pm_tcp *tcb, uint32_t adv)
+static uint32_t ooo_advance(pm_tcp_stack *st, pm_tcp *tcb, uint32_t adv)
 {
+    pm_tcp_ext *x = tcp_ext(st, tcb);
+    if (!x) return 0;
     uint32_t extra = 0;
-    while (tcb->ooo[0].len) {
-        uint32_t s = tcb->ooo[0].off, e = s + tcb->ooo[0].len;
+    while (x->ooo[0].len) {
+        uint32_t s = x->ooo[0].off, e = s + x->ooo[0].len;
         if (s > adv + extra) break;
         if (e > adv + extra) extra = e - adv;
-        memmove(&tcb->ooo[0], &tcb->ooo[1], (PM_TCP_OOO_RANGES - 1) * sizeof tcb->ooo[0]);
-        tcb->ooo[PM_TCP_OOO_RANGES - 1].off = tcb->ooo[PM_TCP_OOO_RANGES - 1].len = 0;
+        memmove(&x->ooo[0], &x->ooo[1], (PM_TCP_OOO_RANGES - 1) * sizeof x->ooo[0]);
+        x->ooo[PM_TCP_OOO_RANGES - 1].off = x->ooo[PM_TCP_OOO_RANGES - 1].len = 0;
         tcb->ooo_recent = tcb->ooo_recent && tcb->ooo_recent < 3 ? tcb->ooo_recent - 1u : 3u;
     }
     uint32_t shift = adv + extra;
-    for (int i = 0; i < PM_TCP_OOO_RANGES && tcb->ooo[i].len; i++) tcb->ooo[i].off -= shift;
+    for (int i = 0; i < PM_TCP_OOO_RANGES && x->ooo[i].len; i++) x->ooo[i].off -= shift;
     return extra;
+}
+
+/* Out-of-order islands are waiting (first: where). */
+static bool ooo_pending(const pm_tcp_stack *st, const pm_tcp *tcb, uint32_t *first)
+{
+    const pm_tcp_ext *x = tcp_ext(st, tcb);
+    if (!x || !x->ooo[0].len) return false;
+    if (first) *first = x->ooo[0].off;
+    return true;
 }
 
 static void ring_write(pm_tcp *tcb, uint32_t off, const uint8_t *data, uint32_t len)
@@ -102,11 +123,13 @@ static unsigned conn_reset(pm_tcp *tcb, int err)
 
 static void rtt_from_ack(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg, uint64_t now)
 {
-    if ((tcb->opts & PM_TCPO_TS) && pm_tcp_has(&seg->opts, PM_TCPOPT_TS) && seg->opts.ts_ecr) {
-        /* RFC 7323 4.1: RTT from the echoed timestamp. */
+    if (tcb->opts & PM_TCPO_TS) {
+        /* RFC 7323 4.1: RTT from the echoed timestamp; with timestamps
+         * on, no other (rtt_seq and rtt_start are TS.Recent's room). */
+        tcb->flags &= (uint16_t)~F_RTT_TIMING;
+        if (!pm_tcp_has(&seg->opts, PM_TCPOPT_TS) || !seg->opts.ts_ecr) return;
         uint32_t ms = tcp_ts_now(now) - (seg->opts.ts_ecr - tcb->ts_off);
         if (ms < 600000) tcp_rtt_sample(st, tcb, ms ? ms * 1000 : 500);
-        tcb->flags &= (uint16_t)~F_RTT_TIMING;
     } else if ((tcb->flags & F_RTT_TIMING) && SEQ_GT(seg->ack, tcb->rtt_seq)) {
         /* RFC 6298 3 (Karn): only segments never retransmitted are timed. */
         tcp_rtt_sample(st, tcb, (uint32_t)now - tcb->rtt_start);
@@ -118,13 +141,12 @@ static void rtt_from_ack(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg, 
  * one segment. */
 static void handshake_done(pm_tcp_stack *st, pm_tcp *tcb)
 {
-    (void)st;
     if (tcb->retries > 0) tcb->cwnd = tcb->mss;
     tcb->retries = 0;
     tcb->backoff = 0;
     tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0);
     tcb->recover = tcb->iss;
-    tcp_rec_reset(tcb);
+    tcp_rec_reset(st, tcb);
 }
 
 /* ---- SYN_SENT (RFC 9293 3.10.7.3) ----------------------------------------- */
@@ -169,7 +191,6 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
     if (fl & PM_TH_ACK) {
         tcb->snd_una = seg->ack;
         if (SEQ_LT(tcb->snd_nxt, seg->ack)) tcb->snd_nxt = seg->ack;
-        tcb->snd_wl2 = seg->ack;
         rtt_from_ack(st, tcb, seg, now);
         handshake_done(st, tcb);
         tcp_set_state(tcb, PM_TCP_ESTABLISHED);
@@ -190,9 +211,8 @@ static unsigned syn_sent(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip,
         uint32_t l = (uint32_t)seg->payload_len;
         if (l > tcb->rcv_cap - tcb->rcv_len) l = tcb->rcv_cap - tcb->rcv_len;
         ring_write(tcb, 0, seg->payload, l);
-        if (l) ooo_add(tcb, 0, l);
+        if (l) ooo_add(st, tcb, 0, l); /* without a record: dropped, the peer resends */
     }
-    tcb->snd_wl2 = tcb->iss;
     tcb->snd_nxt = tcb->iss;
     tcb->flags &= (uint16_t)~F_RTT_TIMING;
     tcp_set_state(tcb, PM_TCP_SYN_RCVD);
@@ -224,11 +244,11 @@ static unsigned receive_data(pm_tcp_stack *st, pm_tcp *tcb, uint32_t seq, const 
         ring_write(tcb, 0, data, len);
         tcb->rcv_len += len;
         tcb->rcv_nxt += len;
-        uint32_t extra = ooo_advance(tcb, len);
+        uint32_t extra = ooo_advance(st, tcb, len);
         tcb->rcv_len += extra;
         tcb->rcv_nxt += extra;
         *in_order = whole && extra == 0;
-        if (extra > 0 || tcb->ooo[0].len) {
+        if (extra > 0 || ooo_pending(st, tcb, NULL)) {
             tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: a hole filled, or holes left */
         } else if (++tcb->quick >= 2) {
             tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: every second full segment */
@@ -238,10 +258,7 @@ static unsigned receive_data(pm_tcp_stack *st, pm_tcp *tcb, uint32_t seq, const 
         return len + extra ? PM_TCP_EV_READABLE : 0;
     }
     ring_write(tcb, off, data, len);
-    if (ooo_add(tcb, off, len))
-        st->stats.ooo_queued++;
-    else
-        st->stats.ooo_dropped++;
+    ooo_add(st, tcb, off, len);
     tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: out of order: a duplicate ACK now */
     return 0;
 }
@@ -420,13 +437,13 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         ev |= PM_TCP_EV_CONNECTED;
         tcb->snd_wnd = (uint32_t)seg->window << tcb->snd_wscale;
         tcb->snd_wl1 = seq;
-        tcb->snd_wl2 = ack;
         if (tcb->snd_wnd > tcb->max_snd_wnd) tcb->max_snd_wnd = tcb->snd_wnd;
         rtt_from_ack(st, tcb, seg, now);
         handshake_done(st, tcb);
-        if (tcb->ooo[0].len && tcb->ooo[0].off == 0) {
+        uint32_t first;
+        if (ooo_pending(st, tcb, &first) && first == 0) {
             /* The text a simultaneous-open SYN carried (syn_sent). */
-            uint32_t extra = ooo_advance(tcb, 0);
+            uint32_t extra = ooo_advance(st, tcb, 0);
             tcb->rcv_len += extra;
             tcb->rcv_nxt += extra;
             tcp_delack_arm(tcb, now + st->cfg.delack_us);
@@ -448,8 +465,14 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     }
     uint32_t swnd = (uint32_t)seg->window << tcb->snd_wscale;
     if (tcb->timer == PM_TCP_TIMER_PERSIST) tcb->retries = 0; /* the peer answers probes */
+    /* SACK recovery needs the scoreboard's record: an ACK with SACK
+     * blocks takes one (outside a recovery, whose kind is settled); none
+     * free: this ACK counts as for a peer without SACK (NewReno). */
     bool sack = tcp_rec_sack(tcb);
-    uint32_t prior_una = tcb->snd_una, tlp_high = tcb->rec.tlp_high;
+    if (sack && !tcb->ext && !(tcb->flags & F_RECOVERY) && pm_tcp_has(&seg->opts, PM_TCPOPT_SACK) &&
+        !tcp_ext_get(st, tcb))
+        sack = false;
+    uint32_t prior_una = tcb->snd_una, tlp_high = tcp_rec_tlp_high(st, tcb);
     bool tlp_out = SEQ_GT(tlp_high, prior_una);
     if (SEQ_GT(ack, tcb->snd_una)) {
         uint32_t acked = ack - tcb->snd_una;
@@ -468,8 +491,8 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         tcb->snd_una = ack;
         if (SEQ_LT(tcb->snd_nxt, ack)) tcb->snd_nxt = ack;
         rtt_from_ack(st, tcb, seg, now);
-        bool dsack;
-        tcp_rec_update(st, tcb, seg, &dsack);
+        bool dsack = false;
+        if (sack) tcp_rec_update(st, tcb, seg, &dsack);
         if (tlp_out && SEQ_GEQ(ack, tlp_high) && !dsack && !(tcb->flags & F_RECOVERY)) {
             /* RFC 8985 7.4.2: the probe repaired a loss (no D-SACK says
              * the original arrived too): the fast recovery response. */
@@ -489,7 +512,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
                 /* RFC 6675 5 (C): the scoreboard picks what to resend; a
                  * partial ACK with no SACK ranges left resends snd_una
                  * (RFC 6582 3.2 step 4). */
-                if (tcp_rec_sacked(tcb) == 0) tcb->flags |= F_FASTRXT;
+                if (tcp_rec_sacked(st, tcb) == 0) tcb->flags |= F_FASTRXT;
             } else {
                 /* RFC 6582 3.2 step 4: partial: resend the next hole, deflate. */
                 tcb->flags |= F_FASTRXT;
@@ -534,16 +557,18 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
             tcb->cwnd = tcb->ssthresh + 3u * tcb->mss;
             tcb->flags |= F_RECOVERY | F_FASTRXT;
             tcb->flags &= (uint16_t)~F_RTT_TIMING;
+            tcb->reno = 1; /* the whole episode, even if a record frees up */
             st->stats.fast_retrans++;
+            if (tcb->opts & PM_TCPO_SACK) st->stats.ext_newreno++;
         }
     }
-    if (sack && (tcb->flags & F_RECOVERY) && tcp_rec_lost_rxt(tcb)) {
+    if (sack && (tcb->flags & F_RECOVERY) && tcp_rec_lost_rxt(st, tcb)) {
         tcb->flags |= F_FASTRXT; /* the first hole again, whatever the pipe says */
         st->stats.rxt_lost++;
     }
     if (sack && !(tcb->flags & F_RECOVERY) && tcb->snd_una != tcb->snd_max &&
-        SEQ_GEQ(tcb->snd_una, tcb->recover) && tcp_rec_sacked(tcb) &&
-        (tcb->dupacks >= 3 || tcp_rec_first_lost(tcb))) {
+        SEQ_GEQ(tcb->snd_una, tcb->recover) && tcp_rec_sacked(st, tcb) &&
+        (tcb->dupacks >= 3 || tcp_rec_first_lost(st, tcb))) {
         /* RFC 6675 5 steps (1)-(2) and (4): DupThresh DupAcks, or
          * IsLost(HighACK + 1): ssthresh = cwnd = FlightSize / 2 (RFC 5681
          * (4)), RecoveryPoint = HighData, resend HighACK + 1 first. */
@@ -551,19 +576,23 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
         tcb->ssthresh = half > 2u * tcb->mss ? half : 2u * tcb->mss;
         tcb->cwnd = tcb->ssthresh;
         tcb->recover = tcb->snd_max;
-        tcb->rec.high_rxt = tcb->rec.tlp_high = tcb->snd_una;
+        tcp_rec_set_high_rxt(st, tcb, tcb->snd_una);
+        tcp_rec_set_tlp_high(st, tcb, tcb->snd_una);
         tcb->flags |= F_RECOVERY | F_FASTRXT;
+        tcb->reno = 0;
         tcb->flags &= (uint16_t)~F_RTT_TIMING;
         st->stats.fast_retrans++;
         st->stats.sack_recoveries++;
     }
-    /* RFC 9293 3.10.7.4: the send window from the newest segment. */
-    if (SEQ_GEQ(ack, tcb->snd_una - 0) &&
-        (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, ack)))) {
+    /* RFC 9293 3.10.7.4: the send window from the newest segment: SND.WL1
+     * < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK. Here SEG.ACK
+     * = SND.UNA, and WL2 would be the SND.UNA of the last update, never
+     * above it: that test always holds, so SND.WL2 is not kept (nor in
+     * Linux's tcp_may_update_window). */
+    if (SEQ_GEQ(ack, tcb->snd_una) && SEQ_LEQ(tcb->snd_wl1, seq)) {
         if (swnd > tcb->snd_wnd) ev |= PM_TCP_EV_WRITABLE;
         tcb->snd_wnd = swnd;
         tcb->snd_wl1 = seq;
-        tcb->snd_wl2 = ack;
         if (swnd > tcb->max_snd_wnd) tcb->max_snd_wnd = swnd;
         if (swnd > 0 && tcb->timer == PM_TCP_TIMER_PERSIST) {
             tcp_arm_timer(tcb, PM_TCP_TIMER_NONE, 0);
@@ -640,11 +669,14 @@ unsigned pm_tcp_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
                       uint64_t now)
 {
     st->stats.segs_in++;
+    unsigned ev;
     switch (tcb->state) {
     case PM_TCP_CLOSED:
     case PM_TCP_LISTEN: return 0; /* the host answers with pm_tcp_reset_reply */
-    case PM_TCP_SYN_SENT: return syn_sent(st, tcb, ip, seg, now);
-    case PM_TCP_TIME_WAIT: return tcp_tw_tcb_input(st, tcb, seg, now);
-    default: return synchronized(st, tcb, ip, seg, now);
+    case PM_TCP_SYN_SENT: ev = syn_sent(st, tcb, ip, seg, now); break;
+    case PM_TCP_TIME_WAIT: ev = tcp_tw_tcb_input(st, tcb, seg, now); break;
+    default: ev = synchronized(st, tcb, ip, seg, now); break;
     }
+    tcp_ext_trim(st, tcb);
+    return ev;
 }

@@ -75,7 +75,8 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
 {
     if (!(seg->flags & PM_TH_SYN)) {
         if (tcb->opts & PM_TCPO_TS) put_ts(seg, tcp_ts_now(now) + tcb->ts_off, tcb->ts_recent);
-        if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && tcb->ooo[0].len &&
+        const pm_tcp_ext *x = tcp_ext(st, tcb);
+        if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && x && x->ooo[0].len &&
             !(tcb->flags & F_FIN_RCVD)) {
             /* RFC 2018 4: SACK blocks for the out-of-order islands (3 fit
              * beside the timestamps); the first holds the latest segment
@@ -88,9 +89,9 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
                 if (i != tcb->ooo_recent) order[k++] = i;
             for (int j = 0; j < k && n < PM_TCP_MAX_SACK; j++) {
                 int i = order[j];
-                if (!tcb->ooo[i].len) continue;
-                o->sack[n].left = tcb->rcv_nxt + tcb->ooo[i].off;
-                o->sack[n].right = tcb->rcv_nxt + tcb->ooo[i].off + tcb->ooo[i].len;
+                if (!x->ooo[i].len) continue;
+                o->sack[n].left = tcb->rcv_nxt + x->ooo[i].off;
+                o->sack[n].right = tcb->rcv_nxt + x->ooo[i].off + x->ooo[i].len;
                 n++;
             }
             o->sack_count = (uint8_t)n;
@@ -171,9 +172,11 @@ static int emit_syn(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     }
     if (tcb->snd_max == tcb->iss) {
         tcb->snd_max = tcb->iss + 1;
-        tcb->flags |= F_RTT_TIMING;
-        tcb->rtt_seq = tcb->iss;
-        tcb->rtt_start = (uint32_t)now;
+        if (!(tcb->opts & PM_TCPO_TS)) { /* a SYN-ACK's RTT from the ACK's TSecr */
+            tcb->flags |= F_RTT_TIMING;
+            tcb->rtt_seq = tcb->iss;
+            tcb->rtt_start = (uint32_t)now;
+        }
     } else {
         st->stats.retrans_segs++;
     }
@@ -219,15 +222,15 @@ static int send_tlp(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     if (SEQ_LT(end, tcb->snd_una)) len = 0;
     if (len > mss) len = mss;
     if (len == 0 && !fin_sent) return 0;
-    tcb->rec.tlp_high = tcb->snd_max;
+    tcp_rec_set_tlp_high(st, tcb, tcb->snd_max); /* the PTO's record holds it */
     tcb->flags &= (uint16_t)~F_RTT_TIMING;
     st->stats.tlp_probes++;
     st->stats.retrans_segs++;
     return emit_data(st, tcb, now, ip, seg, buf, end - len, len, fin_sent);
 }
 
-int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
-                  uint8_t *buf, size_t cap)
+static int output_one(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                      uint8_t *buf, size_t cap)
 {
     if (tcb->flags & F_RST_REPLY) {
         tcb->flags &= (uint16_t)~F_RST_REPLY;
@@ -262,20 +265,20 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
     bool pipe_room = true;
     if (sack_rec) {
         bool first = (tcb->flags & F_FASTRXT) != 0;
-        pipe_room = tcb->cwnd >= tcp_rec_pipe(tcb) + mss;
+        pipe_room = tcb->cwnd >= tcp_rec_pipe(st, tcb) + mss;
         uint32_t seq = 0, len = 0;
-        bool got = (first || pipe_room) && tcp_rec_next(tcb, first, &seq, &len);
+        bool got = (first || pipe_room) && tcp_rec_next(st, tcb, first, &seq, &len);
         if (!got && !first && pipe_room) {
             uint32_t unsent_at = tcb->snd_max;
             bool new_data = tcb->snd_nxt == tcb->snd_max &&
                             SEQ_LT(unsent_at, base + tcb->snd_len) &&
                             tcb->snd_wnd > tcb->snd_max - tcb->snd_una;
-            if (!new_data) got = tcp_rec_next(tcb, true, &seq, &len); /* rule 3 */
+            if (!new_data) got = tcp_rec_next(st, tcb, true, &seq, &len); /* rule 3 */
         }
         if (got) {
             if (len > mss) len = mss;
             tcb->flags &= (uint16_t) ~(F_FASTRXT | F_RTT_TIMING);
-            tcb->rec.high_rxt = seq + len;
+            tcp_rec_set_high_rxt(st, tcb, seq + len);
             st->stats.retrans_segs++;
             st->stats.sack_rxt++;
             arm_rtx(tcb, now);
@@ -296,7 +299,7 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
                 fin_q && off + len == tcb->snd_len && SEQ_GT(tcb->snd_max, tcb->snd_una + len);
             if (len || fin) {
                 st->stats.retrans_segs++;
-                if (sack_rec) tcb->rec.high_rxt = tcb->snd_una + len;
+                if (sack_rec) tcp_rec_set_high_rxt(st, tcb, tcb->snd_una + len);
                 if (SEQ_LT(tcb->snd_nxt, tcb->snd_una + len + fin))
                     tcb->snd_nxt = tcb->snd_una + len + fin;
                 return emit_data(st, tcb, now, ip, seg, buf, tcb->snd_una, len, fin);
@@ -318,7 +321,7 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
     uint32_t hole_end = tcb->snd_max;
     if (!sack_rec && tcp_rec_sack(tcb) && SEQ_LT(tcb->snd_nxt, tcb->snd_max) &&
         SEQ_GT(tcb->snd_nxt, tcb->iss))
-        tcb->snd_nxt = tcp_rec_skip(tcb, tcb->snd_nxt, &hole_end);
+        tcb->snd_nxt = tcp_rec_skip(st, tcb, tcb->snd_nxt, &hole_end);
     uint32_t off = tcb->snd_nxt - base;
     uint32_t avail = 0;
     if (SEQ_GEQ(tcb->snd_nxt, base) && off <= tcb->snd_len) {
@@ -358,7 +361,7 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
             bool is_new = !SEQ_LT(seq, tcb->snd_max);
             if (!is_new) {
                 st->stats.retrans_segs++;
-            } else if (len && !(tcb->flags & F_RTT_TIMING)) {
+            } else if (len && !(tcb->flags & F_RTT_TIMING) && !(tcb->opts & PM_TCPO_TS)) {
                 tcb->flags |= F_RTT_TIMING;
                 tcb->rtt_seq = seq;
                 tcb->rtt_start = (uint32_t)now;
@@ -394,6 +397,14 @@ int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, p
     return 0;
 }
 
+int pm_tcp_output(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
+                  uint8_t *buf, size_t cap)
+{
+    int r = output_one(st, tcb, now, ip, seg, buf, cap);
+    tcp_ext_trim(st, tcb); /* a probe of new data ends the PTO's use of the record */
+    return r;
+}
+
 uint64_t pm_tcp_next_deadline(const pm_tcp *tcb)
 {
     uint64_t d = UINT64_MAX;
@@ -402,7 +413,7 @@ uint64_t pm_tcp_next_deadline(const pm_tcp *tcb)
     return d;
 }
 
-unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
+static unsigned timer_fire(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
 {
     unsigned ev = 0;
     if (tcb->delack_at && now >= tcp_delack_deadline(tcb)) {
@@ -445,13 +456,7 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
         }
         tcb->flags &= (uint16_t) ~(F_RTT_TIMING | F_FASTRXT);
         tcb->snd_nxt = tcb->snd_una; /* go back N */
-        /* RFC 6675 5.1: the scoreboard outlives one RTO (go-back-N skips
-         * what was SACKed); a second one may mean the receiver reneged
-         * (RFC 2018 8): forget it. */
-        uint32_t keep[2 * PM_TCP_SB_BLOCKS];
-        memcpy(keep, tcb->rec.blk, sizeof keep);
-        tcp_rec_reset(tcb);
-        if (tcb->retries < 2) memcpy(tcb->rec.blk, keep, sizeof keep);
+        tcp_rec_rto(st, tcb);
         tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us);
         break;
     }
@@ -484,7 +489,14 @@ unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
     return ev;
 }
 
-unsigned pm_tcp_icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, uint32_t quoted_seq,
+unsigned pm_tcp_timer(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
+{
+    unsigned ev = timer_fire(st, tcb, now);
+    tcp_ext_trim(st, tcb);
+    return ev;
+}
+
+static unsigned icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, uint32_t quoted_seq,
                            uint32_t mtu, uint64_t now)
 {
     st->stats.icmp_in++;
@@ -527,4 +539,12 @@ unsigned pm_tcp_icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, ui
     }
     tcb->soft_err = (uint8_t)err; /* RFC 1122 4.2.3.9 */
     return 0;
+}
+
+unsigned pm_tcp_icmp_error(pm_tcp_stack *st, pm_tcp *tcb, int err, bool hard, uint32_t quoted_seq,
+                           uint32_t mtu, uint64_t now)
+{
+    unsigned ev = icmp_error(st, tcb, err, hard, quoted_seq, mtu, now);
+    tcp_ext_trim(st, tcb);
+    return ev;
 }

@@ -317,7 +317,6 @@ static uint32_t initial_ssthresh(void)
 static void tcb_open_common(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
 {
     tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;
-    tcp_rec_reset(tcb);
     tcb->cwnd = 0; /* set once the MSS is known */
     tcb->ssthresh = initial_ssthresh();
     tcb->srtt_us = tcb->rttvar_us = 0;
@@ -339,6 +338,7 @@ int pm_tcp_connect(pm_tcp_stack *st, pm_tcp *tcb, const pm_tuple *t, uint32_t is
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
+    pm_tcp_release(st, tcb);
     pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags;
     tcb->user_mss = user_mss;
@@ -377,6 +377,7 @@ int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
     if (tcb->state != PM_TCP_CLOSED) return -EISCONN;
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
+    pm_tcp_release(st, tcb);
     pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags | F_PASSIVE;
     tcb->user_mss = user_mss;
@@ -391,7 +392,6 @@ int pm_tcp_accept_syn(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
     tcb->snd_wnd = syn->window; /* RFC 7323 2.2: never scaled on a SYN */
     tcb->max_snd_wnd = tcb->snd_wnd;
     tcb->snd_wl1 = syn->seq;
-    tcb->snd_wl2 = tcb->iss;
     init_cwnd(st, tcb);
     tcp_set_state(tcb, PM_TCP_SYN_RCVD);
     return 0;
@@ -402,6 +402,7 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
 {
     uint16_t flags = tcb->flags & F_NODELAY;
     uint16_t user_mss = tcb->user_mss;
+    pm_tcp_release(st, tcb);
     pm_tcp_init(tcb, tcb->snd_buf, tcb->snd_cap, tcb->rcv_cap);
     tcb->flags = flags | F_PASSIVE;
     tcb->user_mss = user_mss;
@@ -428,7 +429,6 @@ unsigned pm_tcp_accept_cookie(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *i
     tcb->snd_wnd = (uint32_t)ack->window << tcb->snd_wscale;
     tcb->max_snd_wnd = tcb->snd_wnd;
     tcb->snd_wl1 = ack->seq;
-    tcb->snd_wl2 = ack->ack;
     init_cwnd(st, tcb);
     tcp_set_state(tcb, PM_TCP_ESTABLISHED);
     unsigned ev = PM_TCP_EV_CONNECTED;
@@ -573,7 +573,7 @@ static unsigned abort_conn(pm_tcp_stack *st, pm_tcp *tcb)
     return PM_TCP_EV_CLOSED;
 }
 
-int pm_tcp_shutdown(pm_tcp_stack *st, pm_tcp *tcb, int how, uint64_t now)
+static int shutdown_conn(pm_tcp_stack *st, pm_tcp *tcb, int how, uint64_t now)
 {
     if (how < PM_SHUT_RD || how > PM_SHUT_RDWR) return -EINVAL;
     /* Linux inet_shutdown(): -ENOTCONN unless connected or connecting. */
@@ -590,7 +590,14 @@ int pm_tcp_shutdown(pm_tcp_stack *st, pm_tcp *tcb, int how, uint64_t now)
     return 0;
 }
 
-unsigned pm_tcp_close(pm_tcp_stack *st, pm_tcp *tcb, bool linger_abort, uint64_t now)
+int pm_tcp_shutdown(pm_tcp_stack *st, pm_tcp *tcb, int how, uint64_t now)
+{
+    int r = shutdown_conn(st, tcb, how, now);
+    tcp_ext_trim(st, tcb);
+    return r;
+}
+
+static unsigned close_conn(pm_tcp_stack *st, pm_tcp *tcb, bool linger_abort, uint64_t now)
 {
     tcb->flags |= F_ORPHAN | F_SHUT_RD;
     switch (tcb->state) {
@@ -615,6 +622,13 @@ unsigned pm_tcp_close(pm_tcp_stack *st, pm_tcp *tcb, bool linger_abort, uint64_t
     if (tcb->state == PM_TCP_FIN_WAIT_2 && tcb->timer == PM_TCP_TIMER_NONE)
         tcp_arm_timer(tcb, PM_TCP_TIMER_FIN_WAIT_2, now + st->cfg.fin_timeout_us);
     return 0;
+}
+
+unsigned pm_tcp_close(pm_tcp_stack *st, pm_tcp *tcb, bool linger_abort, uint64_t now)
+{
+    unsigned ev = close_conn(st, tcb, linger_abort, now);
+    tcp_ext_trim(st, tcb); /* ended (CLOSED): the record goes back */
+    return ev;
 }
 
 uint32_t tcp_rcv_space(const pm_tcp *tcb)

@@ -99,19 +99,40 @@ static inline uint64_t tcp_delack_deadline(const pm_tcp *t)
     return t->timer_at + (uint64_t)(int64_t)(int32_t)(t->delack_at - (uint32_t)t->timer_at);
 }
 uint32_t tcp_syn_window(const pm_tcp_stack *st, uint32_t space, bool v6);
-/* Loss recovery (recovery.c): the RFC 6675 scoreboard and the RFC 8985 PTO. */
-void tcp_rec_reset(pm_tcp *t);
+/* The extension record (ext.c): the TCB's, or NULL. */
+static inline pm_tcp_ext *tcp_ext(const pm_tcp_stack *st, const pm_tcp *t)
+{
+    return t->ext && t->ext <= st->ext_cap ? &st->ext[t->ext - 1] : NULL;
+}
+/* The TCB's record, taken from the pool if it has none: NULL (counted in
+ * ext_full) when the pool is empty. */
+pm_tcp_ext *tcp_ext_get(pm_tcp_stack *st, pm_tcp *t);
+/* Gives the record back when nothing in it is needed any more; every
+ * entry point that may end its use calls it last. */
+void tcp_ext_trim(pm_tcp_stack *st, pm_tcp *t);
+
+/* Loss recovery (recovery.c): the RFC 6675 scoreboard and the RFC 8985 PTO,
+ * in the extension record; without one, an empty scoreboard. */
+void tcp_rec_reset(pm_tcp_stack *st, pm_tcp *t);
+void tcp_rec_rto(pm_tcp_stack *st, pm_tcp *t);
 uint32_t tcp_rec_update(pm_tcp_stack *st, pm_tcp *t, const pm_tcp_repr *seg, bool *dsack);
-uint32_t tcp_rec_sacked(const pm_tcp *t);
-bool tcp_rec_first_lost(const pm_tcp *t);
-bool tcp_rec_lost_rxt(pm_tcp *t);
-uint32_t tcp_rec_pipe(const pm_tcp *t);
-bool tcp_rec_next(const pm_tcp *t, bool any, uint32_t *seq, uint32_t *len);
-uint32_t tcp_rec_skip(const pm_tcp *t, uint32_t seq, uint32_t *end);
+uint32_t tcp_rec_sacked(const pm_tcp_stack *st, const pm_tcp *t);
+uint32_t tcp_rec_high_rxt(const pm_tcp_stack *st, const pm_tcp *t);
+uint32_t tcp_rec_tlp_high(const pm_tcp_stack *st, const pm_tcp *t);
+void tcp_rec_set_high_rxt(pm_tcp_stack *st, pm_tcp *t, uint32_t seq);
+void tcp_rec_set_tlp_high(pm_tcp_stack *st, pm_tcp *t, uint32_t seq);
+bool tcp_rec_idle(const pm_tcp_stack *st, pm_tcp *t);
+bool tcp_rec_first_lost(const pm_tcp_stack *st, const pm_tcp *t);
+bool tcp_rec_lost_rxt(pm_tcp_stack *st, pm_tcp *t);
+uint32_t tcp_rec_pipe(const pm_tcp_stack *st, const pm_tcp *t);
+bool tcp_rec_next(const pm_tcp_stack *st, const pm_tcp *t, bool any, uint32_t *seq, uint32_t *len);
+uint32_t tcp_rec_skip(const pm_tcp_stack *st, const pm_tcp *t, uint32_t seq, uint32_t *end);
 void tcp_rec_arm(pm_tcp_stack *st, pm_tcp *t, uint64_t now, bool restart);
+/* SACK-based recovery (RFC 6675) applies: negotiated, and not inside a
+ * recovery that began as NewReno for want of a record (reno). */
 static inline bool tcp_rec_sack(const pm_tcp *t)
 {
-    return (t->opts & PM_TCPO_SACK) != 0;
+    return (t->opts & PM_TCPO_SACK) && !((t->flags & F_RECOVERY) && t->reno);
 }
 unsigned tcp_tw_tcb_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg, uint64_t now);
 

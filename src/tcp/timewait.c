@@ -11,8 +11,10 @@ void pm_tcp_tw_export(const pm_tcp *tcb, pm_tcp_tw *tw)
     tw->rcv_nxt = tcb->rcv_nxt;
     uint32_t right = tcb->rcv_wup + tcb->rcv_wnd;
     tw->rcv_wnd = SEQ_GT(right, tcb->rcv_nxt) ? right - tcb->rcv_nxt : 0;
-    tw->ts_recent = tcb->ts_recent;
-    tw->ts_recent_stamp = tcb->ts_recent_stamp;
+    if (tcb->opts & PM_TCPO_TS) { /* else the TCB's room holds RTT timing */
+        tw->ts_recent = tcb->ts_recent;
+        tw->ts_recent_stamp = tcb->ts_recent_stamp;
+    }
     tw->ts_off = tcb->ts_off;
     tw->last_oow_ms = tcb->last_oow_ms;
     tw->expire = tcb->timer == PM_TCP_TIMER_TIME_WAIT ? tcb->timer_at : 0;
@@ -131,8 +133,10 @@ unsigned tcp_tw_tcb_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_tcp_repr *seg,
     pm_tcp_tw_export(tcb, &tw);
     uint32_t isn = 0;
     int v = pm_tcp_tw_input(st, &tw, seg, now, &isn);
-    tcb->ts_recent = tw.ts_recent;
-    tcb->ts_recent_stamp = tw.ts_recent_stamp;
+    if (tcb->opts & PM_TCPO_TS) {
+        tcb->ts_recent = tw.ts_recent;
+        tcb->ts_recent_stamp = tw.ts_recent_stamp;
+    }
     tcb->last_oow_ms = tw.last_oow_ms;
     if (tw.expire) tcb->timer_at = tw.expire;
     switch (v) {

@@ -114,6 +114,14 @@ static void test_bulk(void **state)
                   (unsigned long long)ts->sack_rxt, (unsigned long long)ts->rxt_lost,
                   (unsigned long long)ts->tlp_probes, (unsigned long long)ts->tlp_recoveries,
                   (unsigned long long)ts->limited_tx, (unsigned long long)ts->dup_segs);
+    const pm_tcp_stats *tb = pm_host_tcp_stats(p.h[1]);
+    print_message("bulk: extension records full A %llu B %llu (ooo dropped %llu/%llu, NewReno "
+                  "%llu/%llu, PTOs not armed %llu/%llu)\n",
+                  (unsigned long long)ts->ext_full, (unsigned long long)tb->ext_full,
+                  (unsigned long long)ts->ext_ooo_dropped, (unsigned long long)tb->ext_ooo_dropped,
+                  (unsigned long long)ts->ext_newreno, (unsigned long long)tb->ext_newreno,
+                  (unsigned long long)ts->ext_no_tlp, (unsigned long long)tb->ext_no_tlp);
+    assert_int_equal(ts->ext_full + tb->ext_full, 0); /* one connection: a record at hand */
     assert_true(p.dropped > 0 && p.duplicated > 0 && p.reordered > 0);
     pm_sock_close(p.h[0], cfd, p.now);
     pm_sock_close(p.h[1], afd, p.now);
@@ -126,6 +134,7 @@ static void test_bulk(void **state)
         assert_int_equal(s.time_wait, 0);
         assert_int_equal(s.bind_owners, 0);
         assert_int_equal(s.eph_conns, 0);
+        assert_int_equal(pm_host_tcp_stats(p.h[i])->ext_in_use, 0); /* records all back */
     }
     hp_fini(&p);
 }
@@ -275,6 +284,7 @@ static void test_churn(void **state)
         assert_int_equal(s.time_wait, 0);
         assert_int_equal(s.bind_owners, 0);
         assert_int_equal(s.eph_conns, 0);
+        assert_int_equal(pm_host_tcp_stats(p.h[i])->ext_in_use, 0); /* records all back */
     }
     hp_fini(&p);
 }

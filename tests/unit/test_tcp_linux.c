@@ -229,6 +229,8 @@ static struct sockaddr_in sin_of(uint32_t ip, uint16_t port)
 static void reset_us(void)
 {
     pm_tcp_stack_init(&st, NULL, (uint64_t)now_us());
+    static pm_tcp_ext ext[2]; /* the TCB extension pool */
+    pm_tcp_stack_set_ext(&st, ext, 2);
     memset(&tcb, 0, sizeof tcb);
     have_tcb = listening = cookies = have_tw = false;
     memset(tw_verdicts, 0, sizeof tw_verdicts);

@@ -39,6 +39,8 @@ static int setup(void **state)
 {
     (void)state;
     pm_tcp_stack_init(&st, NULL, 7);
+    static pm_tcp_ext ext[2]; /* the TCB extension pool */
+    pm_tcp_stack_set_ext(&st, ext, 2);
     pm_tcp_init(&tcb, ring, 1 << 16, 1 << 16);
     memset(&tup, 0, sizeof tup);
     tup.laddr = pm_ip4(0x0a000001);
