@@ -408,6 +408,7 @@ int cmd_scan(int argc, char **argv)
             break;
         case OPT_MAXDELAY:
             if (parse_time(optarg, &cfg.max_scan_delay_us) < 0) goto bad;
+            cfg.max_udp_scan_delay_us = cfg.max_scan_delay_us;
             break;
         default: goto bad;
         }
