@@ -305,6 +305,10 @@ void pm_engine_resolve(pm_engine *e, uint64_t idx, int state, int reason, uint8_
     /* Karn's rule (RFC 6298 3): sample only replies that name their try. */
     if (tryno == p->tries || (tryno == 0 && p->tries == 1))
         pm_rtt_sample(&e->rtt, now > p->sent_us ? now - p->sent_us : 0);
+    if (reason >= PM_R_PORT_UNREACH && reason < PM_R_COUNT) {
+        uint64_t sent = tryno == p->tries ? p->sent_us : p->first_us;
+        if (sent > e->icmp_sent_max) e->icmp_sent_max = sent;
+    }
     adjust_timing(e, state, tryno, tryno == p->tries ? p->prev_us : p->first_us, now);
     conclude(e, p, state, reason, ttl);
 }
@@ -454,15 +458,20 @@ static unsigned allowed_tries(const pm_engine *e)
 /* nmap's rate-limit detection: before the first try numbered above any
  * sent so far, wait a second with nothing sent, so that a rate limiter
  * refills and can answer the retry (if more than one port is scanned).
- * Only once the target has sent an ICMP error: those are what targets
- * rate-limit (RFC 1812 4.3.2.8; Linux icmp_ratelimit), while Linux does
- * not limit its RSTs, and a SYN scan of a host that drops a few ports
- * would otherwise stop for a second. true: wait now. */
-static bool rld_wait(pm_engine *e, unsigned try_next, uint64_t now)
+ * Two conditions of ours keep unlimited targets fast, where nmap always
+ * waits: the target has sent an ICMP error (what targets rate-limit: RFC
+ * 1812 4.3.2.8, Linux icmp_ratelimit; Linux does not limit its RSTs), and
+ * the silent probe p was sent after every probe an ICMP error answered,
+ * as past a limiter's burst (a limiter answers the first probes of a
+ * burst, then none). Silent ports among answered ones, in the random
+ * order, are silent for good. p NULL: the limit has risen (a retry was
+ * answered: a loss), wait as nmap. true: wait now. */
+static bool rld_wait(pm_engine *e, unsigned try_next, const pm_probe *p, uint64_t now)
 {
     if (try_next <= e->max_try_sent) return false;
     e->max_try_sent = try_next;
     if (!e->icmp_seen || e->nports < 2) return false;
+    if (p && p->sent_us < e->icmp_sent_max) return false;
     e->rld_until = now + 1000000;
     return true;
 }
@@ -499,7 +508,7 @@ static int expire(pm_engine *e, uint64_t now)
         }
         if (p->tries < allowed) {
             if (!may_send(e)) break;
-            if (rld_wait(e, p->tries + 1u, now)) break;
+            if (rld_wait(e, p->tries + 1u, p, now)) break;
             if (e->be->release) e->be->release(e, p);
             e->fhead++;
             int rc = transmit(e, p, now);
@@ -538,7 +547,7 @@ static int bench_resend(pm_engine *e, uint64_t now)
             continue;
         }
         if (b.tries >= allowed_tries(e)) break;
-        if (rld_wait(e, b.tries + 1u, now)) break;
+        if (rld_wait(e, b.tries + 1u, NULL, now)) break;
         uint32_t s = e->freelist[e->nfree - 1];
         pm_probe *p = &e->slot[s];
         p->idx = b.idx;
@@ -739,8 +748,7 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         if (e->rld_until > send_ok) send_ok = e->rld_until;
         uint64_t wake = next_deadline(e);
         if (wake <= now && send_ok > wake) wake = send_ok; /* expired, but paced */
-        if ((e->pos < e->npos || e->bench_live) && window_open(e) && send_ok < wake)
-            wake = send_ok;
+        if ((e->pos < e->npos || e->bench_live) && window_open(e) && send_ok < wake) wake = send_ok;
         int ms = wake == UINT64_MAX ? 100 : (wake > now ? (int)((wake - now + 999) / 1000) : 0);
         if (ms > 100) ms = 100;
         /* Unpaced raw scans spin while probes remain to be sent, as masscan

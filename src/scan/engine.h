@@ -89,7 +89,8 @@ struct pm_engine {
      * target's ICMP rate limiter refills before the retries that test it. */
     unsigned max_try_sent;
     uint64_t rld_until;
-    bool icmp_seen; /* an ICMP error (the kind targets rate-limit) came back */
+    bool icmp_seen;         /* an ICMP error (the kind targets rate-limit) came back */
+    uint64_t icmp_sent_max; /* the latest transmission an ICMP error answered */
     pm_bench_ent *bench;
     size_t bench_n, bench_cap, bench_live; /* entries; live = not concluded by a late reply */
     uint32_t window_max;
