@@ -8,29 +8,9 @@
 # slowly: portmux must find the same, port for port. Both scans' times are
 # printed.
 set -euo pipefail
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, raw sockets)"
-for t in nmap ip python3; do command -v $t >/dev/null || skip "$t is not installed"; done
-PORTMUX=${PORTMUX:-$PM_BINARY_DIR/portmux}
-[ -x "$PORTMUX" ] || skip "portmux not built at $PORTMUX"
-here=$(cd "$(dirname "$0")" && pwd)
-
-A=pm-udprl-$$-a; B=pm-udprl-$$-b
-work=$(mktemp -d)
-cleanup() {
-  [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null || true
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$A" || skip "cannot create network namespaces here"
-ip netns add "$B"
-ip link add pmra$$ netns "$A" type veth peer name pmrb$$ netns "$B"
-ip -n "$A" addr add 10.79.0.1/24 dev pmra$$
-ip -n "$B" addr add 10.79.0.2/24 dev pmrb$$
-for n in "$A" "$B"; do ip -n "$n" link set lo up; done
-ip -n "$A" link set pmra$$ up; ip -n "$B" link set pmrb$$ up
+. "$(dirname "$0")/scan_lib.sh"
+scan_require nmap ip python3 bc
+scan_pair udrl 10.79.0
 
 # A new namespace has the kernel's defaults; the test needs the limit on.
 rl=$(ip netns exec "$B" sysctl -n net.ipv4.icmp_ratelimit)
@@ -40,13 +20,9 @@ mask=$(ip netns exec "$B" sysctl -n net.ipv4.icmp_ratemask)
 echo "target: net.ipv4.icmp_ratelimit=$rl ms, icmp_ratemask=$mask (kernel defaults)"
 
 # UDP services on 7 (echo), 53 (DNS), 161 (SNMP); 20 closed ports
-ip netns exec "$B" python3 "$here/scan_target.py" 22 >"$work/srv.log" 2>&1 &
-srv=$!
-for _ in $(seq 50); do grep -q ready "$work/srv.log" 2>/dev/null && break; sleep 0.1; done
-grep -q ready "$work/srv.log" || { cat "$work/srv.log"; echo "FAIL: target did not start"; exit 1; }
+scan_target 22
 P=7,53,161,1000-1019
 
-ports_lines() { grep -P '^Host: .*\tPorts: ' "$1" | sed 's/[[:space:]]*$//'; }
 count() { ports_lines "$1" | grep -o "/$2/udp/" | wc -l; }
 fail=0
 # The bucket refills at one token a second up to 6: a pause of 7 s before
@@ -73,6 +49,6 @@ fi
 if diff <(ports_lines "$work/nmap") <(ports_lines "$work/pm") >"$work/diff"; then
   echo "ok   portmux's port lines equal nmap's"
 else
-  echo "FAIL nmap (<) and portmux (>) differ:"; cat "$work/diff"; cp "$work"/pm "$work"/nmap /tmp/ 2>/dev/null || true; fail=1
+  echo "FAIL nmap (<) and portmux (>) differ:"; cat "$work/diff"; fail=1
 fi
 exit $fail

@@ -17,15 +17,28 @@
 
 static const uint8_t MAC_D[6] = {2, 0, 0, 0, 0, 0xd}, MAC_S[6] = {2, 0, 0, 0, 0, 0x5};
 
-static pm_packet tcp4(uint16_t sport, uint16_t dport)
+/* A packet from the target (192.0.2.2 or 2001:db8::2) to us. */
+static pm_packet from_target(int version, uint8_t proto)
 {
     pm_packet pk;
     memset(&pk, 0, sizeof pk);
-    pk.ip.version = 4;
-    pk.ip.proto = PM_IPPROTO_TCP;
+    pk.ip.version = (uint8_t)version;
+    pk.ip.proto = proto;
     pk.ip.ttl = 64;
-    pk.ip.src = pm_ip4(0xc0000201);
-    pk.ip.dst = pm_ip4(0xc0000202);
+    int fam;
+    if (version == 4) {
+        pk.ip.src = pm_ip4(0xc0000202);
+        pk.ip.dst = pm_ip4(0xc0000201);
+    } else {
+        pm_ip_parse("2001:db8::2", &pk.ip.src, &fam);
+        pm_ip_parse("2001:db8::1", &pk.ip.dst, &fam);
+    }
+    return pk;
+}
+
+static pm_packet tcp4(uint16_t sport, uint16_t dport)
+{
+    pm_packet pk = from_target(4, PM_IPPROTO_TCP);
     pk.tcp.sport = sport;
     pk.tcp.dport = dport;
     pk.tcp.seq = 0x12345678;
@@ -34,16 +47,9 @@ static pm_packet tcp4(uint16_t sport, uint16_t dport)
     return pk;
 }
 
-static pm_packet udp6(uint16_t sport, uint16_t dport)
+static pm_packet udp(int version, uint16_t sport, uint16_t dport)
 {
-    pm_packet pk;
-    memset(&pk, 0, sizeof pk);
-    pk.ip.version = 6;
-    pk.ip.proto = PM_IPPROTO_UDP;
-    pk.ip.ttl = 64;
-    int fam;
-    pm_ip_parse("2001:db8::1", &pk.ip.src, &fam);
-    pm_ip_parse("2001:db8::2", &pk.ip.dst, &fam);
+    pm_packet pk = from_target(version, PM_IPPROTO_UDP);
     pk.udp.sport = sport;
     pk.udp.dport = dport;
     static const uint8_t pl[4] = {1, 2, 3, 4};
@@ -77,10 +83,10 @@ static void test_frame(void **state)
     assert_int_equal(back.tcp.sport, 40000);
     assert_int_equal(back.tcp.dport, 80);
     assert_int_equal(back.tcp.seq, 0x12345678);
-    pm_ip want = pm_ip4(0xc0000202);
+    pm_ip want = pm_ip4(0xc0000201);
     assert_true(pm_ip_eq(&back.ip.dst, &want));
 
-    len = frame(buf, sizeof buf, udp6(40001, 53));
+    len = frame(buf, sizeof buf, udp(6, 40001, 53));
     assert_int_equal(buf[12] << 8 | buf[13], 0x86dd);
     assert_int_equal(len, PM_ETHLEN + 40 + 8 + 4);
     assert_int_equal(pm_raw_parse_ip(buf + PM_ETHLEN, (size_t)len - PM_ETHLEN, &back, &ws), 0);
@@ -137,11 +143,7 @@ static void test_filter_tcp(void **state)
     assert_false(passes(p, f, (size_t)frame(f, sizeof f, tcp4(80, LO - 1))));
     assert_false(passes(p, f, (size_t)frame(f, sizeof f, tcp4(80, HI + 1))));
     /* UDP to our ports is not a TCP scan's */
-    pm_packet u = udp6(53, LO);
-    u.ip.version = 4;
-    u.ip.src = pm_ip4(0xc0000202);
-    u.ip.dst = pm_ip4(0xc0000201);
-    assert_false(passes(p, f, (size_t)frame(f, sizeof f, u)));
+    assert_false(passes(p, f, (size_t)frame(f, sizeof f, udp(4, 53, LO))));
     /* ICMP, any: errors quote our probes (the filter looks at the
      * protocol only) */
     int len = frame(f, sizeof f, tcp4(80, 1));
@@ -174,22 +176,21 @@ static void test_filter_udp6(void **state)
     (void)state;
     pair p = filtered_pair(PM_IPPROTO_UDP);
     uint8_t f[PM_RAW_PKTMAX];
-    assert_true(passes(p, f, (size_t)frame(f, sizeof f, udp6(53, LO))));
-    assert_true(passes(p, f, (size_t)frame(f, sizeof f, udp6(53, HI))));
-    assert_false(passes(p, f, (size_t)frame(f, sizeof f, udp6(53, HI + 1))));
-    assert_false(passes(p, f, (size_t)frame(f, sizeof f, udp6(53, 53))));
+    assert_true(passes(p, f, (size_t)frame(f, sizeof f, udp(6, 53, LO))));
+    assert_true(passes(p, f, (size_t)frame(f, sizeof f, udp(6, 53, HI))));
+    assert_false(passes(p, f, (size_t)frame(f, sizeof f, udp(6, 53, HI + 1))));
+    assert_false(passes(p, f, (size_t)frame(f, sizeof f, udp(6, 53, 53))));
     /* a TCP segment is not a UDP scan's */
-    pm_packet t = tcp4(80, LO);
-    t.ip.version = 6;
-    t.ip.src = udp6(0, 0).ip.src;
-    t.ip.dst = udp6(0, 0).ip.dst;
+    pm_packet t = from_target(6, PM_IPPROTO_TCP);
+    t.tcp.sport = 80;
+    t.tcp.dport = LO;
     assert_false(passes(p, f, (size_t)frame(f, sizeof f, t)));
     /* ICMPv6 (next header 58), any */
-    int len = frame(f, sizeof f, udp6(53, 1));
+    int len = frame(f, sizeof f, udp(6, 53, 1));
     f[PM_ETHLEN + 6] = 58;
     assert_true(passes(p, f, (size_t)len));
     /* an extension header before UDP: out (the port is not where it looks) */
-    len = frame(f, sizeof f, udp6(53, LO));
+    len = frame(f, sizeof f, udp(6, 53, LO));
     f[PM_ETHLEN + 6] = 0; /* hop-by-hop */
     assert_false(passes(p, f, (size_t)len));
     close(p.tx);
@@ -240,7 +241,7 @@ static void test_ring_block(void **state)
     f[12] = 0x08, f[13] = 0x06; /* ARP: skipped */
     off = put(blk, off, f, (unsigned)len, false);
     off = put(blk, off, f, PM_ETHLEN, false); /* no payload: skipped */
-    off = put(blk, off, f, (unsigned)frame(f, sizeof f, udp6(53, HI)), true);
+    off = put(blk, off, f, (unsigned)frame(f, sizeof f, udp(6, 53, HI)), true);
     bd.hdr.bh1.num_pkts = 4;
     bd.hdr.bh1.offset_to_first_pkt = (uint32_t)first;
     bd.hdr.bh1.blk_len = (uint32_t)off;
