@@ -211,6 +211,10 @@ static void conclude(pm_engine *e, pm_probe *p, int state, int reason, uint8_t t
 
 /* res->reason of a benched probe, its state still 0 (not concluded) */
 #define R_BENCHED 0xff
+/* nmap benches per host, in host groups; one scan here may cover millions
+ * of silent addresses, so the bench is bounded (24 B an entry): past this,
+ * a probe at the limit is given up at once. */
+#define BENCH_MAX 65536
 
 static bool udp_scan(const pm_engine *e)
 {
@@ -518,19 +522,22 @@ static int expire(pm_engine *e, uint64_t now)
                 break;
             }
             if (rc < 0) return rc;
-        } else if (!e->tryno_final && (e->pos < e->npos || e->nused > 1)) {
+        } else if (!e->tryno_final && (e->pos < e->npos || e->nused > 1) &&
+                   e->bench_live < BENCH_MAX) {
             /* At the limit, but others are still out: an answer to one
              * of them may raise the limit (nmap's bench). */
             e->fhead++;
             int rc = bench_put(e, p);
             if (rc < 0) return rc;
         } else {
-            /* the last one out: the limit cannot rise any more */
             e->fhead++;
-            e->tryno_final = true;
             e->st->timeouts++;
             conclude(e, p, default_state(e), PM_R_NO_RESPONSE, 0);
-            bench_finish(e);
+            if (e->pos >= e->npos && e->nused == 0) {
+                /* the last one out: the limit cannot rise any more */
+                e->tryno_final = true;
+                bench_finish(e);
+            }
         }
     }
     return 0;
