@@ -167,7 +167,7 @@ static const char *svc_lookup(void *ctx, uint16_t port, uint8_t proto)
     svc_table *t = ctx;
     if (!t) return NULL;
     const char *n = proto == PM_IPPROTO_UDP ? t->udp[port] : t->tcp[port];
-    return n && strcmp(n, "unknown") ? n : NULL;
+    return n; /* "unknown" is a name there too: nmap prints it, but nothing for no entry */
 }
 
 /* Without nmap-services: names from the IANA registry (services.h). */
@@ -408,6 +408,7 @@ int cmd_scan(int argc, char **argv)
             break;
         case OPT_MAXDELAY:
             if (parse_time(optarg, &cfg.max_scan_delay_us) < 0) goto bad;
+            cfg.max_udp_scan_delay_us = cfg.max_scan_delay_us;
             break;
         default: goto bad;
         }

@@ -84,10 +84,17 @@ static int next_ignored(const host_view *v, int prev)
     return best;
 }
 
-/* nmap prints "unknown" for a port its table does not name. */
+/* The port's name in nmap-services, NULL if it has no entry there. */
+static const char *svc_listed(const pm_scan_report *r, uint16_t port)
+{
+    return r->service ? r->service(r->svc_ctx, port, proto_of(r)) : NULL;
+}
+
+/* nmap's normal output says "unknown" for a port its table does not list
+ * (its grepable output leaves the field empty, its XML the element out). */
 static const char *svc(const pm_scan_report *r, uint16_t port)
 {
-    const char *s = r->service ? r->service(r->svc_ctx, port, proto_of(r)) : NULL;
+    const char *s = svc_listed(r, port);
     return s ? s : "unknown";
 }
 
@@ -236,7 +243,8 @@ void pm_scan_write_grep(FILE *f, const pm_scan_report *r)
         for (size_t i = 0; i < r->cfg->ports.n; i++) {
             int st = r->res->state[v.first + i];
             if (!st || v.ignored[st]) continue;
-            const char *name = svc(r, r->cfg->ports.port[i]);
+            const char *name = svc_listed(r, r->cfg->ports.port[i]);
+            if (!name) name = "";
             /* port/state/protocol/owner/service/rpc info/version/ */
             fprintf(f, "%s%u/%s/%s//%s///", first ? "" : ", ", r->cfg->ports.port[i],
                     pm_port_state_name(st), proto, name);
@@ -361,10 +369,12 @@ void pm_scan_write_xml(FILE *f, const pm_scan_report *r)
                     "reason_ttl=\"%u\"/>",
                     proto, r->cfg->ports.port[i], pm_port_state_name(st),
                     pm_reason_name(r->res->reason[v.first + i]), r->res->ttl[v.first + i]);
-            const char *name = svc(r, r->cfg->ports.port[i]);
-            fprintf(f, "<service name=\"");
-            xml_escape(f, name);
-            fprintf(f, "\" method=\"table\" conf=\"3\"/>");
+            const char *name = svc_listed(r, r->cfg->ports.port[i]);
+            if (name) {
+                fprintf(f, "<service name=\"");
+                xml_escape(f, name);
+                fprintf(f, "\" method=\"table\" conf=\"3\"/>");
+            }
             fprintf(f, "</port>\n");
         }
         fprintf(f, "</ports>\n<times srtt=\"%lld\" rttvar=\"%lld\" to=\"%lld\"/>\n</host>\n",

@@ -164,10 +164,11 @@ typedef struct pm_scan_cfg {
     unsigned max_parallel;     /* probes in flight */
     uint64_t initial_rtt_us, min_rtt_us, max_rtt_us;
     uint64_t scan_delay_us, max_scan_delay_us; /* between probes; 0: none / 1 s */
-    uint16_t sport_base;                       /* raw scans: first source port used */
-    const char *resume_path;                   /* state file, NULL: none */
-    bool progress;                             /* progress line on stderr */
-    bool firewall;                             /* -sS: suppress our kernel's RSTs (nftables) */
+    uint64_t max_udp_scan_delay_us; /* -sU's cap (nmap's: -T4/-T5 lower only TCP's); 0: 1 s */
+    uint16_t sport_base;            /* raw scans: first source port used */
+    const char *resume_path;        /* state file, NULL: none */
+    bool progress;                  /* progress line on stderr */
+    bool firewall;                  /* -sS: suppress our kernel's RSTs (nftables) */
     bool raw_sockets;   /* raw scans: IP raw sockets, not frames to the device (AF_PACKET) */
     bool aggressive;    /* -T4, -T5: nmap's higher thresholds for slowing down */
     volatile int *stop; /* set by a signal handler: stop and save */

@@ -209,13 +209,94 @@ static void conclude(pm_engine *e, pm_probe *p, int state, int reason, uint8_t t
     e->done++;
 }
 
+/* res->reason of a benched probe, its state still 0 (not concluded) */
+#define R_BENCHED 0xff
+/* nmap benches per host, in host groups; one scan here may cover millions
+ * of silent addresses, so the bench is bounded (24 B an entry): past this,
+ * a probe at the limit is given up at once. */
+#define BENCH_MAX 65536
+
+static bool udp_scan(const pm_engine *e)
+{
+    return e->cfg->type == PM_SCAN_UDP;
+}
+
+/* nmap's boostScanDelay: 50 ms (UDP) or 5 ms at first, then doubled up to
+ * a second (or the cap: --max-scan-delay; -T4/-T5 lower TCP's only). */
+static void boost_delay(pm_engine *e, uint64_t now)
+{
+    uint64_t cap = udp_scan(e) ? e->cfg->max_udp_scan_delay_us : e->cfg->max_scan_delay_us;
+    if (!cap) cap = 1000000;
+    uint64_t d = e->delay_us == 0 ? (udp_scan(e) ? 50000 : 5000) : e->delay_us * 2;
+    if (e->delay_us && d > 1000000) d = e->delay_us > 1000000 ? e->delay_us : 1000000;
+    e->delay_us = d < cap ? d : cap;
+    e->last_boost = now;
+    e->dropped = e->good = 0;
+}
+
+/* nmap's ultrascan_adjust_timing and max_successful_tryno rule, for a
+ * reply to try tryno whose previous transmission went out at prev_us. */
+static void adjust_timing(pm_engine *e, int state, unsigned tryno, uint64_t prev_us, uint64_t now)
+{
+    /* nmap: an ICMP error meaning "filtered", where silence means filtered
+     * too, is often rate-limited or from elsewhere: as the answer to a
+     * retry it neither slows the scan nor raises the try limit. */
+    if (tryno > 1 && state == PM_PORT_FILTERED &&
+        pm_scan_silent_state(e->cfg->type) == PM_PORT_FILTERED)
+        return;
+    bool retry = tryno > 1 && !e->be->kernel_retransmits;
+    /* Congestion window, as nmap's group window: +1 per reply up to the
+     * maximum; a reply to a retransmission means an earlier probe was
+     * lost: halve. */
+    if (retry) {
+        e->window_f /= 2;
+        if (e->window_f < 8) e->window_f = 8;
+    } else if (e->window_f < e->window_max) {
+        e->window_f += 1;
+    }
+    e->window = (uint32_t)e->window_f;
+    if (e->window > e->window_max) e->window = e->window_max;
+    if (e->be->kernel_retransmits) {
+        if (tryno > e->max_ok_try) e->max_ok_try = tryno;
+        return;
+    }
+    /* The send delay: a drop is a reply to a retry whose previous try went
+     * out after the delay last grew; past 10 drops, making up over 30% of
+     * the replies since then (40% at -T4/-T5), the delay grows ("due to 11
+     * out of 18 dropped probes since last increase"). */
+    if (retry && prev_us > e->last_boost)
+        e->dropped++;
+    else
+        e->good++;
+    if (e->dropped > 10 &&
+        (double)e->dropped > (e->cfg->aggressive ? 0.4 : 0.3) * (double)(e->dropped + e->good))
+        boost_delay(e, now);
+    /* And when a try beyond the 4th (5th at -T4) is answered: "due to
+     * max_successful_tryno increase to 4" (nmap counts from 0). */
+    if (tryno > e->max_ok_try) {
+        e->max_ok_try = tryno;
+        if (tryno > (e->cfg->aggressive ? 5u : 4u)) boost_delay(e, now);
+    }
+}
+
 void pm_engine_resolve(pm_engine *e, uint64_t idx, int state, int reason, uint8_t ttl,
                        unsigned tryno, uint64_t now)
 {
     if (idx >= e->n) return;
     e->st->replies++;
+    if (reason >= PM_R_PORT_UNREACH && reason < PM_R_COUNT) e->icmp_seen = true;
     pm_probe *p = find(e, idx, NULL);
     if (!p) {
+        if (e->res->state[idx] == 0 && e->res->reason[idx] == R_BENCHED) {
+            /* benched: concluded now, and skipped when the bench is sent */
+            e->res->state[idx] = (uint8_t)state;
+            e->res->reason[idx] = (uint8_t)reason;
+            e->res->ttl[idx] = ttl;
+            e->bench_live--;
+            e->done++;
+            adjust_timing(e, state, tryno, 0, now);
+            return;
+        }
         /* A late reply to a probe already given up on: the reply is the
          * truth (the cookie vouched for it), so it replaces the default. */
         if (e->res->reason[idx] == PM_R_NO_RESPONSE) {
@@ -228,46 +309,55 @@ void pm_engine_resolve(pm_engine *e, uint64_t idx, int state, int reason, uint8_
     /* Karn's rule (RFC 6298 3): sample only replies that name their try. */
     if (tryno == p->tries || (tryno == 0 && p->tries == 1))
         pm_rtt_sample(&e->rtt, now > p->sent_us ? now - p->sent_us : 0);
-    bool boost = false;
-    if (tryno > e->max_ok_try) {
-        e->max_ok_try = tryno;
-        /* nmap: "Increasing send delay ... due to max_successful_tryno
-         * increase to 4" (0-based: our 5th try; at -T4, the 6th) */
-        if (tryno > (e->cfg->aggressive ? 5u : 4u)) boost = true;
+    if (reason >= PM_R_PORT_UNREACH && reason < PM_R_COUNT) {
+        uint64_t sent = tryno == p->tries ? p->sent_us : p->first_us;
+        if (sent > e->icmp_sent_max) e->icmp_sent_max = sent;
     }
-    /* Congestion window, as nmap's: +1 per reply up to the maximum; a
-     * reply to a retransmission means an earlier probe was lost: halve. */
-    if (tryno > 1 && !e->be->kernel_retransmits) {
-        e->window_f /= 2;
-        if (e->window_f < 8) e->window_f = 8;
-        /* nmap's send delay: a target that answers many retries is
-         * dropping (an ICMP rate limit, most often). nmap counts answers
-         * to retries against all answers since the delay last grew, and
-         * slows down past 30% of them (40% at -T4; its logs read "due to
-         * 11 out of 18 dropped probes since last increase"), so that a few
-         * losses on a fast path do not slow a whole scan. (nmap also waits
-         * for 11 such answers; a short scan of a rate-limited target
-         * would end before that, so we do not.) */
-        e->dropped++;
-        if ((double)e->dropped > (e->cfg->aggressive ? 0.4 : 0.3) * (double)(e->dropped + e->good))
-            boost = true;
-    } else {
-        e->good++;
-        if (e->window_f < e->window_max) e->window_f += 1;
-    }
-    /* Probes spaced out: 5 ms at first, doubling at most once a timeout,
-     * up to --max-scan-delay. */
-    uint64_t maxd = e->cfg->max_scan_delay_us ? e->cfg->max_scan_delay_us : 1000000;
-    if (boost && !e->be->kernel_retransmits && now > e->delay_bumped + e->rtt.timeout &&
-        e->delay_us < maxd) {
-        e->delay_us = e->delay_us ? e->delay_us * 2 : 5000;
-        if (e->delay_us > maxd) e->delay_us = maxd;
-        e->delay_bumped = now;
-        e->dropped = e->good = 0;
-    }
-    e->window = (uint32_t)e->window_f;
-    if (e->window > e->window_max) e->window = e->window_max;
+    adjust_timing(e, state, tryno, tryno == p->tries ? p->prev_us : p->first_us, now);
     conclude(e, p, state, reason, ttl);
+}
+
+/* ---- the bench (nmap's probe_bench) -------------------------------------- */
+
+/* Kept with the fewest tries last: those are sent first when the limit
+ * rises (all have the same count but for a limit rising mid-way). */
+static int bench_put(pm_engine *e, pm_probe *p)
+{
+    if (e->bench_live == 0) e->bench_n = 0; /* only late-concluded entries left */
+    if (e->bench_n == e->bench_cap) {
+        size_t nc = e->bench_cap ? e->bench_cap * 2 : 64;
+        pm_bench_ent *nb = realloc(e->bench, nc * sizeof *nb);
+        if (!nb) return -ENOMEM;
+        e->bench = nb;
+        e->bench_cap = nc;
+    }
+    size_t i = e->bench_n;
+    while (i > 0 && e->bench[i - 1].tries < p->tries) {
+        e->bench[i] = e->bench[i - 1];
+        i--;
+    }
+    e->bench[i] = (pm_bench_ent){p->idx, p->pos, p->tries};
+    e->bench_n++;
+    e->bench_live++;
+    uint64_t idx = p->idx;
+    conclude(e, p, 0, R_BENCHED, 0); /* frees the slot; not concluded */
+    e->done--;
+    e->res->state[idx] = 0;
+    return 0;
+}
+
+/* The limit can no longer rise: what is on the bench had no reply. */
+static void bench_finish(pm_engine *e)
+{
+    for (size_t i = 0; i < e->bench_n; i++) {
+        uint64_t idx = e->bench[i].idx;
+        if (e->res->state[idx]) continue;
+        e->res->state[idx] = (uint8_t)pm_scan_silent_state(e->cfg->type);
+        e->res->reason[idx] = PM_R_NO_RESPONSE;
+        e->st->timeouts++;
+        e->done++;
+    }
+    e->bench_n = e->bench_live = 0;
 }
 
 /* ---- pacing ------------------------------------------------------------- */
@@ -288,6 +378,7 @@ static void refill(pm_engine *e, uint64_t now)
 
 static bool may_send(pm_engine *e)
 {
+    if (e->rld_until && pm_scan_now_us() < e->rld_until) return false;
     if (e->delay_us && pm_scan_now_us() < e->last_send + e->delay_us) return false;
     return e->cfg->max_rate <= 0 || e->tokens >= 1.0;
 }
@@ -320,6 +411,8 @@ static int transmit(pm_engine *e, pm_probe *p, uint64_t now)
     spent(e);
     e->st->sent++;
     if (p->tries > 1) e->st->retrans++;
+    if (p->tries > e->max_try_sent) e->max_try_sent = p->tries;
+    p->prev_us = p->tries > 1 ? p->sent_us : 0;
     p->sent_us = now;
     if (p->tries == 1) p->first_us = now;
     p->wait_from = now;
@@ -356,7 +449,38 @@ static int default_state(const pm_engine *e)
     return pm_scan_silent_state(e->cfg->type);
 }
 
-/* Times out probes at the FIFO head: retransmit or give up. */
+/* Tries allowed now: one beyond the highest answered (nmap's
+ * allowedTryno), two at least, --max-retries + 1 at most. */
+static unsigned allowed_tries(const pm_engine *e)
+{
+    unsigned cap = e->cfg->max_retries + 1;
+    unsigned a = e->max_ok_try + 1 < cap ? e->max_ok_try + 1 : cap;
+    if (a < 2 && e->cfg->max_retries >= 1) a = 2; /* one retry at least */
+    return a;
+}
+
+/* nmap's rate-limit detection: before the first try numbered above any
+ * sent so far, wait a second with nothing sent, so that a rate limiter
+ * refills and can answer the retry (if more than one port is scanned).
+ * Two conditions of ours keep unlimited targets fast, where nmap always
+ * waits: the target has sent an ICMP error (what targets rate-limit: RFC
+ * 1812 4.3.2.8, Linux icmp_ratelimit; Linux does not limit its RSTs), and
+ * the silent probe p was sent after every probe an ICMP error answered,
+ * as past a limiter's burst (a limiter answers the first probes of a
+ * burst, then none). Silent ports among answered ones, in the random
+ * order, are silent for good. p NULL: the limit has risen (a retry was
+ * answered: a loss), wait as nmap. true: wait now. */
+static bool rld_wait(pm_engine *e, unsigned try_next, const pm_probe *p, uint64_t now)
+{
+    if (try_next <= e->max_try_sent) return false;
+    e->max_try_sent = try_next;
+    if (!e->icmp_seen || e->nports < 2) return false;
+    if (p && p->sent_us < e->icmp_sent_max) return false;
+    e->rld_until = now + 1000000;
+    return true;
+}
+
+/* Times out probes at the FIFO head: retransmit, bench or give up. */
 static int expire(pm_engine *e, uint64_t now)
 {
     while (e->fhead < e->ftail) {
@@ -370,9 +494,7 @@ static int expire(pm_engine *e, uint64_t now)
          * go out before any RTT sample, under the 1 s initial timeout
          * (nmap, too, judges a probe by the host's current timeout). */
         if (p->wait_from + e->rtt.timeout > now) break;
-        unsigned allowed = e->max_ok_try + 1 < e->cfg->max_retries + 1 ? e->max_ok_try + 1
-                                                                       : e->cfg->max_retries + 1;
-        if (allowed < 2 && e->cfg->max_retries >= 1) allowed = 2; /* one retry at least */
+        unsigned allowed = allowed_tries(e);
         if (e->be->kernel_retransmits) {
             /* connect(): the socket keeps waiting; only the deadline moves */
             if (p->tries < allowed) {
@@ -390,6 +512,7 @@ static int expire(pm_engine *e, uint64_t now)
         }
         if (p->tries < allowed) {
             if (!may_send(e)) break;
+            if (rld_wait(e, p->tries + 1u, p, now)) break;
             if (e->be->release) e->be->release(e, p);
             e->fhead++;
             int rc = transmit(e, p, now);
@@ -399,11 +522,58 @@ static int expire(pm_engine *e, uint64_t now)
                 break;
             }
             if (rc < 0) return rc;
+        } else if (!e->tryno_final && (e->pos < e->npos || e->nused > 1) &&
+                   e->bench_live < BENCH_MAX) {
+            /* At the limit, but others are still out: an answer to one
+             * of them may raise the limit (nmap's bench). */
+            e->fhead++;
+            int rc = bench_put(e, p);
+            if (rc < 0) return rc;
         } else {
             e->fhead++;
             e->st->timeouts++;
             conclude(e, p, default_state(e), PM_R_NO_RESPONSE, 0);
+            if (e->pos >= e->npos && e->nused == 0) {
+                /* the last one out: the limit cannot rise any more */
+                e->tryno_final = true;
+                bench_finish(e);
+            }
         }
+    }
+    return 0;
+}
+
+/* Benched probes go out again once the limit has risen past their tries
+ * (nmap's retransmitBench), before new probes. */
+static int bench_resend(pm_engine *e, uint64_t now)
+{
+    while (e->bench_n && window_open(e) && may_send(e)) {
+        pm_bench_ent b = e->bench[e->bench_n - 1];
+        if (e->res->state[b.idx]) { /* a late reply concluded it */
+            e->bench_n--;
+            continue;
+        }
+        if (b.tries >= allowed_tries(e)) break;
+        if (rld_wait(e, b.tries + 1u, NULL, now)) break;
+        uint32_t s = e->freelist[e->nfree - 1];
+        pm_probe *p = &e->slot[s];
+        p->idx = b.idx;
+        p->pos = b.pos;
+        p->tries = b.tries;
+        p->sent_us = p->first_us = 0;
+        p->fd = -1;
+        e->res->reason[b.idx] = 0;
+        int rc = transmit(e, p, now);
+        if (rc < 0) {
+            e->res->reason[b.idx] = R_BENCHED;
+            return rc;
+        }
+        e->bench_n--;
+        e->bench_live--;
+        e->nfree--;
+        p->used = true;
+        e->nused++;
+        hash_insert(e, b.idx, s);
     }
     return 0;
 }
@@ -455,6 +625,8 @@ static uint64_t resume_position(const pm_engine *e)
     uint64_t lo = e->pos;
     for (uint32_t i = 0; i < e->nslots; i++)
         if (e->slot[i].used && e->slot[i].pos < lo) lo = e->slot[i].pos;
+    for (size_t i = 0; i < e->bench_n; i++)
+        if (!e->res->state[e->bench[i].idx] && e->bench[i].pos < lo) lo = e->bench[i].pos;
     return lo;
 }
 
@@ -543,6 +715,8 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
     uint64_t now = pm_scan_now_us();
     st->start_us = now;
     e->last_refill = now;
+    e->last_boost = now;
+    e->max_try_sent = 1;
     e->rate_mark_us = now;
     e->tokens = 1;
     while (!(cfg->stop && *cfg->stop)) {
@@ -554,13 +728,23 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
         double batch = cfg->max_rate / 20.0 < 32 ? cfg->max_rate / 20.0 : 32;
         if (batch < 1) batch = 1;
         bool go = cfg->max_rate <= 0 || e->tokens >= batch;
+        if (go && e->bench_n && (rc = bench_resend(e, now)) < 0 && rc != -EAGAIN) break;
         while (go && e->pos < e->npos && window_open(e) && may_send(e)) {
             rc = send_new(e, now);
             if (rc == -EAGAIN) break;
             if (rc < 0) goto stop;
         }
         rc = 0;
-        if (e->pos >= e->npos && e->nused == 0) break;
+        if (e->pos >= e->npos && e->nused == 0) {
+            /* nothing out: what is benched and cannot go again had no reply */
+            bool resend = e->bench_live && !e->tryno_final &&
+                          e->bench[e->bench_n - 1].tries < allowed_tries(e);
+            if (!resend) {
+                e->tryno_final = true;
+                bench_finish(e);
+                break;
+            }
+        }
         /* Sleep until the next deadline, token or reply; replies wake us.
          * A send (new or retry) waits for the pacer: a token, the delay. */
         uint64_t send_ok = now;
@@ -568,14 +752,17 @@ int pm_scan_run(const pm_scan_cfg *cfg, pm_scan_result *res, pm_scan_stats *st)
             send_ok = now + (uint64_t)((batch - e->tokens) * 1e6 / cfg->max_rate);
         if (e->delay_us && e->last_send + e->delay_us > send_ok)
             send_ok = e->last_send + e->delay_us;
+        if (e->rld_until > send_ok) send_ok = e->rld_until;
         uint64_t wake = next_deadline(e);
         if (wake <= now && send_ok > wake) wake = send_ok; /* expired, but paced */
-        if (e->pos < e->npos && window_open(e) && send_ok < wake) wake = send_ok;
+        if ((e->pos < e->npos || e->bench_live) && window_open(e) && send_ok < wake) wake = send_ok;
         int ms = wake == UINT64_MAX ? 100 : (wake > now ? (int)((wake - now + 999) / 1000) : 0);
         if (ms > 100) ms = 100;
         /* Unpaced raw scans spin while probes remain to be sent, as masscan
          * does: a sleeping sender waits for the scheduler on a busy host. */
-        if (e->be->spin && cfg->max_rate <= 0 && !e->delay_us && e->pos < e->npos) ms = 0;
+        if (e->be->spin && cfg->max_rate <= 0 && !e->delay_us && e->pos < e->npos &&
+            now >= e->rld_until)
+            ms = 0;
         if ((rc = e->be->poll(e, ms)) < 0) break;
         progress(e, pm_scan_now_us(), false);
     }
@@ -588,7 +775,9 @@ stop:
             unlink(cfg->resume_path); /* finished: nothing to resume */
         }
     }
-    /* Probes still in flight (interrupted) stay unconcluded. */
+    /* Probes still in flight or benched (interrupted) stay unconcluded. */
+    for (size_t i = 0; i < e->bench_n; i++)
+        if (!e->res->state[e->bench[i].idx]) e->res->reason[e->bench[i].idx] = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
         if (e->slot[i].used && e->be->release) e->be->release(e, &e->slot[i]);
     st->end_us = pm_scan_now_us();
@@ -603,6 +792,7 @@ out:
     free(e->freelist);
     free(e->hash);
     free(e->fifo);
+    free(e->bench);
     if (rc < 0) pm_scan_result_free(res);
     return rc;
 }

@@ -14,6 +14,7 @@ typedef struct pm_probe {
     uint64_t idx;       /* ip_index * nports + port_index */
     uint64_t pos;       /* permutation position, for --resume */
     uint64_t sent_us;   /* last transmission */
+    uint64_t prev_us;   /* the one before it (nmap's prevSent) */
     uint64_t first_us;  /* first transmission */
     uint64_t wait_from; /* its current try's timeout runs from here */
     uint32_t gen;       /* bumped on each reuse: stale FIFO entries skip */
@@ -25,6 +26,13 @@ typedef struct pm_probe {
 typedef struct pm_fifo_ent {
     uint32_t slot, gen;
 } pm_fifo_ent;
+
+/* A probe parked at the try limit while the limit may still rise (nmap's
+ * probe_bench): it holds no slot. */
+typedef struct pm_bench_ent {
+    uint64_t idx, pos;
+    uint8_t tries;
+} pm_bench_ent;
 
 typedef struct pm_engine pm_engine;
 
@@ -73,9 +81,21 @@ struct pm_engine {
      * at most max_retries times): a target that answers first probes is
      * not losing them, one that answers only retries is. */
     unsigned max_ok_try;
+    /* nmap's tryno_mayincrease, cleared (for good) once every probe left
+     * has timed out at the limit: the limit cannot rise any more. */
+    bool tryno_final;
+    /* nmap's rate-limit detection: the first try numbered above any sent
+     * waits a second (rld_until), nothing being sent meanwhile, so that a
+     * target's ICMP rate limiter refills before the retries that test it. */
+    unsigned max_try_sent;
+    uint64_t rld_until;
+    bool icmp_seen;         /* an ICMP error (the kind targets rate-limit) came back */
+    uint64_t icmp_sent_max; /* the latest transmission an ICMP error answered */
+    pm_bench_ent *bench;
+    size_t bench_n, bench_cap, bench_live; /* entries; live = not concluded by a late reply */
     uint32_t window_max;
-    uint64_t delay_us, delay_bumped, last_send; /* nmap's scan delay */
-    uint64_t dropped, good; /* replies to retries / to first tries, since the delay last grew */
+    uint64_t delay_us, last_boost, last_send; /* nmap's send delay */
+    uint64_t dropped, good; /* replies to retries / other replies, since last_boost */
     double window_f;        /* congestion window, grown per reply, halved on loss */
 };
 

@@ -1,77 +1,37 @@
-/* -sS, -sA and -sU. Probes are built with the wire module and sent in
- * batches (sendmmsg) by one of two paths:
- *   packet: when every target has one next hop on an Ethernet device, as
- *       masscan: whole frames to the device (AF_PACKET, PACKET_QDISC_BYPASS:
- *       no routing, netfilter or qdisc per probe); replies are read from a
- *       receive ring (PACKET_RX_RING) that a BPF filter feeds with only
- *       TCP/UDP to our source ports and ICMP, and an nftables ingress rule
- *       keeps those replies from our own IP stack (no RSTs, no work);
- *   raw: IP raw sockets (IP_HDRINCL), replies from raw TCP/UDP and ICMP
- *       sockets; otherwise, or with --raw-sockets.
- * Replies are parsed and matched statelessly:
+/* -sS, -sA, -sF/-sN/-sX and -sU: probes built with the wire module, sent
+ * in batches over one of two paths (raw.h: pktring.c or rawsock.c), and
+ * replies matched statelessly:
  *   SYN: the sequence number is pm_scan_cookie(target, dport, sport); a
  *        SYN-ACK or RST acknowledges cookie + 1, an ICMP error quotes it.
  *   UDP: the source port (base + try) and the target (address, port).
  * The source port also names the try, so RTT samples are exact (no Karn
  * ambiguity). */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <linux/filter.h>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "portmux/wire.h"
 #include "scan/engine.h"
-#include "scan/nexthop.h"
 #include "scan/payloads.h"
+#include "scan/raw.h"
 
 #define SPORTS 16 /* source ports: base + (try - 1) % SPORTS */
-#define BATCH  64
-#define PKTMAX 320 /* Ethernet header + IP + TCP/UDP with the largest payload */
-#define ETHLEN 14
-
-#ifndef PACKET_QDISC_BYPASS
-#define PACKET_QDISC_BYPASS 20
-#endif
-#ifndef PACKET_IGNORE_OUTGOING
-#define PACKET_IGNORE_OUTGOING 23
-#endif
-
-typedef struct txq {
-    struct mmsghdr msg[BATCH];
-    struct iovec iov[BATCH];
-    struct sockaddr_in6 to[BATCH]; /* large enough for either family */
-    uint8_t buf[BATCH][PKTMAX];
-    unsigned n;
-} txq;
 
 typedef struct rstate {
-    uint8_t proto;             /* PM_IPPROTO_TCP or _UDP */
-    int tx[2], rx[2], icmp[2]; /* [0] IPv4, [1] IPv6; -1 if unused */
-    int hold[SPORTS];          /* sockets holding our source ports */
-    pm_ip *src;                /* source address per target range */
-    txq q[2];
+    uint8_t proto;    /* PM_IPPROTO_TCP or _UDP */
+    int hold[SPORTS]; /* sockets holding our source ports */
+    pm_ip *src;       /* source address per target range */
+    pm_raw_txq q[2];  /* [0] IPv4, [1] IPv6 */
     pm_wire_stats ws;
     uint64_t tx_dropped;
     char nft_table[48];
     bool nft, nft_in;
     uint16_t id;
-    /* packet path */
-    bool pkt;
-    int pfd; /* AF_PACKET socket: sends frames, fills the ring */
-    uint8_t *ring;
-    size_t ring_len;
-    unsigned ring_blocks, ring_bsize, ring_pos; /* TPACKET_V3 blocks */
-    pm_scan_nexthop nh;
+    bool pkt;        /* the packet path, else raw sockets */
+    pm_rawsock sock; /* opened for both: they need CAP_NET_RAW */
+    pm_pktring ring; /* the packet path */
+    pm_engine *e;    /* for replies */
 } rstate;
 
 /* ---- source addresses and ports ---------------------------------------- */
@@ -166,7 +126,7 @@ static void nft_add(rstate *rs, uint16_t base, bool syn)
                  "table netdev %s_in {\n chain in {\n  type filter hook ingress device \"%s\" "
                  "priority 0; policy accept;\n  ip protocol %s %s dport %u-%u drop\n"
                  "  ip6 nexthdr %s %s dport %u-%u drop\n }\n}\n",
-                 rs->nft_table, rs->nh.ifname, l4, l4, lo, hi, l4, l4, lo, hi);
+                 rs->nft_table, rs->ring.nh.ifname, l4, l4, lo, hi, l4, l4, lo, hi);
         rs->nft_in = nft_run(script) == 0;
         if (rs->nft_in) return;
     }
@@ -211,17 +171,16 @@ static size_t range_of(const pm_targets *t, uint64_t ipi)
     return lo;
 }
 
-static int flush(rstate *rs, int fam)
+int pm_raw_flush(int fd, pm_raw_txq *q, uint64_t *dropped)
 {
-    txq *q = &rs->q[fam];
     unsigned done = 0;
     while (done < q->n) {
-        int n = sendmmsg(rs->pkt ? rs->pfd : rs->tx[fam], q->msg + done, q->n - done, 0);
+        int n = sendmmsg(fd, q->msg + done, q->n - done, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == ENOBUFS || errno == EAGAIN) {
                 /* the device queue is full: drop one, the timeout resends it */
-                rs->tx_dropped++;
+                (*dropped)++;
                 done++;
                 continue;
             }
@@ -236,6 +195,25 @@ static int flush(rstate *rs, int fam)
     }
     q->n = 0;
     return 0;
+}
+
+void pm_raw_push(pm_raw_txq *q, size_t len, const void *to, socklen_t tolen)
+{
+    unsigned i = q->n++;
+    q->iov[i] = (struct iovec){q->buf[i], len};
+    memset(&q->msg[i], 0, sizeof q->msg[i]);
+    if (to) {
+        memcpy(&q->to[i], to, tolen);
+        q->msg[i].msg_hdr.msg_name = &q->to[i];
+        q->msg[i].msg_hdr.msg_namelen = tolen;
+    }
+    q->msg[i].msg_hdr.msg_iov = &q->iov[i];
+    q->msg[i].msg_hdr.msg_iovlen = 1;
+}
+
+static int flush(rstate *rs, int fam)
+{
+    return pm_raw_flush(rs->pkt ? rs->ring.fd : rs->sock.tx[fam], &rs->q[fam], &rs->tx_dropped);
 }
 
 /* -sF, -sN, -sX: the probe's flags (nmap's). */
@@ -257,8 +235,8 @@ static int r_send(pm_engine *e, pm_probe *p, uint64_t now)
     int fam = family == PM_AF_INET6;
     uint16_t dport = pm_engine_port(e, p->idx);
     uint16_t sport = (uint16_t)(e->sport_base + (p->tries - 1) % SPORTS);
-    txq *q = &rs->q[fam];
-    if (q->n == BATCH) {
+    pm_raw_txq *q = &rs->q[fam];
+    if (q->n == PM_RAW_BATCH) {
         int rc = flush(rs, fam);
         if (rc < 0) return rc;
     }
@@ -292,45 +270,7 @@ static int r_send(pm_engine *e, pm_probe *p, uint64_t now)
         pk.udp.dport = dport;
         pm_scan_payload(dport, &pk.udp.payload, &pk.udp.payload_len);
     }
-    uint8_t *buf = q->buf[q->n];
-    if (rs->pkt) {
-        /* Ethernet: next hop, us, IPv4 or IPv6 */
-        memcpy(buf, rs->nh.dst_mac, 6);
-        memcpy(buf + 6, rs->nh.src_mac, 6);
-        buf[12] = fam ? 0x86 : 0x08;
-        buf[13] = fam ? 0xdd : 0x00;
-        int len = pm_packet_emit(&pk, buf + ETHLEN, PKTMAX - ETHLEN);
-        if (len < 0) return len;
-        q->iov[q->n] = (struct iovec){buf, (size_t)len + ETHLEN};
-        memset(&q->msg[q->n], 0, sizeof q->msg[q->n]);
-        q->msg[q->n].msg_hdr.msg_iov = &q->iov[q->n];
-        q->msg[q->n].msg_hdr.msg_iovlen = 1;
-        q->n++;
-        return 0;
-    }
-    int len = pm_packet_emit(&pk, buf, PKTMAX);
-    if (len < 0) return len;
-    struct sockaddr_in6 *to = &q->to[q->n];
-    memset(to, 0, sizeof *to);
-    socklen_t tolen;
-    if (!fam) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)to;
-        s4->sin_family = AF_INET;
-        memcpy(&s4->sin_addr, dst.b + 12, 4);
-        tolen = sizeof *s4;
-    } else {
-        to->sin6_family = AF_INET6;
-        memcpy(&to->sin6_addr, dst.b, 16);
-        tolen = sizeof *to;
-    }
-    q->iov[q->n] = (struct iovec){buf, (size_t)len};
-    memset(&q->msg[q->n], 0, sizeof q->msg[q->n]);
-    q->msg[q->n].msg_hdr.msg_name = to;
-    q->msg[q->n].msg_hdr.msg_namelen = tolen;
-    q->msg[q->n].msg_hdr.msg_iov = &q->iov[q->n];
-    q->msg[q->n].msg_hdr.msg_iovlen = 1;
-    q->n++;
-    return 0;
+    return rs->pkt ? pm_pktring_queue(&rs->ring, q, &pk) : pm_rawsock_queue(q, &pk);
 }
 
 /* ---- receiving ---------------------------------------------------------- */
@@ -450,7 +390,7 @@ static void handle(pm_engine *e, rstate *rs, const pm_packet *pk, uint64_t now)
  * sender leaves them to offload (CHECKSUM_PARTIAL), so a raw socket sees
  * them unfinished. The cookie authenticates TCP replies instead; ICMP is
  * checksummed in software and is verified. */
-static int parse_transport(const pm_ip_repr *ip, const uint8_t *t, size_t len, pm_packet *pk,
+int pm_raw_parse_transport(const pm_ip_repr *ip, const uint8_t *t, size_t len, pm_packet *pk,
                            pm_wire_stats *ws)
 {
     if (ip->proto == PM_IPPROTO_TCP) return pm_tcp_parse(ip, t, len, false, &pk->tcp, ws);
@@ -460,102 +400,18 @@ static int parse_transport(const pm_ip_repr *ip, const uint8_t *t, size_t len, p
     return -PM_E_PROTO;
 }
 
-/* IPv6 raw sockets deliver the transport bytes only: the header is rebuilt
- * from the sender's address and IPV6_PKTINFO / IPV6_HOPLIMIT. */
-static int parse6(uint8_t proto, const uint8_t *buf, size_t len, const struct msghdr *mh,
-                  pm_packet *pk, pm_wire_stats *ws)
-{
-    memset(&pk->ip, 0, sizeof pk->ip);
-    pk->ip.version = 6;
-    pk->ip.proto = proto;
-    pk->ip.payload_len = (uint16_t)len;
-    const struct sockaddr_in6 *from = mh->msg_name;
-    memcpy(pk->ip.src.b, &from->sin6_addr, 16);
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
-        if (cm->cmsg_level != IPPROTO_IPV6) continue;
-        if (cm->cmsg_type == IPV6_PKTINFO) {
-            struct in6_pktinfo pi;
-            memcpy(&pi, CMSG_DATA(cm), sizeof pi);
-            memcpy(pk->ip.dst.b, &pi.ipi6_addr, 16);
-        } else if (cm->cmsg_type == IPV6_HOPLIMIT) {
-            int hl;
-            memcpy(&hl, CMSG_DATA(cm), sizeof hl);
-            pk->ip.ttl = (uint8_t)hl;
-        }
-    }
-    return parse_transport(&pk->ip, buf, len, pk, ws);
-}
-
-/* IPv4 (raw sockets), or either version (the packet ring): the header as
- * received, then the transport. */
-static int parse_ip(const uint8_t *buf, size_t len, pm_packet *pk, pm_wire_stats *ws)
+int pm_raw_parse_ip(const uint8_t *buf, size_t len, pm_packet *pk, pm_wire_stats *ws)
 {
     int rc = pm_ip_hdr_parse(buf, len, &pk->ip, ws);
     if (rc) return rc;
     if (pk->ip.fragment) return -PM_E_FRAGMENT;
-    return parse_transport(&pk->ip, buf + pk->ip.header_len, pk->ip.payload_len, pk, ws);
+    return pm_raw_parse_transport(&pk->ip, buf + pk->ip.header_len, pk->ip.payload_len, pk, ws);
 }
 
-static void drain(pm_engine *e, rstate *rs, int fd, int fam, uint8_t proto)
+static void on_reply(void *ctx, const pm_packet *pk, uint64_t now)
 {
-    enum { N = 64, SZ = 2048 };
-    static uint8_t bufs[N][SZ];
-    static uint8_t ctl[N][128];
-    struct mmsghdr m[N];
-    struct iovec iov[N];
-    struct sockaddr_in6 from[N];
-    for (int round = 0; round < 64; round++) {
-        for (int i = 0; i < N; i++) {
-            iov[i] = (struct iovec){bufs[i], SZ};
-            memset(&m[i], 0, sizeof m[i]);
-            m[i].msg_hdr.msg_iov = &iov[i];
-            m[i].msg_hdr.msg_iovlen = 1;
-            m[i].msg_hdr.msg_name = &from[i];
-            m[i].msg_hdr.msg_namelen = sizeof from[i];
-            m[i].msg_hdr.msg_control = ctl[i];
-            m[i].msg_hdr.msg_controllen = sizeof ctl[i];
-        }
-        int n = recvmmsg(fd, m, N, MSG_DONTWAIT, NULL);
-        if (n <= 0) return;
-        uint64_t now = pm_scan_now_us();
-        for (int i = 0; i < n; i++) {
-            pm_packet pk;
-            int rc = fam ? parse6(proto, bufs[i], m[i].msg_len, &m[i].msg_hdr, &pk, &rs->ws)
-                         : parse_ip(bufs[i], m[i].msg_len, &pk, &rs->ws);
-            if (rc == 0) handle(e, rs, &pk, now);
-        }
-        if (n < N) return;
-    }
-}
-
-/* The blocks the kernel has filled (TP_STATUS_USER: full, or retired by
- * its 1 ms timer), in ring order, each frame of each; a block is handed
- * back (TP_STATUS_KERNEL) once read. No system call. */
-static unsigned ring_drain(pm_engine *e, rstate *rs)
-{
-    uint64_t now = 0;
-    unsigned frames = 0;
-    for (unsigned k = 0; k < rs->ring_blocks; k++) {
-        struct tpacket_block_desc *bd = (void *)(rs->ring + (size_t)rs->ring_pos * rs->ring_bsize);
-        if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
-        if (!now) now = pm_scan_now_us();
-        const uint8_t *p = (const uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
-        for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts; i++) {
-            const struct tpacket3_hdr *h = (const void *)p;
-            const uint8_t *f = p + h->tp_mac;
-            unsigned len = h->tp_snaplen;
-            if (len > ETHLEN &&
-                ((f[12] == 0x08 && f[13] == 0x00) || (f[12] == 0x86 && f[13] == 0xdd))) {
-                pm_packet pk;
-                if (parse_ip(f + ETHLEN, len - ETHLEN, &pk, &rs->ws) == 0) handle(e, rs, &pk, now);
-            }
-            p += h->tp_next_offset;
-        }
-        frames += bd->hdr.bh1.num_pkts;
-        __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-        rs->ring_pos = rs->ring_pos + 1 == rs->ring_blocks ? 0 : rs->ring_pos + 1;
-    }
-    return frames;
+    rstate *rs = ctx;
+    handle(rs->e, rs, pk, now);
 }
 
 static int r_poll(pm_engine *e, int timeout_ms)
@@ -566,30 +422,9 @@ static int r_poll(pm_engine *e, int timeout_ms)
             int rc = flush(rs, f);
             if (rc < 0) return rc;
         }
-    if (rs->pkt) {
-        if (ring_drain(e, rs) || timeout_ms == 0) return 0;
-        struct pollfd pf = {rs->pfd, POLLIN, 0};
-        if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR) return -errno;
-        ring_drain(e, rs);
-        return 0;
-    }
-    struct pollfd pf[4];
-    int map[4][2], n = 0;
-    for (int f = 0; f < 2; f++) {
-        if (rs->rx[f] >= 0) {
-            pf[n] = (struct pollfd){rs->rx[f], POLLIN, 0};
-            map[n][0] = f, map[n][1] = rs->proto, n++;
-        }
-        if (rs->icmp[f] >= 0) {
-            pf[n] = (struct pollfd){rs->icmp[f], POLLIN, 0};
-            map[n][0] = f, map[n][1] = f ? PM_IPPROTO_ICMPV6 : PM_IPPROTO_ICMP, n++;
-        }
-    }
-    int r = poll(pf, (nfds_t)n, timeout_ms);
-    if (r < 0) return errno == EINTR ? 0 : -errno;
-    for (int i = 0; i < n; i++)
-        if (pf[i].revents & POLLIN) drain(e, rs, pf[i].fd, map[i][0], (uint8_t)map[i][1]);
-    return 0;
+    pm_raw_rx rx = {on_reply, rs, &rs->ws};
+    return rs->pkt ? pm_pktring_poll(&rs->ring, timeout_ms, &rx)
+                   : pm_rawsock_poll(&rs->sock, timeout_ms, &rx);
 }
 
 static void r_close(pm_engine *e)
@@ -597,22 +432,11 @@ static void r_close(pm_engine *e)
     rstate *rs = e->be_state;
     if (!rs) return;
     e->st->tx_dropped = rs->tx_dropped;
-    if (rs->pfd >= 0) {
-        struct tpacket_stats_v3 ps;
-        socklen_t len = sizeof ps;
-        if (getsockopt(rs->pfd, SOL_PACKET, PACKET_STATISTICS, &ps, &len) == 0)
-            e->st->rx_dropped = ps.tp_drops;
-    }
+    pm_pktring_close(&rs->ring, &e->st->rx_dropped);
     nft_del(rs);
-    for (int f = 0; f < 2; f++) {
-        if (rs->tx[f] >= 0) close(rs->tx[f]);
-        if (rs->rx[f] >= 0) close(rs->rx[f]);
-        if (rs->icmp[f] >= 0) close(rs->icmp[f]);
-    }
+    pm_rawsock_close(&rs->sock);
     for (int i = 0; i < SPORTS; i++)
         if (rs->hold[i] >= 0) close(rs->hold[i]);
-    if (rs->ring) munmap(rs->ring, rs->ring_len);
-    if (rs->pfd >= 0) close(rs->pfd);
     free(rs->src);
     free(rs);
     e->be_state = NULL;
@@ -620,158 +444,15 @@ static void r_close(pm_engine *e)
 
 static const pm_backend raw_backend = {r_send, NULL, r_poll, r_close, false, true};
 
-static int open_raw(int domain, int proto, bool rx)
-{
-    int fd = socket(domain, SOCK_RAW | SOCK_CLOEXEC, proto);
-    if (fd < 0) return -errno;
-    int big = 8 << 20, on = 1;
-    if (rx) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-        if (domain == AF_INET6) {
-            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
-            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof on);
-        }
-    } else {
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
-        if (domain == AF_INET6) {
-#ifdef IPV6_HDRINCL
-            setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &on, sizeof on);
-#endif
-        }
-    }
-    return fd;
-}
-
-/* The packet path applies when every target is reached through one next
- * hop on an Ethernet device whose address the kernel has (or resolves
- * now): a single address, or ranges behind one gateway. */
-static bool packet_eligible(const pm_scan_cfg *c, rstate *rs)
-{
-    if (c->raw_sockets) return false;
-    for (size_t i = 0; i < c->targets.n; i++) {
-        const pm_target_range *r = &c->targets.r[i];
-        pm_scan_nexthop nh[2];
-        if (pm_scan_route(&r->base, r->family, &nh[0]) < 0) return false;
-        /* on-link: each address is its own next hop */
-        if (r->count > 1 && !nh[0].has_gateway) return false;
-        if (r->count > 1) {
-            int fam;
-            pm_ip last = pm_targets_at(&c->targets, c->targets.cum[i] + r->count - 1, &fam);
-            if (pm_scan_route(&last, r->family, &nh[1]) < 0 || nh[1].ifindex != nh[0].ifindex ||
-                memcmp(nh[1].hop.b, nh[0].hop.b, 16) != 0)
-                return false;
-        }
-        if (i == 0)
-            rs->nh = nh[0];
-        else if (nh[0].ifindex != rs->nh.ifindex || nh[0].family != rs->nh.family ||
-                 memcmp(nh[0].hop.b, rs->nh.hop.b, 16) != 0)
-            return false;
-    }
-    return pm_scan_neighbour(&rs->nh, 1000) == 0;
-}
-
-/* Classic BPF for the receive ring: TCP or UDP (proto) to our source
- * ports lo..hi, and every ICMP/ICMPv6 message; unfragmented IPv4, IPv6
- * without extension headers before the transport. */
-static int attach_filter(int fd, uint8_t proto, uint16_t lo, uint16_t hi)
-{
-    struct sock_filter prog[] = {
-        /* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 1, 0),
-        /* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x86dd, 9, 16),
-        /* 3 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
-        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 13, 0),
-        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, proto, 0, 13),
-        /* 6 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 11, 0),
-        /* 8 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
-        /* 9 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),
-        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 8),
-        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 7, 6),
-        /* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 20),
-        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 4, 0),
-        /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, proto, 0, 4),
-        /* 15 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 56),
-        /* 16 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 2),
-        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 1, 0),
-        /* 18 */ BPF_STMT(BPF_RET | BPF_K, 0xffff),
-        /* 19 */ BPF_STMT(BPF_RET | BPF_K, 0),
-    };
-    struct sock_fprog fp = {(unsigned short)(sizeof prog / sizeof prog[0]), prog};
-    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0 ? -errno : 0;
-}
-
-/* The AF_PACKET socket on the next hop's device: frames out past the
- * qdisc, a TPACKET_V3 receive ring in: 32 blocks of 256 KB, into which the
- * kernel packs frames back to back (a RST takes ~130 bytes: ~60000 fit),
- * handing a block over when full or after 1 ms. */
-static int packet_open(rstate *rs, uint16_t base)
-{
-    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* bound below */
-    if (fd < 0) return -errno;
-    int v = TPACKET_V3, on = 1, big = 8 << 20, rc = 0;
-    struct tpacket_req3 req = {.tp_block_size = 1u << 18,
-                               .tp_block_nr = 32,
-                               .tp_frame_size = 2048,
-                               .tp_frame_nr = ((1u << 18) / 2048) * 32,
-                               .tp_retire_blk_tov = 10};
-    struct sockaddr_ll ll = {
-        .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = rs->nh.ifindex};
-    if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0 ||
-        (rc = attach_filter(fd, rs->proto, base, (uint16_t)(base + SPORTS - 1))) < 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) {
-        rc = rc ? rc : -errno;
-        close(fd);
-        return rc;
-    }
-    /* both optional: older kernels queue and tap our frames */
-    setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof on);
-    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof on);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
-    size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
-    void *ring = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (ring == MAP_FAILED) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    if (bind(fd, (struct sockaddr *)&ll, sizeof ll) < 0) {
-        rc = -errno;
-        munmap(ring, len);
-        close(fd);
-        return rc;
-    }
-    rs->pfd = fd;
-    rs->ring = ring;
-    rs->ring_len = len;
-    rs->ring_bsize = req.tp_block_size;
-    rs->ring_blocks = req.tp_block_nr;
-    rs->ring_pos = 0;
-    return 0;
-}
-
-static int open_raw_family(rstate *rs, int f)
-{
-    int dom = f ? AF_INET6 : AF_INET;
-    int fds[3] = {open_raw(dom, IPPROTO_RAW, false), open_raw(dom, rs->proto, true),
-                  open_raw(dom, f ? IPPROTO_ICMPV6 : IPPROTO_ICMP, true)};
-    rs->tx[f] = fds[0] < 0 ? -1 : fds[0];
-    rs->rx[f] = fds[1] < 0 ? -1 : fds[1];
-    rs->icmp[f] = fds[2] < 0 ? -1 : fds[2];
-    for (int k = 0; k < 3; k++)
-        if (fds[k] < 0) return fds[k];
-    return 0;
-}
-
 int pm_backend_raw(pm_engine *e)
 {
     const pm_scan_cfg *c = e->cfg;
     rstate *rs = calloc(1, sizeof *rs);
     if (!rs) return -ENOMEM;
     rs->proto = c->type == PM_SCAN_UDP ? PM_IPPROTO_UDP : PM_IPPROTO_TCP;
-    for (int f = 0; f < 2; f++) rs->tx[f] = rs->rx[f] = rs->icmp[f] = -1;
-    rs->pfd = -1;
+    pm_rawsock_init(&rs->sock, rs->proto);
+    rs->ring.fd = -1;
+    rs->e = e;
     for (int i = 0; i < SPORTS; i++) rs->hold[i] = -1;
     e->be_state = rs;
     e->be = &raw_backend;
@@ -795,10 +476,10 @@ int pm_backend_raw(pm_engine *e)
     }
     /* Raw sockets are opened even for the packet path: they need
      * CAP_NET_RAW, so that both paths fail alike without it. */
-    rs->pkt = packet_eligible(c, rs);
+    rs->pkt = pm_pktring_eligible(c, &rs->ring.nh);
     for (int f = 0; f < 2; f++) {
         if (!fams[f]) continue;
-        if ((rc = open_raw_family(rs, f)) < 0) goto fail;
+        if ((rc = pm_rawsock_open(&rs->sock, f)) < 0) goto fail;
     }
     /* Our source ports: the configured base, moved on if another socket has one. */
     uint16_t base = c->sport_base;
@@ -809,7 +490,8 @@ int pm_backend_raw(pm_engine *e)
     }
     if (rc < 0) goto fail;
     e->sport_base = base;
-    if (rs->pkt && packet_open(rs, base) < 0) rs->pkt = false;
+    if (rs->pkt && pm_pktring_open(&rs->ring, rs->proto, base, (uint16_t)(base + SPORTS - 1)) < 0)
+        rs->pkt = false;
     if (c->firewall) nft_add(rs, base, c->type == PM_SCAN_SYN);
     e->st->path = rs->pkt ? "packet" : "raw";
     return 0;

@@ -8,34 +8,14 @@
 # and "Ignored State". Raw scans run over both of portmux's paths (frames
 # to the device over AF_PACKET, and --raw-sockets).
 set -euo pipefail
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, raw sockets)"
-for t in nmap nft ip python3; do command -v $t >/dev/null || skip "$t is not installed"; done
-PORTMUX=${PORTMUX:-$PM_BINARY_DIR/portmux}
-[ -x "$PORTMUX" ] || skip "portmux not built at $PORTMUX"
-here=$(cd "$(dirname "$0")" && pwd)
-
-A=pm-scan-$$-a; B=pm-scan-$$-b
-work=$(mktemp -d)
-cleanup() {
-  [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null || true
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$A" || skip "cannot create network namespaces here"
-ip netns add "$B"
-ip link add pmsa$$ netns "$A" type veth peer name pmsb$$ netns "$B"
-ip -n "$A" addr add 10.77.0.1/24 dev pmsa$$
-ip -n "$B" addr add 10.77.0.2/24 dev pmsb$$
-ip -n "$A" addr add fd77::1/64 dev pmsa$$ nodad
-ip -n "$B" addr add fd77::2/64 dev pmsb$$ nodad
+. "$(dirname "$0")/scan_lib.sh"
+scan_require nmap nft ip python3
+scan_pair scan 10.77.0
+ip -n "$A" addr add fd77::1/64 dev "$DA" nodad
+ip -n "$B" addr add fd77::2/64 dev "$DB" nodad
 # a second on-link address, and three more behind the target as a gateway
-ip -n "$B" addr add 10.77.0.3/24 dev pmsb$$
+ip -n "$B" addr add 10.77.0.3/24 dev "$DB"
 for i in 1 2 3; do ip -n "$B" addr add 10.77.1.$i/32 dev lo; done
-for n in "$A" "$B"; do ip -n "$n" link set lo up; done
-ip -n "$A" link set pmsa$$ up; ip -n "$B" link set pmsb$$ up
 ip -n "$A" route add 10.77.1.0/24 via 10.77.0.2
 # the target answers every closed UDP port at once (Linux limits ICMP
 # errors to about one per second per peer by default)
@@ -60,13 +40,7 @@ table inet pmtest {
   }
 }
 NFT
-ip netns exec "$B" python3 "$here/scan_target.py" "$TCP_OPEN" >"$work/srv.log" 2>&1 &
-srv=$!
-for _ in $(seq 50); do grep -q ready "$work/srv.log" 2>/dev/null && break; sleep 0.1; done
-grep -q ready "$work/srv.log" || { cat "$work/srv.log"; echo "FAIL: target did not start"; exit 1; }
-
-# The "Host: ... Ports: ..." line(s), which carry every port's state.
-ports_lines() { grep -P '^Host: .*\tPorts: ' "$1" | sed 's/[[:space:]]*$//'; }
+scan_target "$TCP_OPEN"
 
 pass=0; fail=0
 # How portmux sent its probes ("packet": frames to the device over
@@ -120,7 +94,7 @@ compare_pm tcp-syn-v6-raw tcp-syn-v6 --raw-sockets -sS -p $P fd77::2
 # stack: of the ~2000 replies (RSTs, SYN-ACKs), TCP sees none (a few
 # segments may be SYN-ACKs the target retransmits for earlier scans). The
 # neighbour table is flushed first: the scanner has the kernel resolve it.
-ip -n "$A" neigh flush dev pmsa$$
+ip -n "$A" neigh flush dev "$DA"
 ip netns exec "$A" nstat -n >/dev/null
 ip netns exec "$A" "$PORTMUX" scan --no-progress -sS -p $P 10.77.0.2 -oJ "$work/ingress.json" >/dev/null
 segs=$(ip netns exec "$A" nstat -z TcpInSegs | awk '/TcpInSegs/ {print $2}')
