@@ -233,15 +233,14 @@ static int send_tlp(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
  * unless it lies past the window's right edge (data sent into a window
  * the peer then closed or shrank), else that edge: a receiver whose
  * window is zero takes a segment only at RCV.NXT (RFC 9293 3.10.7.4), and
- * it must not drop the ACK that would unblock its own sender. (FreeBSD
- * sends SND.MAX, and so deadlocks the same way.) Within the peer's window-scale rounding SND.MAX
- * stays. */
+ * must not drop the ACK that would unblock its own sender. (Linux keeps
+ * SND.NXT within one scale unit past the edge; that is still out of a
+ * zero window, so not here. FreeBSD sends SND.MAX and so deadlocks
+ * alike.) */
 static uint32_t ack_seq(const pm_tcp *tcb)
 {
     uint32_t edge = tcb->snd_una + tcb->snd_wnd;
-    if (SEQ_LEQ(tcb->snd_max, edge) || tcb->snd_max - edge < (1u << tcb->snd_wscale))
-        return tcb->snd_max;
-    return edge;
+    return SEQ_LEQ(tcb->snd_max, edge) ? tcb->snd_max : edge;
 }
 
 static int output_one(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
