@@ -359,9 +359,10 @@ static int output_one(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *i
             len = hole_end - tcb->snd_nxt;
         if (lt && len && inflight + len > tcb->cwnd) st->stats.limited_tx++;
         bool send = len > 0;
-        /* Only new data waits (SWS avoidance, Nagle): a resent range may
-         * end short at SND.MAX or a SACKed range, and held back it would
-         * never go (Linux: tcp_retransmit_skb ignores both). */
+        /* Only new data waits (SWS avoidance, Nagle): a resend may end
+         * short at SND.MAX, a SACKed range or the window, and held back
+         * it would never go, nothing sent after it growing it (Linux
+         * tcp_retransmit_skb: neither, and it trims to the window). */
         if (send && len < mss && !(tcb->flags & F_FORCE) && !SEQ_LT(tcb->snd_nxt, tcb->snd_max)) {
             if (len < avail) {
                 /* RFC 1122 4.2.3.4: sender SWS avoidance. */
