@@ -5,6 +5,7 @@
 #ifndef PORTMUX_TUN_H
 #define PORTMUX_TUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,9 @@
 typedef struct pm_tun {
     int fd;
     char name[16]; /* IFNAMSIZ: the name the kernel gave */
+    bool vnet;     /* every read and write starts with a virtio_net_hdr */
+    bool tso;      /* TUNSETOFFLOAD took checksum + TSO4/6: reads may be
+                      64 KiB TCP super-segments with partial checksums */
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     uint64_t tx_dropped; /* EAGAIN/ENOBUFS on write: the kernel's queue was full */
     uint64_t rx_errors, tx_errors;
@@ -24,6 +28,17 @@ typedef struct pm_tun {
  * picks pmtun%d). 0 or a negative errno (-EPERM without CAP_NET_ADMIN,
  * -ENOENT without /dev/net/tun, -EBUSY if another process holds it). */
 int pm_tun_open(pm_tun *t, const char *name);
+/* pm_tun_open, and with PM_TUN_OFFLOAD the offloads Linux has for a TUN:
+ * IFF_VNET_HDR (a 10-byte virtio_net_hdr, wire.h's pm_vnet_hdr, before
+ * every packet read; pm_tun_write adds one) and TUNSETOFFLOAD with
+ * TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, so the kernel hands over TCP
+ * segments of up to 64 KiB with their checksum left partial instead of
+ * cutting them to the MTU. Falls back to no header / no TSO when the
+ * kernel refuses (t->vnet, t->tso say what was had). */
+#define PM_TUN_OFFLOAD 1u
+/* The largest packet a read returns with TSO: 64 KiB plus the header. */
+#define PM_TUN_MAX_READ (65536 + 16)
+int pm_tun_open_flags(pm_tun *t, const char *name, unsigned flags);
 void pm_tun_close(pm_tun *t);
 
 /* The kernel's side of the link: sets the MTU, gives the interface addr
@@ -36,7 +51,8 @@ int pm_tun_configure(const pm_tun *t, const pm_ip *addr4, unsigned plen4, const 
  * their lengths into lens. Returns how many (0: nothing pending) or a
  * negative errno. */
 int pm_tun_read_batch(pm_tun *t, uint8_t *bufs, size_t stride, size_t *lens, size_t max);
-/* Writes one packet. 0, or -EAGAIN when the kernel's queue is full (the
+/* Writes one packet (after a zero virtio_net_hdr when t->vnet: checksums
+ * complete, no GSO). 0, or -EAGAIN when the kernel's queue is full (the
  * packet is dropped and counted: TCP retransmits), or another -errno. */
 int pm_tun_write(pm_tun *t, const uint8_t *pkt, size_t len);
 
