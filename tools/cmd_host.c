@@ -36,7 +36,8 @@ static const char DEFAULT_LINK[] = "# portmux host: the embedded default configu
                                    "addr 10.77.0.2/24\n"
                                    "addr6 fd00:77::2/64\n"
                                    "personality linux\n"
-                                   "close-mode fin\n";
+                                   "close-mode fin\n"
+                                   "offload tso\n";
 static const char DEFAULT_SERVICES[] = "service echo\n"
                                        "service discard\n"
                                        "service daytime\n"
@@ -59,7 +60,7 @@ typedef struct host_opts {
     pm_ip addr4, addr6, peer4, peer6;
     unsigned plen4, plen6;
     bool no_configure;
-    bool no_offload; /* plain TUN: no virtio_net_hdr, no TSO */
+    unsigned offload; /* PM_TUN_OFFLOAD_*: --offload none|csum|tso */
     pm_personality pers;
     listen_spec listen[MAX_LISTEN];
     size_t n_listen;
@@ -94,7 +95,8 @@ static void usage(FILE *f)
                "                        address of the subnet, or the second if that is ours)\n"
                "  --peer-addr6 A        the same for IPv6\n"
                "  --no-configure        leave the kernel's side of the TUN alone\n"
-               "  --no-offload          no TUN offloads (virtio_net_hdr, checksum, TSO)\n"
+               "  --offload none|csum|tso  TUN offloads (default tso: 64 KiB TCP segments\n"
+               "                        from the kernel, partial checksums; csum: only those)\n"
                "  --netns NAME          enter network namespace NAME (ip netns) first\n"
                "  --personality P       linux (default) or freebsd\n"
                "  --service NAME        echo, discard, daytime, chargen (TCP and UDP on 7, 9,\n"
@@ -203,17 +205,25 @@ static int apply(host_opts *o, const char *key, const char *val, char *err, size
         return -1;                                                                                 \
     } while (0)
     if (!strcmp(key, "no-configure") || !strcmp(key, "quiet") || !strcmp(key, "virtual-demo") ||
-        !strcmp(key, "print-config") || !strcmp(key, "no-offload")) {
+        !strcmp(key, "print-config")) {
         if (val && *val) BAD("%s takes no value", key);
         if (!strcmp(key, "no-configure")) o->no_configure = true;
-        if (!strcmp(key, "no-offload")) o->no_offload = true;
         if (key[0] == 'q') o->quiet = true;
         if (key[0] == 'v') o->virtual_demo = true;
         if (key[0] == 'p') o->print_config = true;
         return 0;
     }
     NEED_VAL;
-    if (!strcmp(key, "tun")) {
+    if (!strcmp(key, "offload")) {
+        if (!strcmp(val, "none"))
+            o->offload = 0;
+        else if (!strcmp(val, "csum"))
+            o->offload = PM_TUN_OFFLOAD_CSUM;
+        else if (!strcmp(val, "tso"))
+            o->offload = PM_TUN_OFFLOAD_TSO;
+        else
+            BAD("offload %s: want none, csum or tso", val);
+    } else if (!strcmp(key, "tun")) {
         if (strlen(val) >= sizeof o->tun)
             BAD("tun %s: a device name has at most 15 characters", val);
         snprintf(o->tun, sizeof o->tun, "%s", val);
@@ -411,7 +421,7 @@ static int parse_opts(int argc, char **argv, host_opts *o)
         {"peer-addr", required_argument, NULL, 0},
         {"peer-addr6", required_argument, NULL, 0},
         {"no-configure", no_argument, NULL, 0},
-        {"no-offload", no_argument, NULL, 0},
+        {"offload", required_argument, NULL, 0},
         {"netns", required_argument, NULL, 0},
         {"personality", required_argument, NULL, 0},
         {"service", required_argument, NULL, 0},
@@ -621,7 +631,7 @@ static int run_tun(host_opts *o)
     if ((rc = setup_services(o, l.h, l.apps, now)) != 0) goto out;
     rc = PM_EXIT_FAIL;
 
-    int r = pm_tun_open_flags(&l.tun, o->tun, o->no_offload ? 0 : PM_TUN_OFFLOAD);
+    int r = pm_tun_open_flags(&l.tun, o->tun, o->offload);
     if (r < 0) {
         fprintf(stderr, "portmux host: cannot open TUN device %s: %s%s\n", o->tun, strerror(-r),
                 r == -EPERM || r == -EACCES ? " (needs root or CAP_NET_ADMIN)"
@@ -675,6 +685,7 @@ static int run_tun(host_opts *o)
                l.tun.name, a4, a6, p4, p6, o->no_configure ? " (not configured)" : "",
                (unsigned long long)pm_host_count(l.h, 0, 0, -1), pm_personality_name(o->pers),
                l.tun.tso    ? "offloads: checksum, TSO"
+               : l.tun.csum ? "offloads: checksum"
                : l.tun.vnet ? "offloads: virtio_net_hdr only"
                             : "no offloads");
     }

@@ -17,8 +17,8 @@ typedef struct pm_tun {
     int fd;
     char name[16]; /* IFNAMSIZ: the name the kernel gave */
     bool vnet;     /* every read and write starts with a virtio_net_hdr */
-    bool tso;      /* TUNSETOFFLOAD took checksum + TSO4/6: reads may be
-                      64 KiB TCP super-segments with partial checksums */
+    bool csum;     /* TUNSETOFFLOAD took TUN_F_CSUM: checksums may be partial */
+    bool tso;      /* and TSO4/6: reads may be TCP super-segments of 64 KiB */
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     uint64_t tx_dropped; /* EAGAIN/ENOBUFS on write: the kernel's queue was full */
     uint64_t rx_errors, tx_errors;
@@ -28,14 +28,15 @@ typedef struct pm_tun {
  * picks pmtun%d). 0 or a negative errno (-EPERM without CAP_NET_ADMIN,
  * -ENOENT without /dev/net/tun, -EBUSY if another process holds it). */
 int pm_tun_open(pm_tun *t, const char *name);
-/* pm_tun_open, and with PM_TUN_OFFLOAD the offloads Linux has for a TUN:
+/* pm_tun_open with the offloads Linux has for a TUN. PM_TUN_OFFLOAD_CSUM:
  * IFF_VNET_HDR (a 10-byte virtio_net_hdr, wire.h's pm_vnet_hdr, before
- * every packet read; pm_tun_write adds one) and TUNSETOFFLOAD with
- * TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, so the kernel hands over TCP
- * segments of up to 64 KiB with their checksum left partial instead of
- * cutting them to the MTU. Falls back to no header / no TSO when the
- * kernel refuses (t->vnet, t->tso say what was had). */
-#define PM_TUN_OFFLOAD 1u
+ * every packet read; pm_tun_write adds one) and TUNSETOFFLOAD TUN_F_CSUM:
+ * the kernel leaves TCP/UDP checksums partial. PM_TUN_OFFLOAD_TSO adds
+ * TUN_F_TSO4 | TUN_F_TSO6: it hands over TCP segments of up to 64 KiB
+ * instead of cutting them to the MTU. Falls back to less when the kernel
+ * refuses (t->vnet, t->csum, t->tso say what was had). */
+#define PM_TUN_OFFLOAD_CSUM 1u
+#define PM_TUN_OFFLOAD_TSO  2u
 /* The largest packet a read returns with TSO: 64 KiB plus the header. */
 #define PM_TUN_MAX_READ (65536 + 16)
 int pm_tun_open_flags(pm_tun *t, const char *name, unsigned flags);

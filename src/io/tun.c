@@ -46,7 +46,8 @@ int pm_tun_open_flags(pm_tun *t, const char *name, unsigned flags)
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return -errno;
     int r = -EINVAL;
-    if (flags & PM_TUN_OFFLOAD) {
+    if (flags & PM_TUN_OFFLOAD_TSO) flags |= PM_TUN_OFFLOAD_CSUM;
+    if (flags & PM_TUN_OFFLOAD_CSUM) {
         r = tun_setiff(fd, name, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, t->name);
         t->vnet = r == 0;
     }
@@ -65,10 +66,14 @@ int pm_tun_open_flags(pm_tun *t, const char *name, unsigned flags)
         if (sz < 0 || ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
             /* Cannot turn IFF_VNET_HDR off on an attached fd: start over. */
             close(fd);
-            return pm_tun_open_flags(t, name, flags & ~PM_TUN_OFFLOAD);
+            return pm_tun_open_flags(t, name, 0);
         }
-        unsigned long off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-        t->tso = ioctl(fd, TUNSETOFFLOAD, off) == 0;
+        /* The kernel only hands over what it was offered (tun_set_offload). */
+        if ((flags & PM_TUN_OFFLOAD_TSO) &&
+            ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) == 0)
+            t->csum = t->tso = true;
+        else
+            t->csum = ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
     }
     return 0;
 }
