@@ -74,7 +74,8 @@ typedef struct host_opts {
     } knobs[MAX_KNOBS];
     size_t n_knobs;
     uint32_t max_sockets, max_tcbs, max_tw;
-    double duration; /* seconds; 0: until a signal */
+    uint32_t tcp_rcvbuf; /* bytes of receive buffer per TCB (0: the library's 64 KiB) */
+    double duration;     /* seconds; 0: until a signal */
     bool quiet, virtual_demo, print_config;
     int config_depth;
 } host_opts;
@@ -109,6 +110,8 @@ static void usage(FILE *f)
                "  --knob NAME=V[,V2]    a host knob (docs/drill.md names: local_port_range,\n"
                "                        msl_ms, syncookies, ...)\n"
                "  --max-sockets N, --max-tcbs N, --max-tw N   pool sizes\n"
+               "  --tcp-rcvbuf BYTES    receive buffer (and most window) of each TCB\n"
+               "                        (default 65536; every TCB's is reserved at start)\n"
                "  --config FILE         read options from FILE (one 'option value' a line)\n"
                "  --pcap FILE           record every packet in and out (LINKTYPE_RAW)\n"
                "  --control PATH        serve the socket table on a unix socket (0600) for\n"
@@ -311,6 +314,9 @@ static int apply(host_opts *o, const char *key, const char *val, char *err, size
         o->knobs[o->n_knobs].v = v;
         o->knobs[o->n_knobs].v2 = v2;
         o->n_knobs++;
+    } else if (!strcmp(key, "tcp-rcvbuf")) {
+        if (parse_u32(val, 4096, 16u << 20, &o->tcp_rcvbuf) < 0)
+            BAD("tcp-rcvbuf %s: want 4096-16777216", val);
     } else if (!strcmp(key, "max-sockets") || !strcmp(key, "max-tcbs") || !strcmp(key, "max-tw")) {
         uint32_t v;
         if (parse_u32(val, 16, 1u << 20, &v) < 0) BAD("%s %s: want 16-1048576", key, val);
@@ -429,6 +435,7 @@ static int parse_opts(int argc, char **argv, host_opts *o)
         {"connect", required_argument, NULL, 0},
         {"knob", required_argument, NULL, 0},
         {"max-sockets", required_argument, NULL, 0},
+        {"tcp-rcvbuf", required_argument, NULL, 0},
         {"max-tcbs", required_argument, NULL, 0},
         {"max-tw", required_argument, NULL, 0},
         {"config", required_argument, NULL, 0},
@@ -509,6 +516,7 @@ static int make_host(const host_opts *o, pm_host **h)
      * other ports (Linux keeps request socks apart from full sockets). */
     if (cfg.max_syn_backlog > cfg.max_tcbs / 4) cfg.max_syn_backlog = cfg.max_tcbs / 4;
     cfg.out_packets = 4096;
+    if (o->tcp_rcvbuf) cfg.tcp_rcvbuf = o->tcp_rcvbuf;
     cfg.n_local = 0;
     if (o->have_addr4) cfg.local[cfg.n_local++] = o->addr4;
     if (o->have_addr6) cfg.local[cfg.n_local++] = o->addr6;
