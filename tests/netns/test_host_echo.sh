@@ -29,8 +29,10 @@ echo_once "clean link"
 # The host asks for TSO (--offload tso): the kernel's 64 KiB segments
 # arrive whole, over IPv4 above and IPv6 here.
 grep -q "offloads: checksum, TSO" "$tmp/host.log" || echo "note: no TSO on this kernel: $(grep -o 'offloads[^;]*\|no offloads' "$tmp/host.log")"
+cp "$tmp/data" "$tmp/full"
 use_size $((mb < 16 ? mb : 16))
 echo_once "clean link, IPv6" fd00:77::2
+mv "$tmp/full" "$tmp/data"
 use_size "$lossy_mb"
 impair_setup "$ns" pmtun0 2 1 5 || fail "impairment setup"
 echo_once "impaired link ($IMPAIR_MODE: loss 2% both ways, duplication 1%, reordering)"
