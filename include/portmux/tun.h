@@ -50,8 +50,8 @@ int pm_tun_configure(const pm_tun *t, const pm_ip *addr4, unsigned plen4, const 
 
 /* Reads up to max packets into bufs (max slots of stride bytes each),
  * their lengths into lens; when t->vnet each starts with its
- * virtio_net_hdr (PM_VNET_HDR_LEN bytes, counted in lens and rx_bytes). Returns how many (0: nothing pending) or a
- * negative errno. */
+ * virtio_net_hdr (PM_VNET_HDR_LEN bytes, counted in lens and rx_bytes). Returns how many (0:
+ * nothing pending) or a negative errno. */
 int pm_tun_read_batch(pm_tun *t, uint8_t *bufs, size_t stride, size_t *lens, size_t max);
 /* Writes one packet (after a zero virtio_net_hdr when t->vnet: checksums
  * complete, no GSO). 0, or -EAGAIN when the kernel's queue is full (the
