@@ -7,9 +7,11 @@
 # Python: its own cost is in both figures. Throughput: nc -N
 # streaming to discard. Medians of --reps runs. As root; otherwise it says
 # why and prints a JSON object with "skipped".
-# usage: bench/tun.sh [--quick] [--json] [--reps N] [--secs S] [--mb M]
+# --host-args "..." passes options to portmux host (to measure one lever:
+# "--offload none", "--tcp-rcvbuf 262144"); they are echoed in the JSON.
+# usage: bench/tun.sh [--quick] [--json] [--reps N] [--secs S] [--mb M] [--host-args A]
 set -u
-quick=0 json=0 reps=3 secs=5 mb=200
+quick=0 json=0 reps=3 secs=5 mb=200 hargs=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; reps=1; secs=2; mb=50 ;;
@@ -17,7 +19,8 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift ;;
     --secs) secs=$2; shift ;;
     --mb) mb=$2; shift ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    --host-args) hargs=$2; shift ;;
+    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
     *) echo "bench/tun.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -31,7 +34,7 @@ pair_setup tun 10.88.0 pmb
 # The client closes first, so TIME_WAIT piles up on its side (4000/s):
 # let it reuse them (RFC 6191 with timestamps) over a wide range, for both.
 ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
-ip netns exec "$ns" "$pm" host --quiet --service discard --max-tw 65536 --control "$tmp/ctl" 2>"$tmp/host.log" &
+ip netns exec "$ns" "$pm" host --quiet --service discard --max-tw 65536 --control "$tmp/ctl" $hargs 2>"$tmp/host.log" &
 hpid=$!
 # The kernel's side: an epoll discard server in C (the same work as
 # portmux's discard service: accept, read until EOF, close).
@@ -106,7 +109,7 @@ for r in $(seq "$reps"); do
 done
 p_c=$(printf '%s\n' "${pc[@]}" | median); k_c=$(printf '%s\n' "${kc[@]}" | median)
 p_t=$(printf '%s\n' "${pt[@]}" | median); k_t=$(printf '%s\n' "${kt[@]}" | median)
-awk -v pc="$p_c" -v kc="$k_c" -v pt="$p_t" -v kt="$k_t" -v reps="$reps" -v secs="$secs" -v mb="$mb" 'BEGIN {
-  printf "{\"bench\":\"tun\",\"reps\":%d,\"secs\":%s,\"mb\":%d,\"portmux_mb_per_s\":%.1f,\"kernel_mb_per_s\":%.1f,\"ratio_throughput\":%.3f}\n", reps, secs, mb, pt, kt, pt / kt
+awk -v pc="$p_c" -v kc="$k_c" -v pt="$p_t" -v kt="$k_t" -v reps="$reps" -v secs="$secs" -v mb="$mb" -v ha="$hargs" 'BEGIN {
+  printf "{\"bench\":\"tun\",\"host_args\":\"%s\",\"reps\":%d,\"secs\":%s,\"mb\":%d,\"portmux_mb_per_s\":%.1f,\"kernel_mb_per_s\":%.1f,\"ratio_throughput\":%.3f}\n", ha, reps, secs, mb, pt, kt, pt / kt
   printf "{\"portmux_conn_per_s\":%.0f,\"kernel_conn_per_s\":%.0f,\"ratio_conn\":%.3f,\"portmux_mb_per_s\":%.1f,\"kernel_mb_per_s\":%.1f,\"ratio_throughput\":%.3f}\n", pc, kc, pc / kc, pt, kt, pt / kt
 }'

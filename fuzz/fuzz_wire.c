@@ -3,7 +3,9 @@
  * option, extension-header and ICMP-quote parsers; the transport parsers
  * also run on the raw bytes without checksum checks. Whatever parses must
  * stay inside the buffer, re-emit, re-parse to the same repr, and emit the
- * same bytes again. */
+ * same bytes again. The bytes are also read as a TUN's virtio_net_hdr and
+ * the packet after it, parsed as the host does with its checksums trusted. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,5 +169,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (pm_udp_parse(&ip4, data, size, false, &u, NULL) == 0)
         within(data, size, u.payload, u.payload_len);
+
+    pm_vnet_hdr vh;
+    int vr = pm_vnet_hdr_parse(data, size, &vh);
+    if (vr == PM_VNET_HDR_LEN) {
+        size_t plen = size - PM_VNET_HDR_LEN;
+        CHECK(!(vh.flags & PM_VNET_F_NEEDS_CSUM) ||
+              (size_t)vh.csum_start + vh.csum_offset + 2 <= plen);
+        CHECK(vh.gso_type == PM_VNET_GSO_NONE || vh.gso_size > 0);
+        uint8_t hb[PM_VNET_HDR_LEN];
+        CHECK(pm_vnet_hdr_emit(&vh, hb, sizeof hb) == PM_VNET_HDR_LEN);
+        CHECK(memcmp(hb, data, sizeof hb) == 0);
+        pm_packet p;
+        pm_wire_stats st = {0};
+        const uint8_t *pk = data + PM_VNET_HDR_LEN;
+        int err = pm_packet_parse_flags(pk, plen, PM_PARSE_CSUM_OK, &p, &st);
+        if (err == 0) {
+            CHECK(st.ok == 1 && (size_t)p.ip.header_len + p.ip.payload_len <= plen);
+            if (p.ip.proto == PM_IPPROTO_TCP) within(pk, plen, p.tcp.payload, p.tcp.payload_len);
+            if (p.ip.proto == PM_IPPROTO_UDP) within(pk, plen, p.udp.payload, p.udp.payload_len);
+        } else {
+            CHECK(err < 0 && -err >= PM_ERR_BASE && -err < PM_E__END);
+            CHECK(st.err[-err - PM_ERR_BASE] == 1);
+        }
+    } else {
+        CHECK(vr == -PM_E_TRUNCATED || vr == -EINVAL || vr == -EPROTONOSUPPORT);
+    }
     return 0;
 }

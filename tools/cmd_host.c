@@ -36,7 +36,8 @@ static const char DEFAULT_LINK[] = "# portmux host: the embedded default configu
                                    "addr 10.77.0.2/24\n"
                                    "addr6 fd00:77::2/64\n"
                                    "personality linux\n"
-                                   "close-mode fin\n";
+                                   "close-mode fin\n"
+                                   "offload tso\n";
 static const char DEFAULT_SERVICES[] = "service echo\n"
                                        "service discard\n"
                                        "service daytime\n"
@@ -59,6 +60,7 @@ typedef struct host_opts {
     pm_ip addr4, addr6, peer4, peer6;
     unsigned plen4, plen6;
     bool no_configure;
+    unsigned offload; /* PM_TUN_OFFLOAD_*: --offload none|csum|tso */
     pm_personality pers;
     listen_spec listen[MAX_LISTEN];
     size_t n_listen;
@@ -72,7 +74,8 @@ typedef struct host_opts {
     } knobs[MAX_KNOBS];
     size_t n_knobs;
     uint32_t max_sockets, max_tcbs, max_tw;
-    double duration; /* seconds; 0: until a signal */
+    uint32_t tcp_rcvbuf; /* bytes of receive buffer per TCB (0: the library's 64 KiB) */
+    double duration;     /* seconds; 0: until a signal */
     bool quiet, virtual_demo, print_config;
     int config_depth;
 } host_opts;
@@ -93,6 +96,8 @@ static void usage(FILE *f)
                "                        address of the subnet, or the second if that is ours)\n"
                "  --peer-addr6 A        the same for IPv6\n"
                "  --no-configure        leave the kernel's side of the TUN alone\n"
+               "  --offload none|csum|tso  TUN offloads (default tso: 64 KiB TCP segments\n"
+               "                        from the kernel, partial checksums; csum: only those)\n"
                "  --netns NAME          enter network namespace NAME (ip netns) first\n"
                "  --personality P       linux (default) or freebsd\n"
                "  --service NAME        echo, discard, daytime, chargen (TCP and UDP on 7, 9,\n"
@@ -105,6 +110,8 @@ static void usage(FILE *f)
                "  --knob NAME=V[,V2]    a host knob (docs/drill.md names: local_port_range,\n"
                "                        msl_ms, syncookies, ...)\n"
                "  --max-sockets N, --max-tcbs N, --max-tw N   pool sizes\n"
+               "  --tcp-rcvbuf BYTES    receive buffer (and most window) of each TCB\n"
+               "                        (default 65536; every TCB's is reserved at start)\n"
                "  --config FILE         read options from FILE (one 'option value' a line)\n"
                "  --pcap FILE           record every packet in and out (LINKTYPE_RAW)\n"
                "  --control PATH        serve the socket table on a unix socket (0600) for\n"
@@ -203,14 +210,23 @@ static int apply(host_opts *o, const char *key, const char *val, char *err, size
     if (!strcmp(key, "no-configure") || !strcmp(key, "quiet") || !strcmp(key, "virtual-demo") ||
         !strcmp(key, "print-config")) {
         if (val && *val) BAD("%s takes no value", key);
-        if (key[0] == 'n') o->no_configure = true;
+        if (!strcmp(key, "no-configure")) o->no_configure = true;
         if (key[0] == 'q') o->quiet = true;
         if (key[0] == 'v') o->virtual_demo = true;
         if (key[0] == 'p') o->print_config = true;
         return 0;
     }
     NEED_VAL;
-    if (!strcmp(key, "tun")) {
+    if (!strcmp(key, "offload")) {
+        if (!strcmp(val, "none"))
+            o->offload = 0;
+        else if (!strcmp(val, "csum"))
+            o->offload = PM_TUN_OFFLOAD_CSUM;
+        else if (!strcmp(val, "tso"))
+            o->offload = PM_TUN_OFFLOAD_TSO;
+        else
+            BAD("offload %s: want none, csum or tso", val);
+    } else if (!strcmp(key, "tun")) {
         if (strlen(val) >= sizeof o->tun)
             BAD("tun %s: a device name has at most 15 characters", val);
         snprintf(o->tun, sizeof o->tun, "%s", val);
@@ -298,6 +314,9 @@ static int apply(host_opts *o, const char *key, const char *val, char *err, size
         o->knobs[o->n_knobs].v = v;
         o->knobs[o->n_knobs].v2 = v2;
         o->n_knobs++;
+    } else if (!strcmp(key, "tcp-rcvbuf")) {
+        if (parse_u32(val, 4096, 16u << 20, &o->tcp_rcvbuf) < 0)
+            BAD("tcp-rcvbuf %s: want 4096-16777216", val);
     } else if (!strcmp(key, "max-sockets") || !strcmp(key, "max-tcbs") || !strcmp(key, "max-tw")) {
         uint32_t v;
         if (parse_u32(val, 16, 1u << 20, &v) < 0) BAD("%s %s: want 16-1048576", key, val);
@@ -408,6 +427,7 @@ static int parse_opts(int argc, char **argv, host_opts *o)
         {"peer-addr", required_argument, NULL, 0},
         {"peer-addr6", required_argument, NULL, 0},
         {"no-configure", no_argument, NULL, 0},
+        {"offload", required_argument, NULL, 0},
         {"netns", required_argument, NULL, 0},
         {"personality", required_argument, NULL, 0},
         {"service", required_argument, NULL, 0},
@@ -415,6 +435,7 @@ static int parse_opts(int argc, char **argv, host_opts *o)
         {"connect", required_argument, NULL, 0},
         {"knob", required_argument, NULL, 0},
         {"max-sockets", required_argument, NULL, 0},
+        {"tcp-rcvbuf", required_argument, NULL, 0},
         {"max-tcbs", required_argument, NULL, 0},
         {"max-tw", required_argument, NULL, 0},
         {"config", required_argument, NULL, 0},
@@ -495,6 +516,7 @@ static int make_host(const host_opts *o, pm_host **h)
      * other ports (Linux keeps request socks apart from full sockets). */
     if (cfg.max_syn_backlog > cfg.max_tcbs / 4) cfg.max_syn_backlog = cfg.max_tcbs / 4;
     cfg.out_packets = 4096;
+    if (o->tcp_rcvbuf) cfg.tcp_rcvbuf = o->tcp_rcvbuf;
     cfg.n_local = 0;
     if (o->have_addr4) cfg.local[cfg.n_local++] = o->addr4;
     if (o->have_addr6) cfg.local[cfg.n_local++] = o->addr6;
@@ -547,6 +569,7 @@ typedef struct loop {
     pm_tun tun;
     pm_pcap *pcap;
     uint64_t pcap_errors;
+    uint64_t vnet_errors; /* reads whose virtio_net_hdr did not parse */
 } loop;
 
 /* Every queued output packet to the TUN (and the pcap). */
@@ -562,6 +585,25 @@ static void drain(loop *l, uint64_t now)
 
 #define BATCH   64
 #define MTU_BUF 2048
+
+/* One read from the TUN: its virtio_net_hdr (with offloads) says whether
+ * the TCP/UDP checksum is to be checked. */
+static void tun_packet_in(loop *l, const uint8_t *p, size_t len, uint64_t now)
+{
+    unsigned flags = 0;
+    if (l->tun.vnet) {
+        pm_vnet_hdr vh;
+        if (pm_vnet_hdr_parse(p, len, &vh) < 0) {
+            l->vnet_errors++;
+            return;
+        }
+        if (vh.flags & (PM_VNET_F_NEEDS_CSUM | PM_VNET_F_DATA_VALID)) flags |= PM_PARSE_CSUM_OK;
+        p += PM_VNET_HDR_LEN;
+        len -= PM_VNET_HDR_LEN;
+    }
+    if (l->pcap && pm_pcap_write(l->pcap, p, len, wall_us()) < 0) l->pcap_errors++;
+    (void)pm_host_input_flags(l->h, p, len, flags, now);
+}
 
 static int run_tun(host_opts *o)
 {
@@ -597,7 +639,7 @@ static int run_tun(host_opts *o)
     if ((rc = setup_services(o, l.h, l.apps, now)) != 0) goto out;
     rc = PM_EXIT_FAIL;
 
-    int r = pm_tun_open(&l.tun, o->tun);
+    int r = pm_tun_open_flags(&l.tun, o->tun, o->offload);
     if (r < 0) {
         fprintf(stderr, "portmux host: cannot open TUN device %s: %s%s\n", o->tun, strerror(-r),
                 r == -EPERM || r == -EACCES ? " (needs root or CAP_NET_ADMIN)"
@@ -647,9 +689,13 @@ static int run_tun(host_opts *o)
              p6[PM_IP_STRLEN] = "-";
         if (o->have_addr4) pm_ip_format(&o->addr4, a4), pm_ip_format(&peer4, p4);
         if (o->have_addr6) pm_ip_format(&o->addr6, a6), pm_ip_format(&peer6, p6);
-        logmsg(o, "ready on %s: host %s %s, kernel %s %s%s; %llu sockets, %s personality",
+        logmsg(o, "ready on %s: host %s %s, kernel %s %s%s; %llu sockets, %s personality; %s",
                l.tun.name, a4, a6, p4, p6, o->no_configure ? " (not configured)" : "",
-               (unsigned long long)pm_host_count(l.h, 0, 0, -1), pm_personality_name(o->pers));
+               (unsigned long long)pm_host_count(l.h, 0, 0, -1), pm_personality_name(o->pers),
+               l.tun.tso    ? "offloads: checksum, TSO"
+               : l.tun.csum ? "offloads: checksum"
+               : l.tun.vnet ? "offloads: virtio_net_hdr only"
+                            : "no offloads");
     }
     now = mono_us();
     for (size_t i = 0; i < o->n_connect; i++) {
@@ -662,8 +708,12 @@ static int run_tun(host_opts *o)
 
     uint64_t start = now, stop_at = o->duration > 0 ? start + (uint64_t)(o->duration * 1e6) : 0;
     uint64_t shutdown_at = 0; /* after a signal: the FINs' grace */
-    static uint8_t bufs[BATCH * MTU_BUF];
+    /* With TSO a read is up to 64 KiB: fewer, larger slots. */
+    static uint8_t
+        bufs[BATCH * MTU_BUF > 16 * PM_TUN_MAX_READ ? BATCH * MTU_BUF : 16 * PM_TUN_MAX_READ];
     size_t lens[BATCH];
+    size_t stride = l.tun.tso ? PM_TUN_MAX_READ : MTU_BUF + PM_VNET_HDR_LEN;
+    size_t batch = sizeof bufs / stride < BATCH ? sizeof bufs / stride : BATCH;
     for (;;) {
         now = mono_us();
         uint64_t dl = pm_host_next_deadline(l.h);
@@ -680,17 +730,13 @@ static int run_tun(host_opts *o)
             if (evs[i].data.u32 == 0) {
                 int n;
                 for (int round = 0; round < 64; round++) { /* until EAGAIN, bounded */
-                    n = pm_tun_read_batch(&l.tun, bufs, MTU_BUF, lens, BATCH);
+                    n = pm_tun_read_batch(&l.tun, bufs, stride, lens, batch);
                     if (n <= 0) break;
-                    for (int k = 0; k < n; k++) {
-                        const uint8_t *p = bufs + (size_t)k * MTU_BUF;
-                        if (l.pcap && pm_pcap_write(l.pcap, p, lens[k], wall_us()) < 0)
-                            l.pcap_errors++;
-                        (void)pm_host_input(l.h, p, lens[k], now);
-                    }
+                    for (int k = 0; k < n; k++)
+                        tun_packet_in(&l, bufs + (size_t)k * stride, lens[k], now);
                     pm_apps_run(l.apps, now);
                     drain(&l, now);
-                    if (n < BATCH) break;
+                    if ((size_t)n < batch) break;
                 }
             } else if (evs[i].data.u32 == 1) {
                 struct signalfd_siginfo si;
@@ -722,11 +768,12 @@ static int run_tun(host_opts *o)
         pm_host_get_stats(l.h, &st);
         pm_apps_get_stats(l.apps, &as);
         logmsg(o,
-               "stopped: %llu packets in, %llu out (%llu TUN write drops), %llu accepted, "
-               "%llu bytes served, %llu HTTP requests",
+               "stopped: %llu packets in, %llu out (%llu TUN write drops, %llu bad offload "
+               "headers), %llu accepted, %llu bytes served, %llu HTTP requests",
                (unsigned long long)st.in_packets, (unsigned long long)st.out_packets,
-               (unsigned long long)l.tun.tx_dropped, (unsigned long long)st.accepts,
-               (unsigned long long)as.bytes_out, (unsigned long long)as.http_requests);
+               (unsigned long long)l.tun.tx_dropped, (unsigned long long)l.vnet_errors,
+               (unsigned long long)st.accepts, (unsigned long long)as.bytes_out,
+               (unsigned long long)as.http_requests);
     }
     rc = PM_EXIT_OK;
 out:

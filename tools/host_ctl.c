@@ -209,6 +209,7 @@ void hostctl_serve(int lfd, const pm_host *h, uint64_t now)
         STAT(tw_recycled);
         STAT(tcb_pool_full);
         STAT(tw_pool_full);
+        STAT(tw_eph_full);
 #undef STAT
         /* The TCP stack's loss and recovery counters (docs/host-tun.md). */
         const pm_tcp_stats *ts = pm_host_tcp_stats(h);
@@ -222,6 +223,7 @@ void hostctl_serve(int lfd, const pm_host *h, uint64_t now)
         TSTAT(tlp_probes);
         TSTAT(tlp_recoveries);
         TSTAT(dsacks_in);
+        TSTAT(dsacks_out);
         TSTAT(rxt_lost);
         TSTAT(ooo_queued);
         TSTAT(ooo_dropped);

@@ -93,6 +93,10 @@ const pm_host_config *pm_host_get_config(const pm_host *h);
 /* One received IP packet. Returns 0, or the negative pm_err / errno that
  * says why it was dropped (also counted). */
 int pm_host_input(pm_host *h, const uint8_t *pkt, size_t len, uint64_t now);
+/* pm_host_input with pm_packet_parse_flags' flags (PM_PARSE_CSUM_OK: the
+ * device says the TCP/UDP checksum needs no check). A TCP segment may be
+ * larger than the MSS (a TUN's TSO/GRO super-segment): it is taken as one. */
+int pm_host_input_flags(pm_host *h, const uint8_t *pkt, size_t len, unsigned flags, uint64_t now);
 /* The next packet to send: its length, or 0 when the queue is empty;
  * -ENOSPC if cap is below PM_HOST_MIN_OUT. Also fires due timers. */
 #define PM_HOST_MIN_OUT 2048

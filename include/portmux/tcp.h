@@ -68,6 +68,7 @@ typedef struct pm_tcp_config {
     bool timestamps;               /* tcp_timestamps 1 (RFC 7323) */
     bool window_scaling;           /* tcp_window_scaling 1 */
     bool sack;                     /* tcp_sack 1 (SACK-permitted only) */
+    bool dsack;                    /* tcp_dsack 1: report duplicates (RFC 2883) */
     bool rfc5961;                  /* true: RFC 5961; false: RFC 793 RST/SYN */
     bool rfc1337;                  /* tcp_rfc1337 0: a RST kills TIME_WAIT */
     bool nodelay;                  /* TCP_NODELAY default for new TCBs: off */
@@ -91,6 +92,7 @@ typedef struct pm_tcp_stats {
     uint64_t limited_tx;                 /* RFC 3042 segments sent on duplicate ACKs */
     uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 7: probes; losses they repaired */
     uint64_t dsacks_in;                  /* RFC 2883 D-SACK blocks received */
+    uint64_t dsacks_out;                 /* RFC 2883 D-SACK blocks sent */
     uint64_t rxt_lost;                   /* retransmissions found lost by SACK (no RTO) */
     /* The pool of TCB extensions (pm_tcp_ext): records held now (a gauge),
      * takes that found it empty, and what each fallback cost. */
@@ -144,6 +146,12 @@ typedef struct pm_tcp_stack {
     pm_tcp_ext *ext;           /* the extension pool (pm_tcp_stack_set_ext) */
     uint32_t ext_cap;          /* its records */
     uint32_t ext_free;         /* first free record + 1; 0: none free */
+    /* RFC 2883: the duplicate the segment being processed carried, for the
+     * ACK that answers it (valid for that TCB until the next input). */
+    struct {
+        const struct pm_tcp *tcb;
+        uint32_t left, right;
+    } dsack;
     pm_tcp_stats stats;
 } pm_tcp_stack;
 

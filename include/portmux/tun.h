@@ -5,6 +5,7 @@
 #ifndef PORTMUX_TUN_H
 #define PORTMUX_TUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,9 @@
 typedef struct pm_tun {
     int fd;
     char name[16]; /* IFNAMSIZ: the name the kernel gave */
+    bool vnet;     /* every read and write starts with a virtio_net_hdr */
+    bool csum;     /* TUNSETOFFLOAD took TUN_F_CSUM: checksums may be partial */
+    bool tso;      /* and TSO4/6: reads may be TCP super-segments of 64 KiB */
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     uint64_t tx_dropped; /* EAGAIN/ENOBUFS on write: the kernel's queue was full */
     uint64_t rx_errors, tx_errors;
@@ -24,6 +28,18 @@ typedef struct pm_tun {
  * picks pmtun%d). 0 or a negative errno (-EPERM without CAP_NET_ADMIN,
  * -ENOENT without /dev/net/tun, -EBUSY if another process holds it). */
 int pm_tun_open(pm_tun *t, const char *name);
+/* pm_tun_open with the offloads Linux has for a TUN. PM_TUN_OFFLOAD_CSUM:
+ * IFF_VNET_HDR (a 10-byte virtio_net_hdr, wire.h's pm_vnet_hdr, before
+ * every packet read; pm_tun_write adds one) and TUNSETOFFLOAD TUN_F_CSUM:
+ * the kernel leaves TCP/UDP checksums partial. PM_TUN_OFFLOAD_TSO adds
+ * TUN_F_TSO4 | TUN_F_TSO6: it hands over TCP segments of up to 64 KiB
+ * instead of cutting them to the MTU. Falls back to less when the kernel
+ * refuses (t->vnet, t->csum, t->tso say what was had). */
+#define PM_TUN_OFFLOAD_CSUM 1u
+#define PM_TUN_OFFLOAD_TSO  2u
+/* The largest packet a read returns with TSO: 64 KiB plus the header. */
+#define PM_TUN_MAX_READ (65536 + 16)
+int pm_tun_open_flags(pm_tun *t, const char *name, unsigned flags);
 void pm_tun_close(pm_tun *t);
 
 /* The kernel's side of the link: sets the MTU, gives the interface addr
@@ -33,10 +49,12 @@ int pm_tun_configure(const pm_tun *t, const pm_ip *addr4, unsigned plen4, const 
                      unsigned plen6, unsigned mtu);
 
 /* Reads up to max packets into bufs (max slots of stride bytes each),
- * their lengths into lens. Returns how many (0: nothing pending) or a
- * negative errno. */
+ * their lengths into lens; when t->vnet each starts with its
+ * virtio_net_hdr (PM_VNET_HDR_LEN bytes, counted in lens and rx_bytes). Returns how many (0:
+ * nothing pending) or a negative errno. */
 int pm_tun_read_batch(pm_tun *t, uint8_t *bufs, size_t stride, size_t *lens, size_t max);
-/* Writes one packet. 0, or -EAGAIN when the kernel's queue is full (the
+/* Writes one packet (after a zero virtio_net_hdr when t->vnet: checksums
+ * complete, no GSO). 0, or -EAGAIN when the kernel's queue is full (the
  * packet is dropped and counted: TCP retransmits), or another -errno. */
 int pm_tun_write(pm_tun *t, const uint8_t *pkt, size_t len);
 

@@ -239,6 +239,44 @@ int pm_packet_emit(const pm_packet *p, uint8_t *buf, size_t cap);
  * informational ICMP). */
 int pm_packet_tuple(const pm_packet *p, pm_tuple *t);
 
+/* Like pm_packet_parse; flags PM_PARSE_CSUM_OK skips the TCP and UDP
+ * checksums: a device verified them, or they were never computed because
+ * the packet never left the machine (a TUN's virtio_net_hdr NEEDS_CSUM or
+ * DATA_VALID; Linux: skb_csum_unnecessary() counts CHECKSUM_PARTIAL as
+ * verified). The IPv4 header and ICMP checksums are still checked. */
+#define PM_PARSE_CSUM_OK 1u
+int pm_packet_parse_flags(const uint8_t *buf, size_t len, unsigned flags, pm_packet *out,
+                          pm_wire_stats *stats);
+
+/* ---- virtio_net_hdr (a TUN device's offload header) --------------------- */
+
+/* The legacy 10-byte header (virtio 1.x 5.1.6), little-endian, that a TUN
+ * device opened with IFF_VNET_HDR puts before every packet both ways. */
+#define PM_VNET_HDR_LEN      10
+#define PM_VNET_F_NEEDS_CSUM 1 /* checksum at csum_start + csum_offset is partial */
+#define PM_VNET_F_DATA_VALID 2 /* checksum already verified */
+#define PM_VNET_GSO_NONE     0
+#define PM_VNET_GSO_TCPV4    1
+#define PM_VNET_GSO_TCPV6    4
+#define PM_VNET_GSO_ECN      0x80
+
+typedef struct pm_vnet_hdr {
+    uint8_t flags;    /* PM_VNET_F_* */
+    uint8_t gso_type; /* PM_VNET_GSO_*, without the ECN bit */
+    bool ecn;
+    uint16_t hdr_len;  /* headers' length (a hint) */
+    uint16_t gso_size; /* payload bytes per segment once cut */
+    uint16_t csum_start, csum_offset;
+} pm_vnet_hdr;
+
+/* buf is the header and the packet after it (len both together). Returns
+ * PM_VNET_HDR_LEN, -PM_E_TRUNCATED when shorter, -EINVAL for unknown flags,
+ * a partial checksum outside the packet or a GSO packet without one or
+ * without a segment size, -EPROTONOSUPPORT for a GSO type other than TCP. */
+int pm_vnet_hdr_parse(const uint8_t *buf, size_t len, pm_vnet_hdr *out);
+/* PM_VNET_HDR_LEN or -ENOSPC. */
+int pm_vnet_hdr_emit(const pm_vnet_hdr *h, uint8_t *buf, size_t cap);
+
 /* ---- Checksums -------------------------------------------------------- */
 
 /* One's-complement sum of len bytes added to sum, not folded. */

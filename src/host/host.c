@@ -290,10 +290,15 @@ static void tick(pm_host *h, uint64_t now)
 
 int pm_host_input(pm_host *h, const uint8_t *pkt, size_t len, uint64_t now)
 {
+    return pm_host_input_flags(h, pkt, len, 0, now);
+}
+
+int pm_host_input_flags(pm_host *h, const uint8_t *pkt, size_t len, unsigned flags, uint64_t now)
+{
     tick(h, now);
     h->st.in_packets++;
     pm_packet p;
-    int r = pm_packet_parse(pkt, len, &p, &h->wire);
+    int r = pm_packet_parse_flags(pkt, len, flags, &p, &h->wire);
     if (r < 0) {
         h->st.in_errors++;
         return r;

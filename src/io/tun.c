@@ -1,6 +1,8 @@
 /* TUN device: open, configure the kernel's side, batched non-blocking I/O. */
 #include "portmux/tun.h"
 
+#include "portmux/wire.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* linux/ipv6.h's in6_ifreq (that header clashes with netinet/in.h). */
@@ -21,22 +24,57 @@ struct pm_in6_ifreq {
 
 int pm_tun_open(pm_tun *t, const char *name)
 {
+    return pm_tun_open_flags(t, name, 0);
+}
+
+static int tun_setiff(int fd, const char *name, short flags, char *got)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = flags;
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name && *name ? name : "pmtun%d");
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) return -errno;
+    snprintf(got, 16, "%s", ifr.ifr_name);
+    return 0;
+}
+
+int pm_tun_open_flags(pm_tun *t, const char *name, unsigned flags)
+{
     memset(t, 0, sizeof *t);
     t->fd = -1;
     if (name && strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return -errno;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name && *name ? name : "pmtun%d");
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        int e = -errno;
+    int r = -EINVAL;
+    if (flags & PM_TUN_OFFLOAD_TSO) flags |= PM_TUN_OFFLOAD_CSUM;
+    if (flags & PM_TUN_OFFLOAD_CSUM) {
+        r = tun_setiff(fd, name, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, t->name);
+        t->vnet = r == 0;
+    }
+    if (r < 0 && (r = tun_setiff(fd, name, IFF_TUN | IFF_NO_PI, t->name)) < 0) {
         close(fd);
-        return e;
+        return r;
     }
     t->fd = fd;
-    snprintf(t->name, sizeof t->name, "%s", ifr.ifr_name);
+    if (t->vnet) {
+        int sz = PM_VNET_HDR_LEN; /* the legacy header, as the parser reads it */
+        /* The header is little-endian: native on a little-endian machine. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        int le = 1;
+        if (ioctl(fd, TUNSETVNETLE, &le) < 0) sz = -1;
+#endif
+        if (sz < 0 || ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+            /* Cannot turn IFF_VNET_HDR off on an attached fd: start over. */
+            close(fd);
+            return pm_tun_open_flags(t, name, 0);
+        }
+        /* The kernel only hands over what it was offered (tun_set_offload). */
+        if ((flags & PM_TUN_OFFLOAD_TSO) &&
+            ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) == 0)
+            t->csum = t->tso = true;
+        else
+            t->csum = ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
+    }
     return 0;
 }
 
@@ -140,8 +178,10 @@ int pm_tun_read_batch(pm_tun *t, uint8_t *bufs, size_t stride, size_t *lens, siz
 
 int pm_tun_write(pm_tun *t, const uint8_t *pkt, size_t len)
 {
+    static const uint8_t zero_hdr[PM_VNET_HDR_LEN];
+    struct iovec iov[2] = {{(void *)zero_hdr, sizeof zero_hdr}, {(void *)pkt, len}};
     for (;;) {
-        ssize_t k = write(t->fd, pkt, len);
+        ssize_t k = t->vnet ? writev(t->fd, iov, 2) : write(t->fd, pkt, len);
         if (k >= 0) {
             t->tx_packets++;
             t->tx_bytes += len;

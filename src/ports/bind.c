@@ -14,20 +14,9 @@
 #include <string.h>
 
 #include "ports/bind_internal.h"
+#include "ports/bind_rules.h"
 
 enum { P_TCP = 0, P_UDP = 1, NPROTO = 2 };
-/* Linux tb->fastreuseport values */
-enum { FASTREUSEPORT_ANY = 1, FASTREUSEPORT_STRICT = 2 };
-#define LOOPBACK4_IPV6 0x7f000006u /* Linux: v4 view of a specific IPv6 bind */
-
-/* A socket as Linux's rules see it. */
-typedef struct ksock {
-    pm_ip v6;      /* sk_v6_rcv_saddr; for AF_INET the mapped form */
-    uint32_t rcv4; /* inet_rcv_saddr, host order */
-    uint32_t uid;
-    uint8_t family;
-    bool v6only, reuse, reuseport;
-} ksock;
 
 typedef struct owner {
     ksock k;
@@ -60,11 +49,7 @@ typedef struct bucket {
     int32_t head1, tail1;
     uint32_t n;
     uint32_t n_bind; /* owners that did not come from connect() */
-    int8_t fastreuse, fastreuseport;
-    bool fast_v6only;
-    uint8_t fast_family;
-    uint32_t fastuid, fast_rcv4;
-    pm_ip fast_v6;
+    bind_fast fast;
 } bucket;
 
 struct pm_bind_table {
@@ -156,117 +141,6 @@ void pm_bind_set_unprivileged_port_start(pm_bind_table *t, uint16_t port)
     t->cfg.unprivileged_port_start = port;
 }
 
-/* ---- Linux's address comparisons, kept literal ---- */
-
-static bool ip6_any(const pm_ip *a)
-{
-    return pm_ip_eq(a, &pm_ip_any6);
-}
-
-/* ipv6_addr_type() reduced to what the rules ask: any, mapped, other. */
-enum { T_ANY, T_MAPPED, T_OTHER };
-static int addr_type(const pm_ip *a)
-{
-    if (ip6_any(a)) return T_ANY;
-    if (pm_ip_is_v4(a)) return T_MAPPED;
-    return T_OTHER;
-}
-
-/* Linux: ipv6_rcv_saddr_equal(). sk2_v6 NULL for an AF_INET sk2. */
-static bool ipv6_rcv_saddr_equal(const pm_ip *sk1_v6, const pm_ip *sk2_v6, uint32_t sk1_rcv4,
-                                 uint32_t sk2_rcv4, bool sk1_v6only, bool sk2_v6only,
-                                 bool match_sk1_wildcard, bool match_sk2_wildcard)
-{
-    int t1 = addr_type(sk1_v6);
-    int t2 = sk2_v6 ? addr_type(sk2_v6) : T_MAPPED;
-    if (t1 == T_MAPPED && t2 == T_MAPPED) {
-        if (!sk2_v6only) {
-            if (sk1_rcv4 == sk2_rcv4) return true;
-            return (match_sk1_wildcard && !sk1_rcv4) || (match_sk2_wildcard && !sk2_rcv4);
-        }
-        return false;
-    }
-    if (t1 == T_ANY && t2 == T_ANY) return true;
-    if (t2 == T_ANY && match_sk2_wildcard && !(sk2_v6only && t1 == T_MAPPED)) return true;
-    if (t1 == T_ANY && match_sk1_wildcard && !(sk1_v6only && t2 == T_MAPPED)) return true;
-    if (sk2_v6 && pm_ip_eq(sk1_v6, sk2_v6)) return true;
-    return false;
-}
-
-/* Linux: ipv4_rcv_saddr_equal() (inet_connection_sock.c) */
-static bool ipv4_rcv_saddr_equal(uint32_t sk1, uint32_t sk2, bool sk2_v6only, bool match_sk1_wc,
-                                 bool match_sk2_wc)
-{
-    if (!sk2_v6only) {
-        if (sk1 == sk2) return true;
-        return (match_sk1_wc && !sk1) || (match_sk2_wc && !sk2);
-    }
-    return false;
-}
-
-/* Linux: inet_rcv_saddr_equal(sk, sk2, match_wildcard) */
-static bool rcv_saddr_equal(const ksock *sk, const ksock *sk2, bool match_wildcard)
-{
-    if (sk->family == PM_AF_INET6)
-        return ipv6_rcv_saddr_equal(&sk->v6, sk2->family == PM_AF_INET6 ? &sk2->v6 : NULL, sk->rcv4,
-                                    sk2->rcv4, sk->v6only, sk2->v6only, match_wildcard,
-                                    match_wildcard);
-    return ipv4_rcv_saddr_equal(sk->rcv4, sk2->rcv4, sk2->v6only, match_wildcard, match_wildcard);
-}
-
-/* Linux: inet_bind_conflict() (no devices bound here) */
-static bool inet_bind_conflict(const ksock *sk, const ksock *sk2, uint8_t state2, bool relax,
-                               bool reuseport_ok)
-{
-    bool tw2 = state2 == PM_BIND_TIME_WAIT;
-    if (sk->reuse && sk2->reuse && state2 != PM_BIND_LISTEN) {
-        return !relax ||
-               (!reuseport_ok && sk->reuseport && sk2->reuseport && (tw2 || sk->uid == sk2->uid));
-    }
-    return !reuseport_ok || !sk->reuseport || !sk2->reuseport || (!tw2 && sk->uid != sk2->uid);
-}
-
-/* Linux: sk_reuseport_match() */
-static bool sk_reuseport_match(const bucket *tb, const ksock *sk)
-{
-    if (tb->fastreuseport <= 0) return false;
-    if (!sk->reuseport) return false;
-    if (tb->fastuid != sk->uid) return false;
-    if (tb->fastreuseport == FASTREUSEPORT_ANY) return true;
-    if (tb->fast_family == PM_AF_INET6)
-        return ipv6_rcv_saddr_equal(&tb->fast_v6, sk->family == PM_AF_INET6 ? &sk->v6 : NULL,
-                                    tb->fast_rcv4, sk->rcv4, tb->fast_v6only, sk->v6only, true,
-                                    false);
-    return ipv4_rcv_saddr_equal(tb->fast_rcv4, sk->rcv4, sk->v6only, true, false);
-}
-
-static void set_fast_from(bucket *tb, const ksock *sk, int8_t mode)
-{
-    tb->fastreuseport = mode;
-    tb->fastuid = sk->uid;
-    tb->fast_rcv4 = sk->rcv4;
-    tb->fast_v6only = sk->v6only;
-    tb->fast_family = sk->family;
-    tb->fast_v6 = sk->v6;
-}
-
-/* Linux: inet_csk_update_fastreuse(). Since bhash2, inet_csk_get_port()
- * links the new inet_bind2_bucket into tb->bhash2 before this runs, so
- * the "first owner" branch (hlist_empty(&tb->bhash2)) is never taken: a
- * bucket starts with fastreuse = fastreuseport = 0 (inet_bind_bucket_create)
- * and the SO_REUSEADDR fast path stays off. The kernel behaves so (the
- * oracle test shows it); we mirror it. */
-static void update_fastreuse(bucket *tb, const ksock *sk, bool listening)
-{
-    bool reuse = sk->reuse && !listening;
-    if (!reuse) tb->fastreuse = 0;
-    if (sk->reuseport) {
-        if (!sk_reuseport_match(tb, sk)) set_fast_from(tb, sk, FASTREUSEPORT_STRICT);
-    } else {
-        tb->fastreuseport = 0;
-    }
-}
-
 static void sync_maps(pm_bind_table *t, int p, uint16_t port)
 {
     const bucket *tb = &t->buckets[p][port];
@@ -274,35 +148,15 @@ static void sync_maps(pm_bind_table *t, int p, uint16_t port)
         pm_portmap_set(&t->owned[p], port);
     else
         pm_portmap_clear(&t->owned[p], port);
-    if (tb->n && (tb->fastreuse >= 0 || tb->fastreuseport >= 0))
+    if (tb->n && (tb->fast.reuse >= 0 || tb->fast.reuseport >= 0))
         pm_portmap_set(&t->held[p], port);
     else
         pm_portmap_clear(&t->held[p], port);
 }
 
-/* Build the kernel's view of a socket about to bind to sa. */
-static void make_ksock(ksock *k, const pm_sockaddr *sa, const pm_bind_opts *o, uint32_t uid)
-{
-    memset(k, 0, sizeof *k);
-    k->family = o->family;
-    k->v6 = sa->ip;
-    k->uid = uid;
-    k->reuse = o->reuseaddr;
-    k->reuseport = o->reuseport;
-    k->v6only = o->family == PM_AF_INET6 && o->v6only;
-    if (pm_ip_is_v4(&sa->ip))
-        k->rcv4 = pm_ip_v4(&sa->ip);
-    else if (ip6_any(&sa->ip))
-        k->rcv4 = 0;
-    else {
-        k->rcv4 = LOOPBACK4_IPV6; /* Linux __inet6_bind() */
-        k->v6only = true;         /* Linux: a specific IPv6 bind sets sk_ipv6only */
-    }
-}
-
 /* TCP: would sk conflict with an owner of port (other than self)?
  * Linux inet_csk_bind_conflict(): with bhash2 for specific addresses, the
- * same set as inet_rcv_saddr_equal(sk, sk2, true) over all owners. The
+ * same set as inet_bind_rcv_saddr_equal(sk, sk2, true) over all owners. The
  * group's owners are one class: one check per state stands for them. */
 static bool tcp_conflict(const pm_bind_table *t, uint16_t port, const ksock *sk, int32_t self,
                          bool relax, bool reuseport_ok)
@@ -310,18 +164,16 @@ static bool tcp_conflict(const pm_bind_table *t, uint16_t port, const ksock *sk,
     for (int32_t i = t->buckets[P_TCP][port].head1 - 1; i >= 0; i = t->owners[i].next) {
         if (i == self) continue;
         const owner *o2 = &t->owners[i];
-        if (inet_bind_conflict(sk, &o2->k, o2->state, relax, reuseport_ok) &&
-            rcv_saddr_equal(sk, &o2->k, true))
+        if (bind_conflict(sk, &o2->k, o2->state, relax, reuseport_ok) &&
+            bind_rcv_saddr_equal(sk, &o2->k, true))
             return true;
     }
     const group *g = t->groups ? &t->groups[port] : NULL;
     if (!g || !g->cls1) return false;
     const ksock *k2 = &t->classes[g->cls1 - 1].k;
-    if (!rcv_saddr_equal(sk, k2, true)) return false;
-    return (g->n[G_CONNECTED] &&
-            inet_bind_conflict(sk, k2, PM_BIND_CONNECTED, relax, reuseport_ok)) ||
-           (g->n[G_TIME_WAIT] &&
-            inet_bind_conflict(sk, k2, PM_BIND_TIME_WAIT, relax, reuseport_ok));
+    if (!bind_rcv_saddr_equal(sk, k2, true)) return false;
+    return (g->n[G_CONNECTED] && bind_conflict(sk, k2, PM_BIND_CONNECTED, relax, reuseport_ok)) ||
+           (g->n[G_TIME_WAIT] && bind_conflict(sk, k2, PM_BIND_TIME_WAIT, relax, reuseport_ok));
 }
 
 /* Linux: inet_csk_get_port() for a given port. listening: sk is entering
@@ -332,7 +184,7 @@ static int tcp_get_port(const pm_bind_table *t, uint16_t port, const ksock *sk, 
     const bucket *tb = &t->buckets[P_TCP][port];
     bool reuse = sk->reuse && !listening;
     if (tb->n) {
-        if ((tb->fastreuse > 0 && reuse) || sk_reuseport_match(tb, sk)) return 0;
+        if ((tb->fast.reuse > 0 && reuse) || bind_reuseport_match(&tb->fast, sk)) return 0;
     }
     return tcp_conflict(t, port, sk, self, true, true) ? -EADDRINUSE : 0;
 }
@@ -343,7 +195,7 @@ static bool udp_inuse(const pm_bind_table *t, const bucket *tb, const ksock *sk,
 {
     for (int32_t i = tb->head1 - 1; i >= 0; i = t->owners[i].next) {
         const ksock *sk2 = &t->owners[i].k;
-        if ((!sk2->reuse || !sk->reuse) && rcv_saddr_equal(sk, sk2, true)) {
+        if ((!sk2->reuse || !sk->reuse) && bind_rcv_saddr_equal(sk, sk2, true)) {
             bool share = sk2->reuseport && sk->reuseport && sk->uid == sk2->uid;
             if (!all) return !share;
             if (!share) return true;
@@ -375,7 +227,7 @@ static int check_port(const pm_bind_table *t, int p, const pm_sockaddr *sa, cons
                       uint32_t uid)
 {
     ksock k;
-    make_ksock(&k, sa, o, uid);
+    bind_make_ksock(&k, sa, o, uid);
     if (p == P_TCP) return tcp_get_port(t, sa->port, &k, false, -1);
     return udp_inuse(t, &t->buckets[p][sa->port], &k, false) ? -EADDRINUSE : 0;
 }
@@ -607,9 +459,9 @@ static void owner_joined(pm_bind_table *t, int p, uint16_t port, const ksock *k,
     if (p == P_TCP) {
         if (by_connect) {
             /* Linux __inet_hash_connect(): a bucket made by connect() */
-            if (empty) tb->fastreuse = tb->fastreuseport = -1;
+            if (empty) tb->fast.reuse = tb->fast.reuseport = -1;
         } else {
-            update_fastreuse(tb, k, state == PM_BIND_LISTEN);
+            bind_update_fast(&tb->fast, k, state == PM_BIND_LISTEN);
         }
     }
     tb->n++;
@@ -631,7 +483,7 @@ static void owner_left(pm_bind_table *t, int p, uint16_t port, bool by_connect)
     } else if (p == P_TCP && tb->n_bind == 0) {
         /* Linux __inet_put_port() since 6.17: only connect() users left,
          * the bucket is shareable by connect() again */
-        tb->fastreuse = tb->fastreuseport = -1;
+        tb->fast.reuse = tb->fast.reuseport = -1;
     }
     sync_maps(t, p, port);
 }
@@ -643,7 +495,7 @@ int pm_bind__insert(pm_bind_table *t, uint8_t proto, const pm_sockaddr *sa,
     int p = proto_index(proto);
     if (p < 0) return -EINVAL;
     ksock k;
-    make_ksock(&k, sa, opts, uid);
+    bind_make_ksock(&k, sa, opts, uid);
     int gs = state == PM_BIND_TIME_WAIT ? G_TIME_WAIT : G_CONNECTED;
     if (p == P_TCP && (state == PM_BIND_CONNECTED || state == PM_BIND_TIME_WAIT) &&
         group_join(t, sa->port, &k, by_connect, gs)) {
@@ -697,7 +549,7 @@ int pm_bind_listen(pm_bind_table *t, pm_bind_id id)
     int err = tcp_get_port(t, o->port, &o->k, true, id);
     if (err) return count_err(t, err);
     o->state = PM_BIND_LISTEN;
-    update_fastreuse(&t->buckets[P_TCP][o->port], &o->k, true);
+    bind_update_fast(&t->buckets[P_TCP][o->port].fast, &o->k, true);
     sync_maps(t, P_TCP, o->port);
     return 0;
 }
@@ -727,7 +579,7 @@ static void readdr(ksock *k, uint16_t port, const pm_ip *ip)
     pm_sockaddr sa = {k->family, port, *ip};
     pm_bind_opts opts = {k->family, k->reuse, k->reuseport, k->v6only};
     bool v6only = k->v6only;
-    make_ksock(k, &sa, &opts, k->uid);
+    bind_make_ksock(k, &sa, &opts, k->uid);
     k->v6only = v6only; /* a connect() does not make the socket v6only */
 }
 
@@ -793,7 +645,7 @@ bool pm_bind__autobind_ok(const pm_bind_table *t, uint8_t proto, const pm_sockad
     int p = proto_index(proto);
     if (p < 0) return false;
     ksock k;
-    make_ksock(&k, sa, opts, uid);
+    bind_make_ksock(&k, sa, opts, uid);
     const bucket *tb = &t->buckets[p][sa->port];
     if (!tb->n) return true;
     if (p == P_TCP) return !tcp_conflict(t, sa->port, &k, -1, false, false);

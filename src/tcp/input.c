@@ -49,6 +49,36 @@ static bool ooo_add(pm_tcp_stack *st, pm_tcp *tcb, uint32_t off, uint32_t len)
     return true;
 }
 
+/* RFC 2883 4: the ACK answering a duplicate reports it in its first SACK
+ * block (Linux tcp_dsack_set(): the first duplicate range of the segment).
+ * The range lives until the next segment arrives, so that ACK goes now
+ * (Linux may delay it after a partial duplicate, keeping the range). */
+static void dsack_set(pm_tcp_stack *st, pm_tcp *tcb, uint32_t left, uint32_t right)
+{
+    if (!st->cfg.dsack || !(tcb->opts & PM_TCPO_SACK) || !SEQ_LT(left, right)) return;
+    if (st->dsack.tcb == tcb) return;
+    tcb->flags |= F_ACK_NOW;
+    st->dsack.tcb = tcb;
+    st->dsack.left = left;
+    st->dsack.right = right;
+}
+
+/* A segment at [off, off+len) that an island already holds, in part or
+ * whole: that part is a duplicate (Linux tcp_data_queue_ofo()). */
+static void ooo_dsack(pm_tcp_stack *st, pm_tcp *tcb, uint32_t off, uint32_t len)
+{
+    const pm_tcp_ext *x = tcp_ext(st, tcb);
+    for (int i = 0; x && i < PM_TCP_OOO_RANGES && x->ooo[i].len; i++) {
+        uint32_t s = x->ooo[i].off > off ? x->ooo[i].off : off;
+        uint32_t e = x->ooo[i].off + x->ooo[i].len;
+        if (e > off + len) e = off + len;
+        if (s < e) {
+            dsack_set(st, tcb, tcb->rcv_nxt + s, tcb->rcv_nxt + e);
+            return;
+        }
+    }
+}
+
 /* rcv_nxt moved by adv bytes: shift the islands; returns how many more
  * bytes are now in order. */
 static uint32_t ooo_advance(pm_tcp_stack *st, pm_tcp *tcb, uint32_t adv)
@@ -258,6 +288,7 @@ static unsigned receive_data(pm_tcp_stack *st, pm_tcp *tcb, uint32_t seq, const 
         return len + extra ? PM_TCP_EV_READABLE : 0;
     }
     ring_write(tcb, off, data, len);
+    ooo_dsack(st, tcb, off, len);
     ooo_add(st, tcb, off, len);
     tcb->flags |= F_ACK_NOW; /* RFC 5681 4.2: out of order: a duplicate ACK now */
     return 0;
@@ -390,7 +421,10 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
 #undef IN_WINDOW
     if (!ok) {
         st->stats.bad_seq++;
-        if (seg_len && SEQ_LEQ(seq + seg_len, tcb->rcv_nxt)) st->stats.dup_segs++; /* all old */
+        if (seg_len && SEQ_LEQ(seq + seg_len, tcb->rcv_nxt)) {
+            st->stats.dup_segs++; /* all old */
+            dsack_set(st, tcb, seq, seq + len);
+        }
         oow_ack(st, tcb, len, fl, now);
         return 0;
     }
@@ -404,6 +438,7 @@ static unsigned synchronized(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip
     if (SEQ_LT(seq, tcb->rcv_nxt)) {
         uint32_t d = tcb->rcv_nxt - seq;
         if (d > len) d = len;
+        dsack_set(st, tcb, seq, seq + d);
         data += d;
         len -= d;
         seq += d;
@@ -669,6 +704,7 @@ unsigned pm_tcp_input(pm_tcp_stack *st, pm_tcp *tcb, const pm_ip_repr *ip, const
                       uint64_t now)
 {
     st->stats.segs_in++;
+    st->dsack.tcb = NULL;
     unsigned ev;
     switch (tcb->state) {
     case PM_TCP_CLOSED:

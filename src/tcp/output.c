@@ -76,18 +76,28 @@ static int finish(pm_tcp_stack *st, pm_tcp *tcb, pm_tcp_repr *seg, uint64_t now)
     if (!(seg->flags & PM_TH_SYN)) {
         if (tcb->opts & PM_TCPO_TS) put_ts(seg, tcp_ts_now(now) + tcb->ts_off, tcb->ts_recent);
         const pm_tcp_ext *x = tcp_ext(st, tcb);
-        if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && x && x->ooo[0].len &&
-            !(tcb->flags & F_FIN_RCVD)) {
+        bool islands = x && x->ooo[0].len && !(tcb->flags & F_FIN_RCVD);
+        bool dsack = st->dsack.tcb == tcb;
+        if ((tcb->opts & PM_TCPO_SACK) && (seg->flags & PM_TH_ACK) && (islands || dsack)) {
             /* RFC 2018 4: SACK blocks for the out-of-order islands (3 fit
              * beside the timestamps); the first holds the latest segment
-             * received, the others follow in sequence order. */
+             * received, the others follow in sequence order. RFC 2883 4:
+             * a duplicate just received goes first, once. */
             pm_tcp_opts *o = &seg->opts;
             o->present |= 1u << PM_TCPOPT_SACK;
             int order[PM_TCP_OOO_RANGES], k = 0, n = 0;
+            int room = (tcb->opts & PM_TCPO_TS) ? 3 : PM_TCP_MAX_SACK; /* 40 option bytes */
+            if (dsack) {
+                o->sack[n].left = st->dsack.left;
+                o->sack[n].right = st->dsack.right;
+                n++;
+                st->dsack.tcb = NULL;
+                st->stats.dsacks_out++;
+            }
             if (tcb->ooo_recent < PM_TCP_OOO_RANGES) order[k++] = tcb->ooo_recent;
             for (int i = 0; i < PM_TCP_OOO_RANGES; i++)
                 if (i != tcb->ooo_recent) order[k++] = i;
-            for (int j = 0; j < k && n < PM_TCP_MAX_SACK; j++) {
+            for (int j = 0; islands && j < k && n < room; j++) {
                 int i = order[j];
                 if (!x->ooo[i].len) continue;
                 o->sack[n].left = tcb->rcv_nxt + x->ooo[i].off;

@@ -41,6 +41,7 @@ void pm_tcp_config_default(pm_tcp_config *c)
     c->timestamps = true;             /* Linux: tcp_timestamps 1 */
     c->window_scaling = true;         /* Linux: tcp_window_scaling 1 */
     c->sack = true;                   /* Linux: tcp_sack 1 */
+    c->dsack = true;                  /* Linux: tcp_dsack 1 */
     c->rfc5961 = true;                /* Linux since 3.6 */
     c->rfc1337 = false;               /* Linux: tcp_rfc1337 0 */
     c->nodelay = false;

@@ -3,6 +3,13 @@
 
 int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stats *stats)
 {
+    return pm_packet_parse_flags(buf, len, 0, out, stats);
+}
+
+int pm_packet_parse_flags(const uint8_t *buf, size_t len, unsigned flags, pm_packet *out,
+                          pm_wire_stats *stats)
+{
+    bool verify = !(flags & PM_PARSE_CSUM_OK);
     int err = pm_ip_hdr_parse(buf, len, &out->ip, stats);
     if (err) return err;
     /* Not reassembled: the caller sees the header and decides. */
@@ -11,9 +18,9 @@ int pm_packet_parse(const uint8_t *buf, size_t len, pm_packet *out, pm_wire_stat
     const uint8_t *t = buf + ip->header_len;
     size_t tl = ip->payload_len;
     if (ip->proto == PM_IPPROTO_TCP)
-        err = pm_tcp_parse(ip, t, tl, true, &out->tcp, stats);
+        err = pm_tcp_parse(ip, t, tl, verify, &out->tcp, stats);
     else if (ip->proto == PM_IPPROTO_UDP)
-        err = pm_udp_parse(ip, t, tl, true, &out->udp, stats);
+        err = pm_udp_parse(ip, t, tl, verify, &out->udp, stats);
     else if ((ip->proto == PM_IPPROTO_ICMP && ip->version == 4) ||
              (ip->proto == PM_IPPROTO_ICMPV6 && ip->version == 6))
         err = pm_icmp_parse(ip, t, tl, &out->icmp, stats);

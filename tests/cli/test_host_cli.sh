@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$PORTMUX" host --help | grep -q -- '--close-mode fin|rst' || fail "--help"
 cfg=$("$PORTMUX" host --print-config)
-for l in "tun pmtun0" "addr 10.77.0.2/24" "service http" "service chargen"; do
+for l in "tun pmtun0" "addr 10.77.0.2/24" "offload tso" "service http" "service chargen"; do
   grep -qx "$l" <<<"$cfg" || fail "--print-config lacks '$l'"
 done
 # The printed default parses back.
@@ -34,6 +34,7 @@ check 2 "close-mode maybe: want fin or rst" --config "$tmp/d.conf"
 check 2 "connect 1.2.3.4: want ADDR:PORT" --connect 1.2.3.4
 check 2 "unknown option" --frobnicate
 check 2 "tun .*at most 15" --tun 0123456789abcdefg
+check 2 "offload gso: want none, csum or tso" --offload gso
 echo "ok: help, default config round trip, config errors with file:line"
 
 out=$("$PORTMUX" host --virtual-demo) || { echo "$out"; fail "--virtual-demo failed"; }

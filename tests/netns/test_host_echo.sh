@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 100 MB of random data through the host's TCP echo with nc, byte-exact
-# (sha256), then again over an impaired link: 2% loss both ways, 1%
+# (sha256), 16 MiB of it over IPv6, then again over an impaired link: 2% loss both ways, 1%
 # duplication and reordering of what the kernel sends to the host (tc
 # netem where the kernel has it, else nftables + HTB: impair_lib.sh).
 # Each impairment is proven by its counters (nft/tc and the host's own:
@@ -17,15 +17,22 @@ use_size() { # MB: the data file cut to MB MiB
   mb=$1
   want=$(sha256sum <"$tmp/data" | cut -d' ' -f1)
 }
-host_start --quiet
+host_start
 
-echo_once() { # LABEL
+echo_once() { # LABEL [ADDR]
   local t0=$SECONDS got
-  got=$(in_ns timeout 240 nc -N 10.77.0.2 7 <"$tmp/data" | sha256sum | cut -d' ' -f1)
+  got=$(in_ns timeout 240 nc -N "${2:-10.77.0.2}" 7 <"$tmp/data" | sha256sum | cut -d' ' -f1)
   [ "$got" = "$want" ] || fail "$1: sha256 of the echo differs ($got, want $want)"
   echo "ok: $1: $mb MiB echoed byte-exact in $((SECONDS - t0)) s"
 }
 echo_once "clean link"
+# The host asks for TSO (--offload tso): the kernel's 64 KiB segments
+# arrive whole, over IPv4 above and IPv6 here.
+grep -q "offloads: checksum, TSO" "$tmp/host.log" || echo "note: no TSO on this kernel: $(grep -o 'offloads[^;]*\|no offloads' "$tmp/host.log")"
+cp "$tmp/data" "$tmp/full"
+use_size $((mb < 16 ? mb : 16))
+echo_once "clean link, IPv6" fd00:77::2
+mv "$tmp/full" "$tmp/data"
 use_size "$lossy_mb"
 impair_setup "$ns" pmtun0 2 1 5 || fail "impairment setup"
 echo_once "impaired link ($IMPAIR_MODE: loss 2% both ways, duplication 1%, reordering)"

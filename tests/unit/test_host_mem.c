@@ -14,13 +14,14 @@
 
 static const pm_cred root = {0, true};
 
-/* The layout's budget today: socket 48 + TCB 184 + index share (about 9 B
+/* Issue 5's target, for the whole figure at bench/host's scale (10k
+ * connect()ed connections): socket 48 + TCB 184 + index share (about 9 B
  * at the table's 70% load) + the side-record pool's share (64 records
- * here: 5 B) + the TCB extension pool's (default size, max_tcbs / 8 + 16
- * records of 56 B: 8 B); then the ports module's records for a
- * connect()ed connection. Issue 5's target is 256 in all. */
-#define SOCK_BYTES_BOUND  256.0
-#define PORTS_BYTES_BOUND 90.0
+ * here) + the TCB extension pool's (default size, max_tcbs / 8 + 16
+ * records of 56 B: 7 B) + the port owners (a connection is a bit in its
+ * destination's port map and a count in its port's owner group). */
+#define CONN_BYTES_TARGET 256.0
+#define PORTS_BYTES_BOUND 1.0
 
 typedef struct acc {
     hp_pair *p;
@@ -38,7 +39,7 @@ static bool all_accepted(void *arg)
 static void test_conn_mem(void **state)
 {
     (void)state;
-    enum { N = 1000 };
+    enum { N = 10000 };
     static hp_pair pair;
     hp_pair *p = &pair;
     assert_int_equal(hp_init(p, PM_PERS_LINUX, N + 24, 4096), 0);
@@ -58,7 +59,7 @@ static void test_conn_mem(void **state)
         int c = pm_sock_socket(p->h[0], PM_AF_INET, PM_SOCK_STREAM, &root);
         assert_true(c >= 0);
         assert_int_equal(pm_sock_connect(p->h[0], c, &la, &root, p->now), -EINPROGRESS);
-        if (i % 128 == 127) hp_run(p, all_accepted, &a, 10 * HP_MS);
+        if (i % 256 == 255) hp_run(p, all_accepted, &a, 10 * HP_MS);
     }
     assert_true(hp_run(p, all_accepted, &a, 5 * HP_SEC));
     pm_host_conn_mem m;
@@ -82,7 +83,7 @@ static void test_conn_mem(void **state)
     assert_true(m.demux > 0 && m.demux < 12);
     double sum = (double)m.socket + (double)m.tcb + m.demux + m.side + m.tcp_ext + m.ports;
     assert_true(m.total > sum - 0.001 && m.total < sum + 0.001);
-    assert_true(m.total - m.ports <= SOCK_BYTES_BOUND);
+    assert_true(m.total <= CONN_BYTES_TARGET);
     assert_true(m.ports > 0 && m.ports <= PORTS_BYTES_BOUND);
     /* plain connections hold no side record: the pool's share is its size */
     pm_host_stats st;
