@@ -239,6 +239,20 @@ static int send_tlp(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip,
     return emit_data(st, tcb, now, ip, seg, buf, end - len, len, fin_sent);
 }
 
+/* The sequence number of a bare ACK. Linux tcp_acceptable_seq(): SND.MAX
+ * unless it lies past the window's right edge (data sent into a window
+ * the peer then closed or shrank), else that edge: a receiver whose
+ * window is zero takes a segment only at RCV.NXT (RFC 9293 3.10.7.4), and
+ * must not drop the ACK that would unblock its own sender. (Linux keeps
+ * SND.NXT within one scale unit past the edge; that is still out of a
+ * zero window, so not here. FreeBSD sends SND.MAX and so deadlocks
+ * alike.) */
+static uint32_t ack_seq(const pm_tcp *tcb)
+{
+    uint32_t edge = tcb->snd_una + tcb->snd_wnd;
+    return SEQ_LEQ(tcb->snd_max, edge) ? tcb->snd_max : edge;
+}
+
 static int output_one(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *ip, pm_tcp_repr *seg,
                       uint8_t *buf, size_t cap)
 {
@@ -355,7 +369,11 @@ static int output_one(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *i
             len = hole_end - tcb->snd_nxt;
         if (lt && len && inflight + len > tcb->cwnd) st->stats.limited_tx++;
         bool send = len > 0;
-        if (send && len < mss && !(tcb->flags & F_FORCE)) {
+        /* Only new data waits (SWS avoidance, Nagle): a resend may end
+         * short at SND.MAX, a SACKed range or the window, and held back
+         * it would never go, nothing sent after it growing it (Linux
+         * tcp_retransmit_skb: neither, and it trims to the window). */
+        if (send && len < mss && !(tcb->flags & F_FORCE) && !SEQ_LT(tcb->snd_nxt, tcb->snd_max)) {
             if (len < avail) {
                 /* RFC 1122 4.2.3.4: sender SWS avoidance. */
                 if (len < tcb->max_snd_wnd / 2) send = false;
@@ -394,7 +412,7 @@ static int output_one(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now, pm_ip_repr *i
             return emit_data(st, tcb, now, ip, seg, buf, tcb->snd_max - 1, 0, true);
         /* BSD tcp_output(): a bare ACK carries SND.MAX, not the rewound
          * SND.NXT of a retransmission, or the peer finds it old. */
-        seg_base(st, tcb, ip, seg, PM_TH_ACK, tcb->snd_max);
+        seg_base(st, tcb, ip, seg, PM_TH_ACK, ack_seq(tcb));
         return finish(st, tcb, seg, now);
     }
     /* RFC 9293 3.8.6.1: data waits on a closed window: the persist timer. */
@@ -466,6 +484,13 @@ static unsigned timer_fire(pm_tcp_stack *st, pm_tcp *tcb, uint64_t now)
         }
         tcb->flags &= (uint16_t) ~(F_RTT_TIMING | F_FASTRXT);
         tcb->snd_nxt = tcb->snd_una; /* go back N */
+        /* Linux tcp_retransmit_timer() ("receiver dastardly shrinks
+         * window"): with the window closed on data in flight the first
+         * segment goes anyway, a zero window probe at the peer's RCV.NXT
+         * whose ACK it takes (else neither side's ACK may get through).
+         * FreeBSD's persist probe does the same from snd_una. */
+        if (tcb->snd_wnd == 0 && tcb->snd_una != tcb->snd_max && SEQ_GT(tcb->snd_una, tcb->iss))
+            tcb->flags |= F_FASTRXT;
         tcp_rec_rto(st, tcb);
         tcp_arm_timer(tcb, PM_TCP_TIMER_RTX, now + tcb->rto_us);
         break;
