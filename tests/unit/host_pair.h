@@ -211,4 +211,44 @@ static inline pm_sockaddr hp_sa6(const hp_pair *p, int side, uint16_t port)
     return (pm_sockaddr){PM_AF_INET6, port, p->ip6[side]};
 }
 
+/* Byte off of a test stream keyed by salt: any byte delivered at the wrong
+ * place, or from another stream, shows. */
+static inline uint8_t hp_pattern(uint64_t off, uint64_t salt)
+{
+    uint64_t x = (off >> 3) * 0x9e3779b97f4a7c15ull + salt;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return (uint8_t)(x >> ((off & 7) * 8));
+}
+
+/* One direction of a bulk transfer: total bytes of the pattern written as
+ * tx takes them, read on rx and checked (bad: a byte differed). */
+typedef struct hp_flow {
+    pm_host *tx, *rx;
+    int txfd, rxfd;
+    uint64_t sent, rcvd, total, salt;
+    bool bad;
+} hp_flow;
+
+static inline void hp_pump(hp_flow *f, uint64_t now)
+{
+    uint8_t buf[16384];
+    while (f->sent < f->total) {
+        size_t n = sizeof buf;
+        if (n > f->total - f->sent) n = (size_t)(f->total - f->sent);
+        for (size_t i = 0; i < n; i++) buf[i] = hp_pattern(f->sent + i, f->salt);
+        long r = pm_sock_send(f->tx, f->txfd, buf, n, now);
+        if (r <= 0) break;
+        f->sent += (uint64_t)r;
+    }
+    for (;;) {
+        long r = pm_sock_recv(f->rx, f->rxfd, buf, sizeof buf, now);
+        if (r <= 0) break;
+        for (long i = 0; i < r; i++)
+            if (buf[i] != hp_pattern(f->rcvd + (uint64_t)i, f->salt)) f->bad = true;
+        f->rcvd += (uint64_t)r;
+    }
+}
+
 #endif

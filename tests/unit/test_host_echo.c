@@ -21,15 +21,6 @@
 
 static const pm_cred root = {0, true};
 
-static uint8_t pattern(uint64_t off, uint64_t salt)
-{
-    uint64_t x = (off >> 3) * 0x9e3779b97f4a7c15ull + salt;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    return (uint8_t)(x >> ((off & 7) * 8));
-}
-
 static uint64_t env_u64(const char *name, uint64_t def)
 {
     const char *v = getenv(name);
@@ -87,7 +78,7 @@ static echo_result echo_run(uint64_t seed, uint64_t total, unsigned loss, unsign
         while (res.sent < total) {
             size_t n = sizeof buf;
             if (n > total - res.sent) n = (size_t)(total - res.sent);
-            for (size_t i = 0; i < n; i++) buf[i] = pattern(res.sent + i, seed);
+            for (size_t i = 0; i < n; i++) buf[i] = hp_pattern(res.sent + i, seed);
             long r = pm_sock_send(p.h[0], fd, buf, n, p.now);
             if (r <= 0) break;
             res.sent += (uint64_t)r;
@@ -105,7 +96,7 @@ static echo_result echo_run(uint64_t seed, uint64_t total, unsigned loss, unsign
                 break;
             }
             for (long i = 0; i < r; i++)
-                if (buf[i] != pattern(res.rcvd + (uint64_t)i, seed) && !res.bad) {
+                if (buf[i] != hp_pattern(res.rcvd + (uint64_t)i, seed) && !res.bad) {
                     res.bad = true;
                     res.first_bad = res.rcvd + (uint64_t)i;
                 }

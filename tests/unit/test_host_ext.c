@@ -16,42 +16,6 @@
 
 static const pm_cred root = {0, true};
 
-static uint8_t pattern(uint64_t off, uint64_t salt)
-{
-    uint64_t x = (off >> 3) * 0x9e3779b97f4a7c15ull + salt;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    return (uint8_t)(x >> ((off & 7) * 8));
-}
-
-typedef struct flow {
-    pm_host *tx, *rx;
-    int txfd, rxfd;
-    uint64_t sent, rcvd, total, salt;
-    bool bad;
-} flow;
-
-static void pump(flow *f, uint64_t now)
-{
-    uint8_t buf[8192];
-    while (f->sent < f->total) {
-        size_t n = sizeof buf;
-        if (n > f->total - f->sent) n = (size_t)(f->total - f->sent);
-        for (size_t i = 0; i < n; i++) buf[i] = pattern(f->sent + i, f->salt);
-        long r = pm_sock_send(f->tx, f->txfd, buf, n, now);
-        if (r <= 0) break;
-        f->sent += (uint64_t)r;
-    }
-    for (;;) {
-        long r = pm_sock_recv(f->rx, f->rxfd, buf, sizeof buf, now);
-        if (r <= 0) break;
-        for (long i = 0; i < r; i++)
-            if (buf[i] != pattern(f->rcvd + (uint64_t)i, f->salt)) f->bad = true;
-        f->rcvd += (uint64_t)r;
-    }
-}
-
 static void test_pool_of_one_two_transfers(void **state)
 {
     (void)state;
@@ -92,12 +56,12 @@ static void test_pool_of_one_two_transfers(void **state)
         afd[1] = t;
     }
     uint64_t total = 1 << 20;
-    flow f[2] = {{p->h[0], p->h[1], cfd[0], afd[0], 0, 0, total, 1, false},
-                 {p->h[0], p->h[1], cfd[1], afd[1], 0, 0, total, 2, false}};
+    hp_flow f[2] = {{p->h[0], p->h[1], cfd[0], afd[0], 0, 0, total, 1, false},
+                    {p->h[0], p->h[1], cfd[1], afd[1], 0, 0, total, 2, false}};
     uint64_t start = p->now;
     while ((f[0].rcvd < total || f[1].rcvd < total) && p->now - start < 600 * HP_SEC) {
-        pump(&f[0], p->now);
-        pump(&f[1], p->now);
+        hp_pump(&f[0], p->now);
+        hp_pump(&f[1], p->now);
         hp_step(p, p->now + HP_SEC);
     }
     for (int k = 0; k < 2; k++) {

@@ -18,46 +18,10 @@
 
 static const pm_cred root = {0, true};
 
-static uint8_t pattern(uint64_t off, uint64_t salt)
-{
-    uint64_t x = (off >> 3) * 0x9e3779b97f4a7c15ull + salt;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    return (uint8_t)(x >> ((off & 7) * 8));
-}
-
 static uint64_t env_u64(const char *name, uint64_t def)
 {
     const char *v = getenv(name);
     return v && *v ? strtoull(v, NULL, 10) : def;
-}
-
-typedef struct flow {
-    pm_host *tx, *rx;
-    int txfd, rxfd;
-    uint64_t sent, rcvd, total, salt;
-    bool bad;
-} flow;
-
-static void pump(flow *f, uint64_t now)
-{
-    uint8_t buf[16384];
-    while (f->sent < f->total) {
-        size_t n = sizeof buf;
-        if (n > f->total - f->sent) n = (size_t)(f->total - f->sent);
-        for (size_t i = 0; i < n; i++) buf[i] = pattern(f->sent + i, f->salt);
-        long r = pm_sock_send(f->tx, f->txfd, buf, n, now);
-        if (r <= 0) break;
-        f->sent += (uint64_t)r;
-    }
-    for (;;) {
-        long r = pm_sock_recv(f->rx, f->rxfd, buf, sizeof buf, now);
-        if (r <= 0) break;
-        for (long i = 0; i < r; i++)
-            if (buf[i] != pattern(f->rcvd + (uint64_t)i, f->salt)) f->bad = true;
-        f->rcvd += (uint64_t)r;
-    }
 }
 
 static int connect_accept(hp_pair *p, int *cfd, int *afd, int *lfd)
@@ -88,12 +52,12 @@ static void test_bulk(void **state)
     int cfd, afd, lfd;
     assert_true(connect_accept(&p, &cfd, &afd, &lfd) >= 0);
     uint64_t total = env_u64("PM_HOST_TRANSFER_MB", 64) << 20;
-    flow ab = {p.h[0], p.h[1], cfd, afd, 0, 0, total, 1, false};
-    flow ba = {p.h[1], p.h[0], afd, cfd, 0, 0, total, 2, false};
+    hp_flow ab = {p.h[0], p.h[1], cfd, afd, 0, 0, total, 1, false};
+    hp_flow ba = {p.h[1], p.h[0], afd, cfd, 0, 0, total, 2, false};
     uint64_t start = p.now;
     while ((ab.rcvd < total || ba.rcvd < total) && p.now - start < 3600 * HP_SEC) {
-        pump(&ab, p.now);
-        pump(&ba, p.now);
+        hp_pump(&ab, p.now);
+        hp_pump(&ba, p.now);
         hp_step(&p, p.now + HP_SEC);
     }
     assert_false(ab.bad);
