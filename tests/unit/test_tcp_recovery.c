@@ -13,56 +13,18 @@
 #include <cmocka.h>
 
 #include "portmux/tcp.h"
+#include "testlib/tcb_peer.h"
 
-#define MS        1000ull
-#define SEC       1000000ull
-#define T0        (1000 * SEC)
 #define MSS       1000u
 #define ISN       1000u
 #define PISN      5000u
 #define SEGSEQ(i) (ISN + 1 + (uint32_t)(i)*MSS) /* segment i, from 0 */
 
-static pm_tcp_stack st;
-static pm_tcp tcb;
-static uint8_t ring[2 << 16]; /* send ring, then receive ring */
-static pm_tuple tup;
-static pm_ip_repr pip;
-
-typedef struct seg {
-    pm_ip_repr ip;
-    pm_tcp_repr t;
-    uint8_t data[2048];
-} seg;
-static seg outs[64];
-
 static int setup(void **state)
 {
     (void)state;
-    pm_tcp_stack_init(&st, NULL, 7);
-    static pm_tcp_ext ext[2]; /* the TCB extension pool */
-    pm_tcp_stack_set_ext(&st, ext, 2);
-    pm_tcp_init(&tcb, ring, 1 << 16, 1 << 16);
-    memset(&tup, 0, sizeof tup);
-    tup.laddr = pm_ip4(0x0a000001);
-    tup.faddr = pm_ip4(0x0a000002);
-    tup.lport = 40000;
-    tup.fport = 80;
-    tup.proto = PM_IPPROTO_TCP;
-    memset(&pip, 0, sizeof pip);
-    pip.version = 4;
-    pip.proto = PM_IPPROTO_TCP;
-    pip.src = tup.faddr;
-    pip.dst = tup.laddr;
+    tp_setup(NULL, 7);
     return 0;
-}
-
-static int drain(uint64_t now)
-{
-    int n = 0;
-    while (n < 64 && pm_tcp_output(&st, &tcb, now, &outs[n].ip, &outs[n].t, outs[n].data,
-                                   sizeof outs[n].data) > 0)
-        n++;
-    return n;
 }
 
 /* An ACK from the peer; SACK blocks as segment index ranges [a, b). */
@@ -91,7 +53,7 @@ static unsigned ack(uint64_t now, uint32_t ackseq, int nblk, const int blk[][2])
 static void open_conn(bool sack_on)
 {
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, ISN, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     pm_tcp_repr sa;
     memset(&sa, 0, sizeof sa);
     sa.sport = 80;
@@ -104,7 +66,7 @@ static void open_conn(bool sack_on)
     sa.opts.mss = MSS;
     if (sack_on) sa.opts.present |= 1u << PM_TCPOPT_SACK_PERM;
     assert_true(pm_tcp_input(&st, &tcb, &pip, &sa, T0 + 10 * MS) & PM_TCP_EV_CONNECTED);
-    assert_int_equal(drain(T0 + 10 * MS), 1);
+    assert_int_equal(tp_drain(T0 + 10 * MS), 1);
     assert_int_equal(tcb.mss, MSS);
     assert_int_equal(tcb.srtt_us, 10 * MS);
 }
@@ -132,27 +94,27 @@ static void test_one_loss(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(30, now);
-    assert_int_equal(drain(now), 10); /* the initial window */
+    assert_int_equal(tp_drain(now), 10); /* the initial window */
     now += 10 * MS;
     /* Segment 2 lost: the peer ACKs 0-1, then SACKs 3, 3-4, 3-5. */
     ack(now, SEGSEQ(2), 0, NULL);
-    assert_int_equal(drain(now), 3); /* slow start: cwnd 11, 8 out */
+    assert_int_equal(tp_drain(now), 3); /* slow start: cwnd 11, 8 out */
     int b1[][2] = {{3, 4}};
     ack(now, SEGSEQ(2), 1, b1);
     assert_int_equal(tcb.dupacks, 1);
     assert_false(tcb.flags & (1 << 12)); /* not yet in recovery */
     /* RFC 3042: the first duplicate ACK lets one new segment go. */
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(13));
     assert_int_equal(st.stats.limited_tx, 1);
     int b2[][2] = {{3, 5}};
     ack(now, SEGSEQ(2), 1, b2);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(14));
     int b3[][2] = {{3, 6}};
     ack(now, SEGSEQ(2), 1, b3);
     assert_int_equal(st.stats.sack_recoveries, 1);
-    int n = drain(now);
+    int n = tp_drain(now);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(2));
     assert_int_equal(outs[0].t.payload_len, MSS);
@@ -175,7 +137,7 @@ static void test_three_losses_one_episode(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(10, now);
-    assert_int_equal(drain(now), 10);
+    assert_int_equal(tp_drain(now), 10);
     now += 10 * MS;
     /* Lost: 1, 4, 7. The peer's ACKs as its segments arrive. */
     int s1[][2] = {{2, 3}};
@@ -192,7 +154,7 @@ static void test_three_losses_one_episode(void **state)
     ack(now, SEGSEQ(1), 3, s5);
     ack(now, SEGSEQ(1), 3, s6);
     assert_int_equal(st.stats.sack_recoveries, 1);
-    int n = drain(now);
+    int n = tp_drain(now);
     uint32_t rx[8];
     int nrx = 0;
     for (int k = 0; k < n; k++)
@@ -208,7 +170,7 @@ static void test_three_losses_one_episode(void **state)
     /* The resent 1 arrives: a partial ACK; 7 goes now if not already. */
     int p1[][2] = {{8, 10}, {5, 7}};
     ack(now + 10 * MS, SEGSEQ(4), 2, p1);
-    n = drain(now + 10 * MS);
+    n = tp_drain(now + 10 * MS);
     for (int k = 0; k < n; k++)
         if (outs[k].t.seq < SEGSEQ(10)) rx[nrx++] = outs[k].t.seq;
     assert_int_equal(nrx, 3);
@@ -231,25 +193,25 @@ static void test_lost_retransmission(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(6, now);
-    assert_int_equal(drain(now), 6);
+    assert_int_equal(tp_drain(now), 6);
     now += 10 * MS;
     int b[][2] = {{1, 6}};
     ack(now, SEGSEQ(0), 1, b); /* 0 lost; 1-5 SACKed: IsLost(0) */
     assert_int_equal(st.stats.sack_recoveries, 1);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(0));
     /* That retransmission is lost: nothing else arrives. */
     uint64_t d = pm_tcp_next_deadline(&tcb);
     assert_true(d > now);
     pm_tcp_timer(&st, &tcb, d);
     assert_int_equal(st.stats.rto_fired, 1);
-    int n = drain(d);
+    int n = tp_drain(d);
     assert_int_equal(n, 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(0));
     check_payload(0);
     /* The cwnd would allow more, but 1-5 are held by the receiver. */
     ack(d + 10 * MS, SEGSEQ(6), 0, NULL);
-    assert_int_equal(drain(d + 10 * MS), 0);
+    assert_int_equal(tp_drain(d + 10 * MS), 0);
     assert_int_equal(tcb.snd_una, tcb.snd_max);
     assert_int_equal(st.stats.retrans_segs, 2);
 }
@@ -263,13 +225,13 @@ static void test_lost_retransmission_sacked(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(30, now);
-    assert_int_equal(drain(now), 10);
+    assert_int_equal(tp_drain(now), 10);
     now += 10 * MS;
     /* 0 lost; 1..9 arrive: recovery, 0 resent (and lost again). */
     int b[][2] = {{1, 10}};
     ack(now, SEGSEQ(0), 1, b);
     assert_int_equal(st.stats.sack_recoveries, 1);
-    int n = drain(now);
+    int n = tp_drain(now);
     assert_true(n >= 2);
     assert_int_equal(outs[0].t.seq, SEGSEQ(0));
     /* New data went with it (the pipe is only the retransmission). */
@@ -279,7 +241,7 @@ static void test_lost_retransmission_sacked(void **state)
     int b2[][2] = {{1, 13}};
     ack(now + 10 * MS, SEGSEQ(0), 1, b2);
     assert_int_equal(st.stats.rxt_lost, 1);
-    n = drain(now + 10 * MS);
+    n = tp_drain(now + 10 * MS);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(0));
     check_payload(0);
@@ -298,27 +260,27 @@ static void test_second_rto_forgets_sack(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(3, now);
-    assert_int_equal(drain(now), 3);
+    assert_int_equal(tp_drain(now), 3);
     int b[][2] = {{1, 3}};
     ack(now + 10 * MS, SEGSEQ(0), 1, b);
-    assert_int_equal(drain(now + 10 * MS), 0);
+    assert_int_equal(tp_drain(now + 10 * MS), 0);
     /* The probe (the last segment) is lost as well. */
     uint64_t d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(2));
     assert_int_equal(st.stats.tlp_probes, 1);
     d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
     assert_int_equal(st.stats.rto_fired, 1);
-    assert_int_equal(drain(d), 1); /* 1-2 SACKed: only 0 */
+    assert_int_equal(tp_drain(d), 1); /* 1-2 SACKed: only 0 */
     assert_int_equal(outs[0].t.seq, SEGSEQ(0));
     d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(0));
     ack(d + 10 * MS, SEGSEQ(1), 0, NULL);
-    int n = drain(d + 10 * MS);
+    int n = tp_drain(d + 10 * MS);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(1)); /* SACKed before, resent now */
 }
@@ -333,7 +295,7 @@ static void test_tail_loss_probe(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(4, now);
-    assert_int_equal(drain(now), 4);
+    assert_int_equal(tp_drain(now), 4);
     assert_int_equal(tcb.timer, PM_TCP_TIMER_TLP);
     now += 10 * MS;
     ack(now, SEGSEQ(3), 0, NULL); /* 0-2 arrive; 3 is lost */
@@ -344,7 +306,7 @@ static void test_tail_loss_probe(void **state)
     assert_true(d <= now + tcb.rto_us);
     assert_true(d >= now + 2 * tcb.srtt_us);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(3));
     assert_int_equal(outs[0].t.payload_len, MSS);
     check_payload(0);
@@ -369,23 +331,23 @@ static void test_tail_loss_several(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(6, now);
-    assert_int_equal(drain(now), 6);
+    assert_int_equal(tp_drain(now), 6);
     now += 10 * MS;
     ack(now, SEGSEQ(3), 0, NULL); /* 3, 4, 5 lost */
     uint64_t d = pm_tcp_next_deadline(&tcb);
     assert_true(d < now + tcb.rto_us);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(5));
     int b[][2] = {{5, 6}};
     ack(d + 10 * MS, SEGSEQ(3), 1, b);
     assert_int_equal(st.stats.sack_recoveries, 1);
-    int n = drain(d + 10 * MS);
+    int n = tp_drain(d + 10 * MS);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(3));
     if (n < 2) {
         ack(d + 20 * MS, SEGSEQ(4), 1, b);
-        n = drain(d + 20 * MS);
+        n = tp_drain(d + 20 * MS);
         assert_int_equal(n, 1);
         outs[1] = outs[0];
     }
@@ -404,19 +366,19 @@ static void test_newreno_fallback(void **state)
     open_conn(false);
     uint64_t now = T0 + SEC;
     send_segs(8, now);
-    assert_int_equal(drain(now), 8);
+    assert_int_equal(tp_drain(now), 8);
     assert_int_equal(tcb.timer, PM_TCP_TIMER_RTX);
     now += 10 * MS;
     /* 1 and 3 lost: dupacks from 2, 4, 5, 6, 7. */
     ack(now, SEGSEQ(1), 0, NULL);
-    drain(now);
+    tp_drain(now);
     for (int i = 0; i < 3; i++) ack(now, SEGSEQ(1), 0, NULL);
     assert_int_equal(st.stats.fast_retrans, 1);
-    int n = drain(now);
+    int n = tp_drain(now);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(1));
     ack(now + 10 * MS, SEGSEQ(3), 0, NULL); /* partial */
-    n = drain(now + 10 * MS);
+    n = tp_drain(now + 10 * MS);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(3));
     ack(now + 20 * MS, tcb.snd_max, 0, NULL);
@@ -433,12 +395,12 @@ static void test_spurious_probe_dsack(void **state)
     open_conn(true);
     uint64_t now = T0 + SEC;
     send_segs(2, now);
-    assert_int_equal(drain(now), 2);
+    assert_int_equal(tp_drain(now), 2);
     now += 10 * MS;
     ack(now, SEGSEQ(1), 0, NULL);
     uint64_t d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     uint32_t cwnd = tcb.cwnd;
     int ds[][2] = {{1, 2}}; /* below the ACK: the original arrived too */
     ack(d + 10 * MS, SEGSEQ(2), 1, ds);

@@ -11,42 +11,11 @@
 #include <cmocka.h>
 
 #include "portmux/tcp.h"
-
-#define MS  1000ull
-#define SEC 1000000ull
-#define T0  (1000 * SEC)
-
-static pm_tcp_stack st;
-static pm_tcp tcb;
-#define RBUF_LEN 65536
-static uint8_t ring[65536 + RBUF_LEN]; /* send ring, then receive ring */
-static pm_tuple tup;                   /* local 10.0.0.1:40000, peer 10.0.0.2:80 */
-static pm_ip_repr pip;                 /* peer -> us */
-
-typedef struct seg {
-    pm_ip_repr ip;
-    pm_tcp_repr t;
-    uint8_t data[2048];
-} seg;
-static seg outs[64];
+#include "testlib/tcb_peer.h"
 
 static void setup_cfg(const pm_tcp_config *c)
 {
-    pm_tcp_stack_init(&st, c, 42);
-    static pm_tcp_ext ext[4]; /* the TCB extension pool */
-    pm_tcp_stack_set_ext(&st, ext, 4);
-    pm_tcp_init(&tcb, ring, 65536, RBUF_LEN);
-    memset(&tup, 0, sizeof tup);
-    tup.laddr = pm_ip4(0x0a000001);
-    tup.faddr = pm_ip4(0x0a000002);
-    tup.lport = 40000;
-    tup.fport = 80;
-    tup.proto = PM_IPPROTO_TCP;
-    memset(&pip, 0, sizeof pip);
-    pip.version = 4;
-    pip.proto = PM_IPPROTO_TCP;
-    pip.src = tup.faddr;
-    pip.dst = tup.laddr;
+    tp_setup(c, 42);
 }
 
 static int setup(void **state)
@@ -54,16 +23,6 @@ static int setup(void **state)
     (void)state;
     setup_cfg(NULL);
     return 0;
-}
-
-/* Everything the TCB wants to send now. */
-static int drain(uint64_t now)
-{
-    int n = 0;
-    while (n < 64 && pm_tcp_output(&st, &tcb, now, &outs[n].ip, &outs[n].t, outs[n].data,
-                                   sizeof outs[n].data) > 0)
-        n++;
-    return n;
 }
 
 static pm_tcp_repr mk(uint16_t flags, uint32_t seq, uint32_t ack, const char *data)
@@ -103,7 +62,7 @@ static void open_active(bool ts_on)
 {
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
     assert_int_equal(tcb.state, PM_TCP_SYN_SENT);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
     sa.opts.present |= 1u << PM_TCPOPT_MSS;
     sa.opts.mss = 1460;
@@ -111,7 +70,7 @@ static void open_active(bool ts_on)
     unsigned ev = in(&sa, T0 + 10 * MS);
     assert_true(ev & PM_TCP_EV_CONNECTED);
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
-    assert_int_equal(drain(T0 + 10 * MS), 1);
+    assert_int_equal(tp_drain(T0 + 10 * MS), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
 }
 
@@ -119,7 +78,7 @@ static void test_active_open(void **state)
 {
     (void)state;
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, 0, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     pm_tcp_repr *s = &outs[0].t;
     /* Linux's SYN: MSS 1460, SACK-permitted, timestamps, wscale 10 (tcp_rmem[2] 32 MiB). */
     assert_int_equal(s->flags, PM_TH_SYN);
@@ -132,7 +91,7 @@ static void test_active_open(void **state)
     assert_int_equal(outs[0].ip.version, 4);
     assert_true(pm_ip_eq(&outs[0].ip.dst, &tup.faddr));
     /* Nothing more until the SYN-ACK; the SYN timer is 1 s. */
-    assert_int_equal(drain(T0), 0);
+    assert_int_equal(tp_drain(T0), 0);
     assert_int_equal(pm_tcp_next_deadline(&tcb), T0 + 1 * SEC);
     /* ISN per RFC 6528: different 4-tuples, different ISNs. */
     pm_tuple t2 = tup;
@@ -154,7 +113,7 @@ static void test_active_open(void **state)
     assert_int_equal(tcb.opts, PM_TCPO_TS | PM_TCPO_WS | PM_TCPO_SACK);
     assert_int_equal(tcb.cwnd, 10u * tcb.mss);
     assert_int_equal(tcb.srtt_us, 20000); /* from the timestamp echo */
-    assert_int_equal(drain(T0 + 20 * MS), 1);
+    assert_int_equal(tp_drain(T0 + 20 * MS), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
     assert_int_equal(outs[0].t.opts.ts_ecr, 777);
@@ -176,7 +135,7 @@ static void test_passive_open(void **state)
     assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &pip, &syn, OUR_ISN, T0), 0);
     assert_int_equal(tcb.state, PM_TCP_SYN_RCVD);
     assert_int_equal(tcb.tuple.lport, 80);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_SYN | PM_TH_ACK);
     assert_int_equal(outs[0].t.seq, OUR_ISN);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
@@ -186,12 +145,12 @@ static void test_passive_open(void **state)
     assert_int_equal(tcb.mss, 536); /* RFC 9293 3.7.1 default */
     /* The SYN again: the SYN-ACK again. */
     assert_int_equal(in(&syn, T0 + 100 * MS), 0);
-    assert_int_equal(drain(T0 + 100 * MS), 1);
+    assert_int_equal(tp_drain(T0 + 100 * MS), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_SYN | PM_TH_ACK);
     /* A bad ACK: <SEQ=SEG.ACK><CTL=RST>, state kept. */
     pm_tcp_repr bad = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 77, NULL);
     assert_int_equal(in(&bad, T0 + 200 * MS), 0);
-    assert_int_equal(drain(T0 + 200 * MS), 1);
+    assert_int_equal(tp_drain(T0 + 200 * MS), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_RST);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 77);
     assert_int_equal(tcb.state, PM_TCP_SYN_RCVD);
@@ -199,7 +158,7 @@ static void test_passive_open(void **state)
     pm_tcp_repr ack = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
     assert_int_equal(in(&ack, T0 + 300 * MS), PM_TCP_EV_CONNECTED);
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
-    assert_int_equal(drain(T0 + 300 * MS), 0);
+    assert_int_equal(tp_drain(T0 + 300 * MS), 0);
 }
 
 static void test_syn_rcvd_rst(void **state)
@@ -207,7 +166,7 @@ static void test_syn_rcvd_rst(void **state)
     (void)state;
     pm_tcp_repr syn = mk(PM_TH_SYN, PEER_ISN, 0, NULL);
     assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &pip, &syn, OUR_ISN, T0), 0);
-    drain(T0);
+    tp_drain(T0);
     pm_tcp_repr rst = mk(PM_TH_RST, PEER_ISN + 1, 0, NULL);
     /* A passive open just goes: no error for an application. */
     assert_int_equal(in(&rst, T0 + MS), PM_TCP_EV_CLOSED);
@@ -220,11 +179,11 @@ static void test_syn_sent_cases(void **state)
     (void)state;
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), -EALREADY);
-    drain(T0);
+    tp_drain(T0);
     /* An ACK of something else: RST <SEQ=SEG.ACK>. */
     pm_tcp_repr a = mk(PM_TH_ACK, 9, OUR_ISN + 5, NULL);
     assert_int_equal(in(&a, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_RST);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 5);
     /* A RST without an acceptable ACK: ignored. */
@@ -239,14 +198,14 @@ static void test_syn_sent_cases(void **state)
     assert_int_equal(tcb.state, PM_TCP_CLOSED);
     assert_int_equal(pm_tcp_error(&tcb), -ECONNREFUSED);
     assert_int_equal(pm_tcp_error(&tcb), 0);
-    assert_int_equal(drain(T0), 0); /* no RST for a RST */
+    assert_int_equal(tp_drain(T0), 0); /* no RST for a RST */
 }
 
 static void test_syn_retries(void **state)
 {
     (void)state;
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     /* Linux: tcp_syn_retries 6, RTO 1, 2, 4 ... 64 s: gives up at 127 s. */
     uint64_t now = T0;
     int syns = 1;
@@ -254,7 +213,7 @@ static void test_syn_retries(void **state)
     for (int i = 0; i < 20 && !(ev & PM_TCP_EV_CLOSED); i++) {
         now = pm_tcp_next_deadline(&tcb);
         ev = pm_tcp_timer(&st, &tcb, now);
-        int n = drain(now);
+        int n = tp_drain(now);
         if (n) {
             assert_int_equal(outs[0].t.flags, PM_TH_SYN);
             assert_int_equal(outs[0].t.seq, OUR_ISN);
@@ -456,29 +415,29 @@ static void test_fin_wait_1_fin_ack(void **state)
     open_active(false);
     uint64_t now = T0 + SEC;
     pm_tcp_close(&st, &tcb, false, now);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     /* FIN+ACK acking our FIN: straight to TIME_WAIT. */
     pm_tcp_repr fa = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 2, NULL);
     unsigned ev = in(&fa, now);
     assert_true(ev & PM_TCP_EV_TIME_WAIT);
     assert_int_equal(tcb.state, PM_TCP_TIME_WAIT);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 2);
     /* The FIN again (our ACK lost): ACKed again, the timer restarted. */
     ev = in(&fa, now + 10 * SEC);
-    assert_int_equal(drain(now + 10 * SEC), 1);
+    assert_int_equal(tp_drain(now + 10 * SEC), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
     assert_int_equal(pm_tcp_next_deadline(&tcb), now + 70 * SEC);
     /* And again at once: a FIN is never rate-limited. */
     in(&fa, now + 10 * SEC + MS);
-    assert_int_equal(drain(now + 10 * SEC + MS), 1);
+    assert_int_equal(tp_drain(now + 10 * SEC + MS), 1);
     /* A bare out-of-window ACK is (tcp_invalid_ratelimit). */
     pm_tcp_repr old = mk(PM_TH_ACK, PEER_ISN - 5000, OUR_ISN + 2, NULL);
     in(&old, now + 10 * SEC + 2 * MS);
-    assert_int_equal(drain(now + 10 * SEC + 2 * MS), 1);
+    assert_int_equal(tp_drain(now + 10 * SEC + 2 * MS), 1);
     in(&old, now + 10 * SEC + 3 * MS);
-    assert_int_equal(drain(now + 10 * SEC + 3 * MS), 0);
+    assert_int_equal(tp_drain(now + 10 * SEC + 3 * MS), 0);
 }
 
 static void test_fin_retransmit(void **state)
@@ -488,11 +447,11 @@ static void test_fin_retransmit(void **state)
     uint64_t now = T0 + SEC;
     assert_int_equal(pm_tcp_shutdown(&st, &tcb, PM_SHUT_WR, now), 0);
     assert_int_equal(pm_tcp_send(&st, &tcb, "x", 1, now), -EPIPE);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
     uint64_t d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     assert_int_equal(st.stats.retrans_segs, 1);
@@ -517,21 +476,21 @@ static void test_passive_close(void **state)
     assert_true(ev & PM_TCP_EV_PEER_FIN);
     assert_true(ev & PM_TCP_EV_READABLE);
     assert_int_equal(tcb.state, PM_TCP_CLOSE_WAIT);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 5);
     char b[8];
     /* The FIN again (our ACK was lost): ACKed at once, twice. */
     in(&f, now + MS);
-    assert_int_equal(drain(now + MS), 1);
+    assert_int_equal(tp_drain(now + MS), 1);
     in(&f, now + 2 * MS);
-    assert_int_equal(drain(now + 2 * MS), 1);
+    assert_int_equal(tp_drain(now + 2 * MS), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 5);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 3);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 0);
     assert_int_equal(pm_tcp_send(&st, &tcb, "ok", 2, now), 2);
     assert_int_equal(pm_tcp_close(&st, &tcb, false, now), 0);
     assert_int_equal(tcb.state, PM_TCP_LAST_ACK);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK | PM_TH_PSH | PM_TH_FIN);
     assert_int_equal(outs[0].t.payload_len, 2);
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 5, OUR_ISN + 4, NULL);
@@ -548,19 +507,19 @@ static void test_rfc5961_rst(void **state)
     /* Out of window: nothing. */
     pm_tcp_repr r = mk(PM_TH_RST, PEER_ISN + 1 + 200000, 0, NULL);
     assert_int_equal(in(&r, now), 0);
-    assert_int_equal(drain(now), 0);
+    assert_int_equal(tp_drain(now), 0);
     /* In the window, not exact: a challenge ACK, still established. */
     r.seq = PEER_ISN + 1 + 100;
     assert_int_equal(in(&r, now), 0);
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
     assert_int_equal(st.stats.challenge_acks, 1);
     /* Again within 500 ms: rate-limited. */
     assert_int_equal(in(&r, now + 100 * MS), 0);
-    assert_int_equal(drain(now + 100 * MS), 0);
+    assert_int_equal(tp_drain(now + 100 * MS), 0);
     assert_int_equal(st.stats.oow_acks_limited, 1);
     /* Exact: reset. */
     r.seq = PEER_ISN + 1;
@@ -568,7 +527,7 @@ static void test_rfc5961_rst(void **state)
     assert_true(ev & PM_TCP_EV_RESET);
     assert_int_equal(tcb.state, PM_TCP_CLOSED);
     assert_int_equal(pm_tcp_error(&tcb), -ECONNRESET);
-    assert_int_equal(drain(now + SEC), 0);
+    assert_int_equal(tp_drain(now + SEC), 0);
 }
 
 static void test_rfc793_rst(void **state)
@@ -592,18 +551,18 @@ static void test_rfc5961_syn(void **state)
     pm_tcp_repr s = mk(PM_TH_SYN, PEER_ISN + 50, 0, NULL);
     assert_int_equal(in(&s, now), 0);
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_ACK);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
     /* Out of window too (RFC 5961 4.2: any SYN). */
     s.seq = PEER_ISN - 1000000;
     assert_int_equal(in(&s, now + SEC), 0);
-    assert_int_equal(drain(now + SEC), 1);
+    assert_int_equal(tp_drain(now + SEC), 1);
     assert_int_equal(st.stats.challenge_acks, 2);
     /* ACK of unsent data (RFC 5961 5.2). */
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 5000, "zz");
     assert_int_equal(in(&a, now + 2 * SEC), 0);
-    assert_int_equal(drain(now + 2 * SEC), 1);
+    assert_int_equal(tp_drain(now + 2 * SEC), 1);
     assert_int_equal(pm_tcp_readable(&tcb), 0);
     assert_int_equal(st.stats.challenge_acks, 3);
 }
@@ -619,7 +578,7 @@ static void test_rfc793_syn(void **state)
     pm_tcp_repr s = mk(PM_TH_SYN, PEER_ISN + 50, 0, NULL);
     assert_true(in(&s, T0 + SEC) & PM_TCP_EV_RESET);
     assert_int_equal(tcb.state, PM_TCP_CLOSED);
-    assert_int_equal(drain(T0 + SEC), 1);
+    assert_int_equal(tp_drain(T0 + SEC), 1);
     assert_true(outs[0].t.flags & PM_TH_RST);
 }
 
@@ -636,7 +595,7 @@ static void test_challenge_ack_budget(void **state)
     int acks = 0;
     for (int i = 0; i < 10; i++) {
         in(&r, T0 + 5 * SEC + (uint64_t)i * 10 * MS);
-        acks += drain(T0 + 5 * SEC);
+        acks += tp_drain(T0 + 5 * SEC);
     }
     assert_true(acks >= 1 && acks <= 2);
     assert_int_equal(st.stats.challenge_acks_limited, (uint64_t)(10 - acks));
@@ -652,14 +611,14 @@ static void test_paws(void **state)
     ts(&d, 200, 0);
     assert_true(in(&d, now) & PM_TCP_EV_READABLE);
     assert_int_equal(tcb.ts_recent, 200);
-    drain(now + SEC);
+    tp_drain(now + SEC);
     /* An older TSval: PAWS drops it and ACKs. */
     pm_tcp_repr old = mk(PM_TH_ACK, PEER_ISN + 4, OUR_ISN + 1, "old");
     ts(&old, 150, 0);
     assert_int_equal(in(&old, now + SEC), 0);
     assert_int_equal(pm_tcp_readable(&tcb), 3);
     assert_int_equal(st.stats.paws_rejected, 1);
-    assert_int_equal(drain(now + SEC), 1);
+    assert_int_equal(tp_drain(now + SEC), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 4);
     assert_int_equal(outs[0].t.opts.ts_ecr, 200);
     /* A RST is taken even with an old timestamp. */
@@ -673,11 +632,11 @@ static void go_time_wait(bool ts_on)
     open_active(ts_on);
     uint64_t now = T0 + SEC;
     pm_tcp_close(&st, &tcb, false, now);
-    drain(now);
+    tp_drain(now);
     pm_tcp_repr fa = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 2, NULL);
     if (ts_on) ts(&fa, 300, 0);
     assert_true(in(&fa, now) & PM_TCP_EV_TIME_WAIT);
-    drain(now);
+    tp_drain(now);
 }
 
 static void test_rfc1337(void **state)
@@ -696,7 +655,7 @@ static void test_rfc1337(void **state)
     go_time_wait(false);
     assert_int_equal(in(&r, T0 + 2 * SEC), 0);
     assert_int_equal(tcb.state, PM_TCP_TIME_WAIT);
-    assert_int_equal(drain(T0 + 2 * SEC), 0);
+    assert_int_equal(tp_drain(T0 + 2 * SEC), 0);
 }
 
 static void test_time_wait_reopen(void **state)
@@ -739,10 +698,10 @@ static void test_linger_abort(void **state)
     open_active(false);
     uint64_t now = T0 + SEC;
     assert_int_equal(pm_tcp_send(&st, &tcb, "data", 4, now), 4);
-    drain(now);
+    tp_drain(now);
     assert_int_equal(pm_tcp_close(&st, &tcb, true, now), PM_TCP_EV_CLOSED);
     assert_int_equal(tcb.state, PM_TCP_CLOSED);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_RST | PM_TH_ACK);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 5);
     assert_int_equal(pm_tcp_next_deadline(&tcb), UINT64_MAX);
@@ -751,9 +710,9 @@ static void test_linger_abort(void **state)
     open_active(false);
     pm_tcp_repr d = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, "unread");
     in(&d, now);
-    drain(now);
+    tp_drain(now);
     assert_int_equal(pm_tcp_close(&st, &tcb, false, now), PM_TCP_EV_CLOSED);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_true(outs[0].t.flags & PM_TH_RST);
 }
 
@@ -837,29 +796,29 @@ static void test_data_delack(void **state)
     pm_tcp_repr d = mk(PM_TH_ACK | PM_TH_PSH, PEER_ISN + 1, OUR_ISN + 1, "one");
     assert_true(in(&d, now) & PM_TCP_EV_READABLE);
     /* One segment: the ACK waits 40 ms (Linux TCP_DELACK_MIN). */
-    assert_int_equal(drain(now), 0);
+    assert_int_equal(tp_drain(now), 0);
     assert_int_equal(pm_tcp_next_deadline(&tcb), now + 40 * MS);
     pm_tcp_timer(&st, &tcb, now + 40 * MS);
-    assert_int_equal(drain(now + 40 * MS), 1);
+    assert_int_equal(tp_drain(now + 40 * MS), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 4);
     /* Two segments: ACK at once (RFC 5681 4.2). */
     pm_tcp_repr d2 = mk(PM_TH_ACK, PEER_ISN + 4, OUR_ISN + 1, "two");
     pm_tcp_repr d3 = mk(PM_TH_ACK, PEER_ISN + 7, OUR_ISN + 1, "3rd");
     in(&d2, now + SEC);
     in(&d3, now + SEC);
-    assert_int_equal(drain(now + SEC), 1);
+    assert_int_equal(tp_drain(now + SEC), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 10);
     char b[16];
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 9);
     assert_memory_equal(b, "onetwo3rd", 9);
     /* Piggybacked ACK on data; Nagle holds the second small write. */
     assert_int_equal(pm_tcp_send(&st, &tcb, "abc", 3, now), 3);
-    assert_int_equal(drain(now + 2 * SEC), 1);
+    assert_int_equal(tp_drain(now + 2 * SEC), 1);
     assert_int_equal(outs[0].t.payload_len, 3);
     assert_int_equal(pm_tcp_send(&st, &tcb, "def", 3, now), 3);
-    assert_int_equal(drain(now + 2 * SEC), 0);
+    assert_int_equal(tp_drain(now + 2 * SEC), 0);
     pm_tcp_set_nodelay(&tcb, true);
-    assert_int_equal(drain(now + 2 * SEC), 1);
+    assert_int_equal(tp_drain(now + 2 * SEC), 1);
     assert_memory_equal(outs[0].data, "def", 3);
 }
 
@@ -873,16 +832,16 @@ static void test_out_of_order(void **state)
     pm_tcp_repr d1 = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, "ABC");
     pm_tcp_repr d25 = mk(PM_TH_ACK, PEER_ISN + 7, OUR_ISN + 1, "GHI");
     assert_int_equal(in(&d2, now), 0);
-    assert_int_equal(drain(now), 1); /* a duplicate ACK at once */
+    assert_int_equal(tp_drain(now), 1); /* a duplicate ACK at once */
     assert_int_equal(outs[0].t.ack, PEER_ISN + 1);
     assert_int_equal(in(&d3, now), 0);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(pm_tcp_readable(&tcb), 0);
     assert_true(in(&d1, now) & PM_TCP_EV_READABLE);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 7);
     assert_true(in(&d25, now) & PM_TCP_EV_READABLE);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 13);
     char b[16];
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, now), 12);
@@ -896,17 +855,17 @@ static void test_sack_blocks(void **state)
 {
     (void)state;
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
-    drain(T0);
+    tp_drain(T0);
     pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
     sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_SACK_PERM;
     sa.opts.mss = 1460;
     in(&sa, T0);
-    drain(T0);
+    tp_drain(T0);
     pm_tcp_repr d3 = mk(PM_TH_ACK, PEER_ISN + 11, OUR_ISN + 1, "later");
     pm_tcp_repr d5 = mk(PM_TH_ACK, PEER_ISN + 21, OUR_ISN + 1, "last!");
     in(&d3, T0);
     in(&d5, T0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     pm_tcp_opts *o = &outs[0].t.opts;
     assert_true(pm_tcp_has(o, PM_TCPOPT_SACK));
     /* RFC 2018 4: the first block holds the segment that came last */
@@ -919,7 +878,7 @@ static void test_sack_blocks(void **state)
     /* a segment below both: first, the others in sequence order */
     pm_tcp_repr d2 = mk(PM_TH_ACK, PEER_ISN + 6, OUR_ISN + 1, "ab");
     in(&d2, T0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(o->sack_count, 3);
     assert_int_equal(o->sack[0].left, PEER_ISN + 6);
     assert_int_equal(o->sack[0].right, PEER_ISN + 8);
@@ -929,7 +888,7 @@ static void test_sack_blocks(void **state)
      * the latest segment's island is gone, blocks in sequence order */
     pm_tcp_repr d1 = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, "01234");
     in(&d1, T0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].t.ack, PEER_ISN + 8);
     assert_int_equal(o->sack_count, 2);
     assert_int_equal(o->sack[0].left, PEER_ISN + 11);
@@ -942,7 +901,7 @@ static void test_rto_and_timeout(void **state)
     open_active(false);
     uint64_t now = T0 + SEC;
     assert_int_equal(pm_tcp_send(&st, &tcb, "lost", 4, now), 4);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     uint32_t rto = tcb.rto_us;
     assert_int_equal(pm_tcp_next_deadline(&tcb), now + rto);
     int rexmits = 0;
@@ -950,7 +909,7 @@ static void test_rto_and_timeout(void **state)
     for (int i = 0; i < 40 && !(ev & PM_TCP_EV_CLOSED); i++) {
         uint64_t d = pm_tcp_next_deadline(&tcb);
         ev = pm_tcp_timer(&st, &tcb, d);
-        int n = drain(d);
+        int n = tp_drain(d);
         if (n) {
             assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
             assert_int_equal(outs[0].t.payload_len, 4);
@@ -972,17 +931,17 @@ static void test_zero_window_probe(void **state)
     z.window = 0;
     in(&z, now);
     assert_int_equal(pm_tcp_send(&st, &tcb, "wait", 4, now), 4);
-    assert_int_equal(drain(now), 0);
+    assert_int_equal(tp_drain(now), 0);
     assert_int_equal(tcb.timer, PM_TCP_TIMER_PERSIST);
     uint64_t d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.seq, OUR_ISN); /* SND.UNA - 1 */
     assert_int_equal(outs[0].t.payload_len, 0);
     /* The window opens: the data goes. */
     z.window = 1000;
     in(&z, d + MS);
-    assert_int_equal(drain(d + MS), 1);
+    assert_int_equal(tp_drain(d + MS), 1);
     assert_int_equal(outs[0].t.payload_len, 4);
     assert_int_equal(tcb.timer, PM_TCP_TIMER_RTX);
 }
@@ -995,15 +954,15 @@ static void test_fast_retransmit(void **state)
     static uint8_t big[1460 * 6];
     memset(big, 'x', sizeof big);
     assert_int_equal(pm_tcp_send(&st, &tcb, big, sizeof big, now), (long)sizeof big);
-    assert_int_equal(drain(now), 6);
+    assert_int_equal(tp_drain(now), 6);
     /* Segment 1 lost: three duplicate ACKs. */
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
     in(&a, now);
     in(&a, now);
-    assert_int_equal(drain(now), 0);
+    assert_int_equal(tp_drain(now), 0);
     in(&a, now);
     assert_int_equal(st.stats.fast_retrans, 1);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     assert_int_equal(outs[0].t.payload_len, 1460);
     assert_int_equal(tcb.ssthresh, 3 * 1460);
@@ -1026,7 +985,7 @@ static void test_api_errors(void **state)
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
     assert_int_equal(pm_tcp_send(&st, &tcb, "x", 1, T0), -EAGAIN);
     assert_int_equal(pm_tcp_recv(&st, &tcb, b, sizeof b, T0), -EAGAIN);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].t.opts.mss, 1000);
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), -EALREADY);
     assert_string_equal(pm_tcp_state_name(tcb.state), "SYN_SENT");
@@ -1038,7 +997,7 @@ static void test_icmp_errors(void **state)
     (void)state;
     /* While connecting: the error ends connect() (Linux tcp_v4_err). */
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
-    drain(T0);
+    tp_drain(T0);
     assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EHOSTUNREACH, false, OUR_ISN + 9, 0, T0), 0);
     assert_int_equal(st.stats.icmp_bad_seq, 1); /* RFC 5927 4.1: not in flight */
     unsigned ev = pm_tcp_icmp_error(&st, &tcb, ECONNREFUSED, true, OUR_ISN, 0, T0);
@@ -1049,7 +1008,7 @@ static void test_icmp_errors(void **state)
     open_active(false);
     uint64_t now = T0 + SEC;
     pm_tcp_send(&st, &tcb, "abcdef", 6, now);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(pm_tcp_icmp_error(&st, &tcb, EHOSTUNREACH, false, OUR_ISN + 1, 0, now), 0);
     assert_int_equal(tcb.state, PM_TCP_ESTABLISHED);
     assert_int_equal(pm_tcp_error(&tcb), 0);
@@ -1060,13 +1019,13 @@ static void test_icmp_errors(void **state)
     pm_tcp_icmp_error(&st, &tcb, EMSGSIZE, false, OUR_ISN + 1, 1000, now);
     assert_int_equal(tcb.mss, 960);
     assert_int_equal(st.stats.pmtu_reduced, 1);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     ev = 0;
     for (int i = 0; i < 40 && !(ev & PM_TCP_EV_CLOSED); i++) {
         uint64_t d = pm_tcp_next_deadline(&tcb);
         ev = pm_tcp_timer(&st, &tcb, d);
-        drain(d);
+        tp_drain(d);
     }
     assert_int_equal(pm_tcp_error(&tcb), -EHOSTUNREACH);
 }
@@ -1099,7 +1058,7 @@ static void test_window(void **state)
     (void)state;
     /* Window scaling: the peer's field is shifted, ours too. */
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
-    drain(T0);
+    tp_drain(T0);
     pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
     sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_WSCALE;
     sa.opts.mss = 1000;
@@ -1107,7 +1066,7 @@ static void test_window(void **state)
     sa.window = 5000; /* unscaled on a SYN */
     in(&sa, T0);
     assert_int_equal(tcb.snd_wnd, 5000);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].t.window, RBUF_LEN >> 10);
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
     a.window = 100;
@@ -1122,7 +1081,7 @@ static void test_window(void **state)
         pm_tcp_repr d = mk(PM_TH_ACK, seq, OUR_ISN + 1, chunk);
         in(&d, T0 + MS);
         seq += 1000;
-        drain(T0 + MS);
+        tp_drain(T0 + MS);
     }
     assert_int_equal(pm_tcp_readable(&tcb), RBUF_LEN);
     assert_true(st.stats.bad_seq + st.stats.rcvbuf_dropped > 0); /* past the window */
@@ -1130,11 +1089,11 @@ static void test_window(void **state)
     in(&probe, T0 + SEC);
     /* A zero window announces as 0. */
     tcb.flags |= 1 << 5; /* ACK now */
-    assert_int_equal(drain(T0 + SEC), 1);
+    assert_int_equal(tp_drain(T0 + SEC), 1);
     assert_int_equal(outs[0].t.window, 0);
     static char sink[65536];
     assert_int_equal(pm_tcp_recv(&st, &tcb, sink, sizeof sink, T0 + SEC), (long)RBUF_LEN);
-    assert_int_equal(drain(T0 + SEC), 1); /* the window update */
+    assert_int_equal(tp_drain(T0 + SEC), 1); /* the window update */
     assert_int_equal(outs[0].t.window, RBUF_LEN >> 10);
 }
 
@@ -1147,16 +1106,16 @@ static void test_window_rounded_edge(void **state)
 {
     (void)state;
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, OUR_ISN, T0), 0);
-    drain(T0);
+    tp_drain(T0);
     pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
     sa.opts.present = 1u << PM_TCPOPT_MSS | 1u << PM_TCPOPT_WSCALE;
     sa.opts.mss = 1460;
     sa.opts.wscale = 2;
     in(&sa, T0);
-    drain(T0);
+    tp_drain(T0);
     assert_int_equal(tcb.rcv_wscale, 10);
     assert_int_equal(pm_tcp_send(&st, &tcb, "abc", 3, T0 + MS), 3);
-    assert_int_equal(drain(T0 + MS), 1);
+    assert_int_equal(tp_drain(T0 + MS), 1);
     static char text[1437];
     memset(text, 'r', 1436);
     uint32_t seq = PEER_ISN + 1, max_edge = 0, last_edge = 0;
@@ -1165,7 +1124,7 @@ static void test_window_rounded_edge(void **state)
         pm_tcp_repr d = mk(PM_TH_ACK, seq, OUR_ISN + 1, text);
         in(&d, T0 + 2 * MS);
         seq += 1436;
-        int n = drain(T0 + 2 * MS);
+        int n = tp_drain(T0 + 2 * MS);
         for (int k = 0; k < n; k++) {
             uint32_t e = outs[k].t.ack + ((uint32_t)outs[k].t.window << 10);
             if (max_edge && (int32_t)(e - max_edge) < 0) retreat = true;
@@ -1185,11 +1144,11 @@ static void test_syn_rcvd_close(void **state)
     (void)state;
     pm_tcp_repr syn = mk(PM_TH_SYN, PEER_ISN, 0, NULL);
     assert_int_equal(pm_tcp_accept_syn(&st, &tcb, &pip, &syn, OUR_ISN, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     /* RFC 9293 3.10.4: CLOSE in SYN-RECEIVED sends a FIN: FIN_WAIT_1. */
     assert_int_equal(pm_tcp_close(&st, &tcb, false, T0), 0);
     assert_int_equal(tcb.state, PM_TCP_FIN_WAIT_1);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 2, NULL);
@@ -1206,27 +1165,27 @@ static void test_last_ack_and_closing_retransmit(void **state)
     in(&f, now);
     pm_tcp_close(&st, &tcb, false, now);
     assert_int_equal(tcb.state, PM_TCP_LAST_ACK);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     /* Our FIN is lost: it comes again after the RTO. */
     uint64_t d = pm_tcp_next_deadline(&tcb);
     assert_int_equal(d, now + tcb.rto_us);
     assert_int_equal(tcb.rto_us, 210000); /* 10 ms RTT + rto_min */
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_int_equal(outs[0].t.flags, PM_TH_FIN | PM_TH_ACK);
     assert_int_equal(outs[0].t.seq, OUR_ISN + 1);
     /* CLOSING: the FIN is retransmitted there too. */
     setup_cfg(NULL);
     open_active(false);
     pm_tcp_close(&st, &tcb, false, now);
-    drain(now);
+    tp_drain(now);
     pm_tcp_repr f2 = mk(PM_TH_FIN | PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1, NULL);
     in(&f2, now);
     assert_int_equal(tcb.state, PM_TCP_CLOSING);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     d = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, d);
-    assert_int_equal(drain(d), 1);
+    assert_int_equal(tp_drain(d), 1);
     assert_true(outs[0].t.flags & PM_TH_FIN);
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 2, OUR_ISN + 2, NULL);
     assert_true(in(&a, d) & PM_TCP_EV_TIME_WAIT);
@@ -1242,7 +1201,7 @@ static void test_old_ack(void **state)
     pm_tcp_repr a = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN + 1 - 200000, "evil");
     assert_int_equal(in(&a, now), 0);
     assert_int_equal(pm_tcp_readable(&tcb), 0);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(st.stats.challenge_acks, 1);
     /* An old ACK within the window: the data is taken. */
     pm_tcp_repr b = mk(PM_TH_ACK, PEER_ISN + 1, OUR_ISN, "fine");
@@ -1256,7 +1215,7 @@ static void test_ipv6(void **state)
     assert_int_equal(pm_ip_parse("2001:db8::1", &t6.laddr, NULL), 0);
     assert_int_equal(pm_ip_parse("2001:db8::2", &t6.faddr, NULL), 0);
     assert_int_equal(pm_tcp_connect(&st, &tcb, &t6, OUR_ISN, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_int_equal(outs[0].ip.version, 6);
     assert_int_equal(outs[0].t.opts.mss, 1440); /* 1500 - 60 */
     assert_int_equal(outs[0].t.window, 64800);  /* Linux's IPv6 SYN window */
@@ -1268,7 +1227,7 @@ static void test_ipv6(void **state)
     pm_tcp_repr sa = mk(PM_TH_SYN | PM_TH_ACK, PEER_ISN, OUR_ISN + 1, NULL);
     assert_true(pm_tcp_input(&st, &tcb, &ip6, &sa, T0) & PM_TCP_EV_CONNECTED);
     assert_int_equal(tcb.mss, 1220);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     assert_true(pm_ip_eq(&outs[0].ip.dst, &t6.faddr));
 }
 

@@ -18,58 +18,21 @@
 #include <cmocka.h>
 
 #include "portmux/tcp.h"
+#include "testlib/tcb_peer.h"
 
-#define MS        1000ull
-#define SEC       1000000ull
-#define T0        (1000 * SEC)
 #define MSS       1000u
 #define ISN       1000u
 #define PISN      5000u
 #define SEGSEQ(i) (ISN + 1 + (uint32_t)(i)*MSS) /* segment i, from 0 */
 
-static pm_tcp_stack st;
-static pm_tcp tcb;
-static uint8_t ring[2 << 16]; /* send ring, then receive ring */
-static pm_tuple tup;
-static pm_ip_repr pip;
-
-typedef struct seg {
-    pm_ip_repr ip;
-    pm_tcp_repr t;
-    uint8_t data[2048];
-} seg;
-static seg outs[64];
 static uint8_t pattern[64 * 1024];
 
 static int setup(void **state)
 {
     (void)state;
-    pm_tcp_stack_init(&st, NULL, 7);
-    static pm_tcp_ext ext[2];
-    pm_tcp_stack_set_ext(&st, ext, 2);
-    pm_tcp_init(&tcb, ring, 1 << 16, 1 << 16);
-    memset(&tup, 0, sizeof tup);
-    tup.laddr = pm_ip4(0x0a000001);
-    tup.faddr = pm_ip4(0x0a000002);
-    tup.lport = 40000;
-    tup.fport = 80;
-    tup.proto = PM_IPPROTO_TCP;
-    memset(&pip, 0, sizeof pip);
-    pip.version = 4;
-    pip.proto = PM_IPPROTO_TCP;
-    pip.src = tup.faddr;
-    pip.dst = tup.laddr;
+    tp_setup(NULL, 7);
     for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (uint8_t)(i * 7 + 3);
     return 0;
-}
-
-static int drain(uint64_t now)
-{
-    int n = 0;
-    while (n < 64 && pm_tcp_output(&st, &tcb, now, &outs[n].ip, &outs[n].t, outs[n].data,
-                                   sizeof outs[n].data) > 0)
-        n++;
-    return n;
 }
 
 /* A segment from the peer: its data (len bytes at peer offset off) and
@@ -93,7 +56,7 @@ static unsigned peer(uint64_t now, uint32_t off, uint32_t len, uint32_t ackseq, 
 static void open_conn(void)
 {
     assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, ISN, T0), 0);
-    assert_int_equal(drain(T0), 1);
+    assert_int_equal(tp_drain(T0), 1);
     pm_tcp_repr sa;
     memset(&sa, 0, sizeof sa);
     sa.sport = 80;
@@ -105,7 +68,7 @@ static void open_conn(void)
     sa.opts.present = 1u << PM_TCPOPT_MSS;
     sa.opts.mss = MSS;
     assert_true(pm_tcp_input(&st, &tcb, &pip, &sa, T0 + 10 * MS) & PM_TCP_EV_CONNECTED);
-    assert_int_equal(drain(T0 + 10 * MS), 1);
+    assert_int_equal(tp_drain(T0 + 10 * MS), 1);
     assert_int_equal(tcb.mss, MSS);
 }
 
@@ -116,7 +79,7 @@ static uint64_t shrink_to_zero(void)
     open_conn();
     uint64_t now = T0 + SEC;
     assert_int_equal(pm_tcp_send(&st, &tcb, pattern, 3 * MSS, now), 3 * MSS);
-    assert_int_equal(drain(now), 3);
+    assert_int_equal(tp_drain(now), 3);
     now += 10 * MS;
     peer(now, 0, 0, SEGSEQ(1), 0);
     assert_int_equal(tcb.snd_una, SEGSEQ(1));
@@ -135,14 +98,14 @@ static void test_ack_at_window_edge(void **state)
     uint64_t now = shrink_to_zero();
     /* Out-of-order data from the peer: a duplicate ACK at once. */
     peer(now, 500, 100, SEGSEQ(1), 0);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.payload_len, 0);
     assert_int_equal(outs[0].t.seq, SEGSEQ(1)); /* not SND.MAX, SEGSEQ(3) */
     assert_int_equal(outs[0].t.ack, PISN + 1);
     /* The window open again: ACKs at SND.MAX as before. */
     peer(now, 0, 0, SEGSEQ(1), 65535);
     peer(now, 500, 100, SEGSEQ(1), 65535);
-    int n = drain(now);
+    int n = tp_drain(now);
     assert_true(n >= 1);
     assert_int_equal(outs[n - 1].t.payload_len, 0);
     assert_int_equal(outs[n - 1].t.seq, tcb.snd_max);
@@ -155,11 +118,11 @@ static void test_rto_zero_window_resends_head(void **state)
 {
     (void)state;
     uint64_t now = shrink_to_zero();
-    assert_int_equal(drain(now), 0);
+    assert_int_equal(tp_drain(now), 0);
     uint64_t at = pm_tcp_next_deadline(&tcb);
     assert_true(at != UINT64_MAX);
     pm_tcp_timer(&st, &tcb, at);
-    assert_int_equal(drain(at), 1);
+    assert_int_equal(tp_drain(at), 1);
     assert_int_equal(outs[0].t.seq, SEGSEQ(1));
     assert_int_equal(outs[0].t.payload_len, MSS);
     assert_memory_equal(outs[0].data, pattern + MSS, MSS);
@@ -179,21 +142,21 @@ static void test_rto_short_resend_not_held(void **state)
     open_conn();
     uint64_t now = T0 + SEC;
     assert_int_equal(pm_tcp_send(&st, &tcb, pattern, 500, now), 500);
-    assert_int_equal(drain(now), 1);
+    assert_int_equal(tp_drain(now), 1);
     assert_int_equal(outs[0].t.payload_len, 500);
     /* More data, queued before the RTO (the output that would send it
      * has not run). */
     assert_int_equal(pm_tcp_send(&st, &tcb, pattern + 500, 5000, now), 5000);
     uint64_t at = pm_tcp_next_deadline(&tcb);
     pm_tcp_timer(&st, &tcb, at);
-    int n = drain(at);
+    int n = tp_drain(at);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, ISN + 1);
     assert_int_equal(outs[0].t.payload_len, 500);
     assert_memory_equal(outs[0].data, pattern, 500);
     /* Once it is ACKed, the rest follows. */
     peer(at + 10 * MS, 0, 0, ISN + 1 + 500, 65535);
-    n = drain(at + 10 * MS);
+    n = tp_drain(at + 10 * MS);
     assert_true(n >= 1);
     assert_int_equal(outs[0].t.seq, ISN + 1 + 500);
 }
