@@ -429,10 +429,10 @@ static void conn_remove(pm_eph *e, pm_eph_id id)
     map_clear(e, &d->usedm, port);
     if (pm_portmap_test(&d->twm, port)) {
         map_clear(e, &d->twm, port);
-        int32_t i = tw_find(e, id);
-        if (i >= 0) {
-            int32_t *pp = &e->tw_hash[tw_bucket(e, id)];
-            while (*pp != i) pp = &e->tws[*pp].hnext;
+        int32_t *pp = &e->tw_hash[tw_bucket(e, id)];
+        while (*pp >= 0 && e->tws[*pp].conn != id) pp = &e->tws[*pp].hnext;
+        if (*pp >= 0) {
+            int32_t i = *pp;
             *pp = e->tws[i].hnext;
             e->tws[i].conn = PM_EPH_NONE;
             e->tws[i].hnext = e->tw_free;

@@ -211,6 +211,20 @@ static inline pm_sockaddr hp_sa6(const hp_pair *p, int side, uint16_t port)
     return (pm_sockaddr){PM_AF_INET6, port, p->ip6[side]};
 }
 
+/* An int socket option set / read (the value, or the error). */
+static inline int hp_iopt(pm_host *h, int fd, int level, int name, int v)
+{
+    return pm_sock_setsockopt(h, fd, level, name, &v, sizeof v);
+}
+
+static inline int hp_gopt(pm_host *h, int fd, int level, int name)
+{
+    int v = -12345;
+    size_t len = sizeof v;
+    int r = pm_sock_getsockopt(h, fd, level, name, &v, &len);
+    return r < 0 ? r : v;
+}
+
 /* Byte off of a test stream keyed by salt: any byte delivered at the wrong
  * place, or from another stream, shows. */
 static inline uint8_t hp_pattern(uint64_t off, uint64_t salt)

@@ -92,19 +92,6 @@ static void test_conn_mem(void **state)
     hp_fini(p);
 }
 
-static int iopt(pm_host *h, int fd, int level, int name, int v)
-{
-    return pm_sock_setsockopt(h, fd, level, name, &v, sizeof v);
-}
-
-static int gopt(pm_host *h, int fd, int level, int name)
-{
-    int v = -12345;
-    size_t len = sizeof v;
-    int r = pm_sock_getsockopt(h, fd, level, name, &v, &len);
-    return r < 0 ? r : v;
-}
-
 static void test_side_pool_full(void **state)
 {
     (void)state;
@@ -121,10 +108,10 @@ static void test_side_pool_full(void **state)
     assert_int_equal(pm_sock_bind(h, s1, &a, &root), 0);
     assert_int_equal(pm_sock_listen(h, s2, 8, &root), 0); /* autobind */
     assert_int_equal(pm_sock_bind(h, s3, &a, &root), -ENOBUFS);
-    assert_int_equal(iopt(h, s3, PM_SOL_SOCKET, PM_SO_RCVBUF, 8192), -ENOBUFS);
+    assert_int_equal(hp_iopt(h, s3, PM_SOL_SOCKET, PM_SO_RCVBUF, 8192), -ENOBUFS);
     /* options at their defaults need none */
-    assert_int_equal(iopt(h, s3, PM_SOL_TCP, PM_TCP_MAXSEG, 0), 0);
-    assert_int_equal(gopt(h, s3, PM_SOL_SOCKET, PM_SO_RCVBUF), 131072);
+    assert_int_equal(hp_iopt(h, s3, PM_SOL_TCP, PM_TCP_MAXSEG, 0), 0);
+    assert_int_equal(hp_gopt(h, s3, PM_SOL_SOCKET, PM_SO_RCVBUF), 131072);
     pm_host_stats st;
     pm_host_get_stats(h, &st);
     assert_int_equal(st.sock_ext_full, 2);
@@ -174,7 +161,7 @@ static void test_options_keep_record(void **state)
     hp_pair *p = &pair;
     assert_int_equal(hp_init(p, PM_PERS_LINUX, 64, 1024), 0);
     int l = pm_sock_socket(p->h[1], PM_AF_INET, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(p->h[1], l, PM_SOL_SOCKET, PM_SO_RCVBUF, 10000), 0);
+    assert_int_equal(hp_iopt(p->h[1], l, PM_SOL_SOCKET, PM_SO_RCVBUF, 10000), 0);
     set_linger(p->h[1], l, 1, 7);
     pm_sockaddr la = hp_sa4(p, 1, 80);
     assert_int_equal(pm_sock_bind(p->h[1], l, &la, &root), 0);
@@ -184,7 +171,7 @@ static void test_options_keep_record(void **state)
     int c2 = pm_sock_socket(p->h[0], PM_AF_INET, PM_SOCK_STREAM, &root);
     pm_sockaddr b = hp_sa4(p, 0, 0);
     assert_int_equal(pm_sock_bind(p->h[0], c1, &b, &root), 0); /* a record for the name */
-    assert_int_equal(iopt(p->h[0], c2, PM_SOL_SOCKET, PM_SO_SNDBUF, 9000), 0);
+    assert_int_equal(hp_iopt(p->h[0], c2, PM_SOL_SOCKET, PM_SO_SNDBUF, 9000), 0);
     pm_sockaddr bound;
     assert_int_equal(pm_sock_getsockname(p->h[0], c1, &bound), 0);
     assert_int_equal(pm_sock_connect(p->h[0], c1, &la, &root, p->now), -EINPROGRESS);
@@ -201,9 +188,9 @@ static void test_options_keep_record(void **state)
     assert_int_equal(pm_sock_getpeername(p->h[0], c1, &peer), 0);
     assert_int_equal(peer.port, 80);
     /* options: kept where set, defaults elsewhere, inherited by the child */
-    assert_int_equal(gopt(p->h[0], c2, PM_SOL_SOCKET, PM_SO_SNDBUF), 18000);
-    assert_int_equal(gopt(p->h[0], c1, PM_SOL_SOCKET, PM_SO_SNDBUF), 16384);
-    assert_int_equal(gopt(p->h[1], child, PM_SOL_SOCKET, PM_SO_RCVBUF), 20000);
+    assert_int_equal(hp_gopt(p->h[0], c2, PM_SOL_SOCKET, PM_SO_SNDBUF), 18000);
+    assert_int_equal(hp_gopt(p->h[0], c1, PM_SOL_SOCKET, PM_SO_SNDBUF), 16384);
+    assert_int_equal(hp_gopt(p->h[1], child, PM_SOL_SOCKET, PM_SO_RCVBUF), 20000);
     assert_int_equal(pm_sock_getsockname(p->h[1], child, &n), 0);
     assert_int_equal(n.port, 80);
     /* SO_LINGER's time lives in the side record, inherited too; {1,0}

@@ -31,19 +31,6 @@ static pm_sockaddr sa6any(uint16_t port)
     return (pm_sockaddr){PM_AF_INET6, port, pm_ip_any6};
 }
 
-static int iopt(pm_host *h, int fd, int level, int name, int v)
-{
-    return pm_sock_setsockopt(h, fd, level, name, &v, sizeof v);
-}
-
-static int gopt(pm_host *h, int fd, int level, int name)
-{
-    int v = -12345;
-    size_t len = sizeof v;
-    int r = pm_sock_getsockopt(h, fd, level, name, &v, &len);
-    return r < 0 ? r : v;
-}
-
 static void test_socket(void **state)
 {
     (void)state;
@@ -53,8 +40,8 @@ static void test_socket(void **state)
     assert_int_equal(pm_sock_socket(h, PM_AF_INET, 99, &root), -EINVAL);
     int fd = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
     assert_int_equal(fd, 0); /* lowest free descriptor */
-    assert_int_equal(gopt(h, fd, PM_SOL_SOCKET, PM_SO_TYPE), PM_SOCK_STREAM);
-    assert_int_equal(gopt(h, fd, PM_SOL_SOCKET, PM_SO_DOMAIN), PM_AF_INET);
+    assert_int_equal(hp_gopt(h, fd, PM_SOL_SOCKET, PM_SO_TYPE), PM_SOCK_STREAM);
+    assert_int_equal(hp_gopt(h, fd, PM_SOL_SOCKET, PM_SO_DOMAIN), PM_AF_INET);
     assert_int_equal(pm_sock_close(h, fd, 0), 0);
     assert_int_equal(pm_sock_close(h, fd, 0), -EBADF);
     assert_int_equal(pm_sock_close(h, 999, 0), -EBADF);
@@ -93,8 +80,8 @@ static void test_bind(void **state)
     /* SO_REUSEADDR on both, neither listening: shared */
     int c = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
     int d = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(h, c, PM_SOL_SOCKET, PM_SO_REUSEADDR, 1), 0);
-    assert_int_equal(iopt(h, d, PM_SOL_SOCKET, PM_SO_REUSEADDR, 1), 0);
+    assert_int_equal(hp_iopt(h, c, PM_SOL_SOCKET, PM_SO_REUSEADDR, 1), 0);
+    assert_int_equal(hp_iopt(h, d, PM_SOL_SOCKET, PM_SO_REUSEADDR, 1), 0);
     pm_sockaddr s2 = sa4(0, 9090);
     assert_int_equal(pm_sock_bind(h, c, &s2, &root), 0);
     assert_int_equal(pm_sock_bind(h, d, &s2, &root), 0);
@@ -108,12 +95,12 @@ static void test_bind(void **state)
     assert_true(got.port >= 32768 && got.port <= 60999);
     /* IPV6_V6ONLY: a v4-mapped address is refused; not settable once bound */
     int f = pm_sock_socket(h, PM_AF_INET6, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(h, f, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), 0);
+    assert_int_equal(hp_iopt(h, f, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), 0);
     pm_sockaddr mapped = {PM_AF_INET6, 7000, pm_ip4(0x0a000001)};
     assert_int_equal(pm_sock_bind(h, f, &mapped, &root), -EINVAL);
     pm_sockaddr six = sa6any(7000);
     assert_int_equal(pm_sock_bind(h, f, &six, &root), 0);
-    assert_int_equal(iopt(h, f, PM_SOL_IPV6, PM_IPV6_V6ONLY, 0), -EINVAL);
+    assert_int_equal(hp_iopt(h, f, PM_SOL_IPV6, PM_IPV6_V6ONLY, 0), -EINVAL);
     /* a v6only :: and an IPv4 0.0.0.0 share the port */
     int g = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
     pm_sockaddr g4 = sa4(0, 7000);
@@ -139,7 +126,7 @@ static void test_listen_accept(void **state)
     assert_true(got.port >= 32768);
     assert_int_equal(pm_sock_listen(h, t, 50, &user), 0); /* again: backlog only */
     assert_int_equal(pm_sock_accept(h, t, NULL, &root), -EAGAIN);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_ACCEPTCONN), 1);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_ACCEPTCONN), 1);
     pm_sockaddr dst = sa4(0x0a000002, 80);
     assert_int_equal(pm_sock_connect(h, t, &dst, &root, 0), -EISCONN);
     assert_int_equal(pm_sock_poll(h, t), 0u);
@@ -154,15 +141,16 @@ static void test_connect_errors(void **state)
     pm_sockaddr d6 = sa6any(80);
     assert_int_equal(pm_sock_connect(h, t, &d6, &root, 0), -EAFNOSUPPORT);
     int v6 = pm_sock_socket(h, PM_AF_INET6, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(h, v6, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), 0);
+    assert_int_equal(hp_iopt(h, v6, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), 0);
     pm_sockaddr mapped = {PM_AF_INET6, 80, pm_ip4(0x0a000002)};
     assert_int_equal(pm_sock_connect(h, v6, &mapped, &root, 0), -ENETUNREACH);
     /* connect picks an ephemeral port within IP_LOCAL_PORT_RANGE */
     int r = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(h, r, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE, (int)(40010u << 16 | 40000u)),
+    assert_int_equal(hp_iopt(h, r, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE, (int)(40010u << 16 | 40000u)),
                      0);
-    assert_int_equal(gopt(h, r, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE), (int)(40010u << 16 | 40000u));
-    assert_int_equal(iopt(h, r, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE, (int)(40000u << 16 | 40010u)),
+    assert_int_equal(hp_gopt(h, r, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE),
+                     (int)(40010u << 16 | 40000u));
+    assert_int_equal(hp_iopt(h, r, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE, (int)(40000u << 16 | 40010u)),
                      -EINVAL);
     pm_sockaddr dst = sa4(0x0a000002, 80);
     assert_int_equal(pm_sock_connect(h, r, &dst, &root, 0), -EINPROGRESS);
@@ -177,7 +165,7 @@ static void test_connect_errors(void **state)
     int n = 1;
     for (;; n++) {
         int x = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
-        iopt(h, x, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE, (int)(40010u << 16 | 40000u));
+        hp_iopt(h, x, PM_SOL_IP, PM_IP_LOCAL_PORT_RANGE, (int)(40010u << 16 | 40000u));
         int e = pm_sock_connect(h, x, &dst, &root, 0);
         if (e != -EINPROGRESS) {
             assert_int_equal(e, -EADDRNOTAVAIL);
@@ -187,7 +175,7 @@ static void test_connect_errors(void **state)
     assert_int_equal(n, 11);
     /* IP_BIND_ADDRESS_NO_PORT: bind keeps the address, connect picks the port */
     int np = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(h, np, PM_SOL_IP, PM_IP_BIND_ADDRESS_NO_PORT, 1), 0);
+    assert_int_equal(hp_iopt(h, np, PM_SOL_IP, PM_IP_BIND_ADDRESS_NO_PORT, 1), 0);
     pm_sockaddr a = sa4(0x0a000001, 0);
     assert_int_equal(pm_sock_bind(h, np, &a, &root), 0);
     pm_sock_getsockname(h, np, &me);
@@ -231,21 +219,21 @@ static void test_sockopts(void **state)
     short sh = 1;
     assert_int_equal(pm_sock_setsockopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEADDR, &sh, sizeof sh),
                      -EINVAL);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, 999, 1), -ENOPROTOOPT);
-    assert_int_equal(iopt(h, t, 77, 1, 1), -ENOPROTOOPT);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEADDR, 1), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEADDR), 1);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEPORT, 1), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEPORT), 1);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, 999, 1), -ENOPROTOOPT);
+    assert_int_equal(hp_iopt(h, t, 77, 1, 1), -ENOPROTOOPT);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEADDR, 1), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEADDR), 1);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEPORT, 1), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_REUSEPORT), 1);
     /* SO_RCVBUF / SO_SNDBUF: Linux doubles, clamps to rmem_max, floors */
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 131072);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_SNDBUF), 16384);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF, 65536), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 131072);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF, 1), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 2304);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, PM_SO_SNDBUF, 1 << 30), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_SNDBUF), 2 * 212992);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 131072);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_SNDBUF), 16384);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF, 65536), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 131072);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF, 1), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 2304);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, PM_SO_SNDBUF, 1 << 30), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_SNDBUF), 2 * 212992);
     /* SO_LINGER */
     pm_linger l = {1, 0};
     assert_int_equal(pm_sock_setsockopt(h, t, PM_SOL_SOCKET, PM_SO_LINGER, &l, 4), -EINVAL);
@@ -256,30 +244,30 @@ static void test_sockopts(void **state)
     assert_int_equal(g.l_onoff, 1);
     assert_int_equal(g.l_linger, 0);
     /* TCP options */
-    assert_int_equal(gopt(h, t, PM_SOL_TCP, PM_TCP_NODELAY), 0);
-    assert_int_equal(iopt(h, t, PM_SOL_TCP, PM_TCP_NODELAY, 1), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_TCP, PM_TCP_NODELAY), 1);
-    assert_int_equal(gopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG), 536); /* TCP_MSS_DEFAULT */
-    assert_int_equal(iopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG, 10), -EINVAL);
-    assert_int_equal(iopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG, 1000), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG), 1000);
-    assert_int_equal(iopt(h, u, PM_SOL_TCP, PM_TCP_NODELAY, 1), -ENOPROTOOPT);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_TCP, PM_TCP_NODELAY), 0);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_TCP, PM_TCP_NODELAY, 1), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_TCP, PM_TCP_NODELAY), 1);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG), 536); /* TCP_MSS_DEFAULT */
+    assert_int_equal(hp_iopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG, 10), -EINVAL);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG, 1000), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_TCP, PM_TCP_MAXSEG), 1000);
+    assert_int_equal(hp_iopt(h, u, PM_SOL_TCP, PM_TCP_NODELAY, 1), -ENOPROTOOPT);
     /* IP options */
-    assert_int_equal(iopt(h, t, PM_SOL_IP, PM_IP_BIND_ADDRESS_NO_PORT, 1), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_IP, PM_IP_BIND_ADDRESS_NO_PORT), 1);
-    assert_int_equal(iopt(h, t, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), -ENOPROTOOPT);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_IP, PM_IP_BIND_ADDRESS_NO_PORT, 1), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_IP, PM_IP_BIND_ADDRESS_NO_PORT), 1);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), -ENOPROTOOPT);
     int s6 = pm_sock_socket(h, PM_AF_INET6, PM_SOCK_STREAM, &root);
-    assert_int_equal(gopt(h, s6, PM_SOL_IPV6, PM_IPV6_V6ONLY), 0);
-    assert_int_equal(iopt(h, s6, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), 0);
-    assert_int_equal(gopt(h, s6, PM_SOL_IPV6, PM_IPV6_V6ONLY), 1);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_ERROR), 0);
+    assert_int_equal(hp_gopt(h, s6, PM_SOL_IPV6, PM_IPV6_V6ONLY), 0);
+    assert_int_equal(hp_iopt(h, s6, PM_SOL_IPV6, PM_IPV6_V6ONLY, 1), 0);
+    assert_int_equal(hp_gopt(h, s6, PM_SOL_IPV6, PM_IPV6_V6ONLY), 1);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_ERROR), 0);
     pm_host_destroy(h);
 
     /* FreeBSD keeps SO_RCVBUF as asked */
     h = mk(PM_PERS_FREEBSD);
     t = pm_sock_socket(h, PM_AF_INET, PM_SOCK_STREAM, &root);
-    assert_int_equal(iopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF, 65536), 0);
-    assert_int_equal(gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 65536);
+    assert_int_equal(hp_iopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF, 65536), 0);
+    assert_int_equal(hp_gopt(h, t, PM_SOL_SOCKET, PM_SO_RCVBUF), 65536);
     pm_host_destroy(h);
 }
 

@@ -30,14 +30,7 @@ static int setup(void **state)
 /* An ACK from the peer; SACK blocks as segment index ranges [a, b). */
 static unsigned ack(uint64_t now, uint32_t ackseq, int nblk, const int blk[][2])
 {
-    pm_tcp_repr r;
-    memset(&r, 0, sizeof r);
-    r.sport = 80;
-    r.dport = 40000;
-    r.seq = PISN + 1;
-    r.ack = ackseq;
-    r.flags = PM_TH_ACK;
-    r.window = 65535;
+    pm_tcp_repr r = tp_peer_seg(PM_TH_ACK, PISN + 1, ackseq, 65535);
     if (nblk) {
         r.opts.present |= 1u << PM_TCPOPT_SACK;
         r.opts.sack_count = (uint8_t)nblk;
@@ -52,22 +45,7 @@ static unsigned ack(uint64_t now, uint32_t ackseq, int nblk, const int blk[][2])
 /* ESTABLISHED with SACK (sack_on) and MSS 1000; RTT 10 ms from the SYN. */
 static void open_conn(bool sack_on)
 {
-    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, ISN, T0), 0);
-    assert_int_equal(tp_drain(T0), 1);
-    pm_tcp_repr sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sport = 80;
-    sa.dport = 40000;
-    sa.seq = PISN;
-    sa.ack = ISN + 1;
-    sa.flags = PM_TH_SYN | PM_TH_ACK;
-    sa.window = 65535;
-    sa.opts.present = 1u << PM_TCPOPT_MSS;
-    sa.opts.mss = MSS;
-    if (sack_on) sa.opts.present |= 1u << PM_TCPOPT_SACK_PERM;
-    assert_true(pm_tcp_input(&st, &tcb, &pip, &sa, T0 + 10 * MS) & PM_TCP_EV_CONNECTED);
-    assert_int_equal(tp_drain(T0 + 10 * MS), 1);
-    assert_int_equal(tcb.mss, MSS);
+    tp_open(ISN, PISN, MSS, sack_on);
     assert_int_equal(tcb.srtt_us, 10 * MS);
 }
 

@@ -27,14 +27,7 @@ static int setup(void **state)
 
 static pm_tcp_repr mk(uint16_t flags, uint32_t seq, uint32_t ack, const char *data)
 {
-    pm_tcp_repr r;
-    memset(&r, 0, sizeof r);
-    r.sport = 80;
-    r.dport = 40000;
-    r.seq = seq;
-    r.ack = ack;
-    r.flags = flags;
-    r.window = 65535;
+    pm_tcp_repr r = tp_peer_seg(flags, seq, ack, 65535);
     if (data) {
         r.payload = (const uint8_t *)data;
         r.payload_len = strlen(data);

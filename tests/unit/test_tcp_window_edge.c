@@ -39,14 +39,7 @@ static int setup(void **state)
  * its ACK with window wnd. */
 static unsigned peer(uint64_t now, uint32_t off, uint32_t len, uint32_t ackseq, uint16_t wnd)
 {
-    pm_tcp_repr r;
-    memset(&r, 0, sizeof r);
-    r.sport = 80;
-    r.dport = 40000;
-    r.seq = PISN + 1 + off;
-    r.ack = ackseq;
-    r.flags = PM_TH_ACK;
-    r.window = wnd;
+    pm_tcp_repr r = tp_peer_seg(PM_TH_ACK, PISN + 1 + off, ackseq, wnd);
     r.payload = pattern;
     r.payload_len = len;
     return pm_tcp_input(&st, &tcb, &pip, &r, now);
@@ -55,21 +48,7 @@ static unsigned peer(uint64_t now, uint32_t off, uint32_t len, uint32_t ackseq, 
 /* ESTABLISHED, no options, MSS 1000, the peer's window 65535. */
 static void open_conn(void)
 {
-    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, ISN, T0), 0);
-    assert_int_equal(tp_drain(T0), 1);
-    pm_tcp_repr sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sport = 80;
-    sa.dport = 40000;
-    sa.seq = PISN;
-    sa.ack = ISN + 1;
-    sa.flags = PM_TH_SYN | PM_TH_ACK;
-    sa.window = 65535;
-    sa.opts.present = 1u << PM_TCPOPT_MSS;
-    sa.opts.mss = MSS;
-    assert_true(pm_tcp_input(&st, &tcb, &pip, &sa, T0 + 10 * MS) & PM_TCP_EV_CONNECTED);
-    assert_int_equal(tp_drain(T0 + 10 * MS), 1);
-    assert_int_equal(tcb.mss, MSS);
+    tp_open(ISN, PISN, MSS, false);
 }
 
 /* Three segments out; the peer ACKs the first and closes its window (its

@@ -58,4 +58,34 @@ static inline int tp_drain(uint64_t now)
     return n;
 }
 
+/* A segment from the peer (10.0.0.2:80 -> 10.0.0.1:40000), no options. */
+static inline pm_tcp_repr tp_peer_seg(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t window)
+{
+    pm_tcp_repr r;
+    memset(&r, 0, sizeof r);
+    r.sport = 80;
+    r.dport = 40000;
+    r.seq = seq;
+    r.ack = ack;
+    r.flags = flags;
+    r.window = window;
+    return r;
+}
+
+/* connect() at T0 and the peer's SYN-ACK 10 ms later (window 65535, MSS
+ * mss, SACK-permitted if sack): ESTABLISHED, its ACK sent. Include
+ * cmocka.h first. */
+static inline void tp_open(uint32_t iss, uint32_t peer_iss, uint16_t mss, bool sack)
+{
+    assert_int_equal(pm_tcp_connect(&st, &tcb, &tup, iss, T0), 0);
+    assert_int_equal(tp_drain(T0), 1);
+    pm_tcp_repr sa = tp_peer_seg(PM_TH_SYN | PM_TH_ACK, peer_iss, iss + 1, 65535);
+    sa.opts.present = 1u << PM_TCPOPT_MSS;
+    sa.opts.mss = mss;
+    if (sack) sa.opts.present |= 1u << PM_TCPOPT_SACK_PERM;
+    assert_true(pm_tcp_input(&st, &tcb, &pip, &sa, T0 + 10 * MS) & PM_TCP_EV_CONNECTED);
+    assert_int_equal(tp_drain(T0 + 10 * MS), 1);
+    assert_int_equal(tcb.mss, mss);
+}
+
 #endif
