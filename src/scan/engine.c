@@ -339,10 +339,8 @@ static int bench_put(pm_engine *e, pm_probe *p)
     e->bench[i] = (pm_bench_ent){p->idx, p->pos, p->tries};
     e->bench_n++;
     e->bench_live++;
-    uint64_t idx = p->idx;
-    conclude(e, p, 0, R_BENCHED, 0); /* frees the slot; not concluded */
+    conclude(e, p, 0, R_BENCHED, 0); /* frees the slot, state 0: not concluded */
     e->done--;
-    e->res->state[idx] = 0;
     return 0;
 }
 
@@ -378,8 +376,9 @@ static void refill(pm_engine *e, uint64_t now)
 
 static bool may_send(pm_engine *e)
 {
-    if (e->rld_until && pm_scan_now_us() < e->rld_until) return false;
-    if (e->delay_us && pm_scan_now_us() < e->last_send + e->delay_us) return false;
+    uint64_t now = e->rld_until || e->delay_us ? pm_scan_now_us() : 0;
+    if (e->rld_until && now < e->rld_until) return false;
+    if (e->delay_us && now < e->last_send + e->delay_us) return false;
     return e->cfg->max_rate <= 0 || e->tokens >= 1.0;
 }
 

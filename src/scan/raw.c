@@ -492,6 +492,9 @@ int pm_backend_raw(pm_engine *e)
     e->sport_base = base;
     if (rs->pkt && pm_pktring_open(&rs->ring, rs->proto, base, (uint16_t)(base + SPORTS - 1)) < 0)
         rs->pkt = false;
+    /* The ring sends and receives: raw receive sockets would only take a
+     * copy of every TCP/UDP and ICMP packet the machine gets. */
+    if (rs->pkt) pm_rawsock_close(&rs->sock);
     if (c->firewall) nft_add(rs, base, c->type == PM_SCAN_SYN);
     e->st->path = rs->pkt ? "packet" : "raw";
     return 0;
